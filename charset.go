@@ -1,0 +1,127 @@
+package alipaynotify
+
+import (
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+)
+
+// Charset is the character set a callback was signed in.
+type Charset string
+
+// Supported charsets. GBK and GB2312 text is decoded with the GB18030
+// decoder, a superset of both.
+const (
+	UTF8   Charset = "utf-8"
+	GBK    Charset = "gbk"
+	GB2312 Charset = "gb2312"
+)
+
+// parseCharset accepts utf-8, utf8, gbk and gb2312 in any letter case.
+func parseCharset(b []byte) (Charset, bool) {
+	if len(b) > 8 {
+		return "", false
+	}
+	var lower [8]byte
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	switch string(lower[:len(b)]) {
+	case "utf-8", "utf8":
+		return UTF8, true
+	case "gbk":
+		return GBK, true
+	case "gb2312":
+		return GB2312, true
+	}
+	return "", false
+}
+
+// toUTF8 turns the raw bytes of every parameter into one UTF-8 string and
+// returns it with the parameters' offsets into it, so that the Notification's
+// strings share a single allocation.
+func toUTF8(f *form, cs Charset) (string, []int, error) {
+	offs := make([]int, 0, 4*len(f.params))
+	if cs == UTF8 {
+		// f.buf is already UTF-8: validate and convert once.
+		for _, p := range f.params {
+			if !utf8.Valid(p.val) || !utf8.Valid(p.key) {
+				return "", nil, fieldErr(ErrCharset, safeField(p.key), "value is not valid utf-8")
+			}
+		}
+		s := string(f.buf)
+		for _, p := range f.params {
+			offs = append(offs, p.koff, p.koff+len(p.key), p.voff, p.voff+len(p.val))
+		}
+		return s, offs, nil
+	}
+	dec := simplifiedchinese.GB18030.NewDecoder()
+	out := make([]byte, 0, len(f.buf)*3/2)
+	for _, p := range f.params {
+		ks := len(out)
+		out = append(out, p.key...) // keys are ASCII in practice; validated below
+		ke := len(out)
+		if !utf8.Valid(out[ks:ke]) {
+			return "", nil, fieldErr(ErrCharset, safeField(p.key), "parameter name is not text")
+		}
+		vs := len(out)
+		var ok bool
+		out, ok = appendGB(dec, out, p.val)
+		if !ok {
+			return "", nil, fieldErr(ErrCharset, safeField(p.key), "value is not valid "+string(cs))
+		}
+		offs = append(offs, ks, ke, vs, len(out))
+	}
+	return string(out), offs, nil
+}
+
+// appendGB decodes GBK/GB18030 bytes, rejecting invalid sequences rather than
+// replacing them with U+FFFD.
+func appendGB(dec interface {
+	Bytes([]byte) ([]byte, error)
+}, dst, src []byte) ([]byte, bool) {
+	ascii := true
+	for _, c := range src {
+		if c >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return append(dst, src...), true
+	}
+	if !validGB18030(src) {
+		return dst, false
+	}
+	u, err := dec.Bytes(src)
+	if err != nil {
+		return dst, false
+	}
+	return append(dst, u...), true
+}
+
+// validGB18030 checks the byte structure of GBK/GB18030 text: ASCII, two-byte
+// sequences lead 0x81-0xFE trail 0x40-0xFE except 0x7F, and GB18030
+// four-byte sequences. The x/text decoder replaces bad sequences with U+FFFD
+// instead of failing, so this check makes invalid input an error.
+func validGB18030(b []byte) bool {
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case c < 0x80:
+			i++
+		case c == 0x80 || c == 0xFF:
+			return false
+		case i+1 < len(b) && b[i+1] >= 0x40 && b[i+1] <= 0xFE && b[i+1] != 0x7F:
+			i += 2
+		case i+3 < len(b) && b[i+1] >= 0x30 && b[i+1] <= 0x39 && b[i+2] >= 0x81 && b[i+2] <= 0xFE && b[i+3] >= 0x30 && b[i+3] <= 0x39:
+			i += 4
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,101 @@
+// Package dedupe holds the exactly-once state behind alipaynotify: which business
+// events have been handled, which are being handled right now and by whom.
+//
+// A Store is deliberately small. Every method takes a context first and is a
+// single atomic step on the backing store; "already done" and "claimed by
+// someone else" are states reported in a Claim, never errors. An error always
+// means the store itself failed (network, timeout, closed), and callers fail
+// closed on it.
+//
+// Two implementations ship with the module: NewMemoryStore (this package, the
+// embedded default; one process only) and redisstore.New (Redis single,
+// Sentinel or Cluster; shared by every instance of a merchant's service). Both
+// pass the exported conformance suite in package storetest, which third-party
+// stores can run against themselves.
+package dedupe
+
+import (
+	"context"
+	"time"
+)
+
+// Event names one business event for a Store.
+//
+// Events of one trade share Trade; a store keeps all of a trade's keys together
+// (the Redis store puts them in one hash slot so its scripts work on Cluster).
+// ID is unique within the trade. The strings may be long; stores hash them.
+type Event struct {
+	// Trade identifies the trade, e.g. "2021000000000001|ORDER-42".
+	Trade string
+	// ID identifies the event within the trade, e.g. "TRADE_SUCCESS".
+	ID string
+	// Outranked lists the IDs (of the same trade) whose done state makes this
+	// event stale: a later status was already handled. Empty: never stale.
+	Outranked []string
+	// Mark, when not empty, is an extra ID that Complete marks done together
+	// with ID, so that it can appear in the Outranked list of other events.
+	Mark string
+}
+
+// State is the outcome of a Claim.
+type State int
+
+const (
+	// Claimed means the caller now owns the event's claim and must Complete or
+	// Release it (or let the lease run out).
+	Claimed State = iota + 1
+	// Done means the event was completed before; the caller must not run it.
+	Done
+	// Busy means another owner holds a live claim on the event.
+	Busy
+)
+
+// String returns the state's name.
+func (s State) String() string {
+	switch s {
+	case Claimed:
+		return "claimed"
+	case Done:
+		return "done"
+	case Busy:
+		return "busy"
+	}
+	return "invalid"
+}
+
+// Claim is the answer of Store.Claim.
+type Claim struct {
+	// State says whether the caller owns the claim, the event is done, or
+	// another owner holds it.
+	State State
+	// Token is the random owner token when State is Claimed. Extend, Complete
+	// and Release only act when given the current owner's token, and the
+	// handler can use it to fence its own writes.
+	Token string
+	// Stale is set with Claimed when one of Event.Outranked is already done.
+	Stale bool
+	// Remaining is, with Busy, how long the current owner's lease still runs
+	// (zero when the store cannot tell).
+	Remaining time.Duration
+}
+
+// Store keeps the exactly-once state. Implementations must be safe for
+// concurrent use by many goroutines and, for shared stores, many processes.
+type Store interface {
+	// Claim atomically: reports Done if the event was completed; Busy if a
+	// live claim exists; otherwise takes a claim with a new random token that
+	// expires after lease (on the store's own clock) and reports Claimed, with
+	// Stale set if any Outranked event is done.
+	Claim(ctx context.Context, ev Event, lease time.Duration) (Claim, error)
+	// Extend atomically renews the claim's lease to lease if token still owns
+	// it, and reports whether it did.
+	Extend(ctx context.Context, ev Event, token string, lease time.Duration) (bool, error)
+	// Complete atomically replaces the claim with the done state, remembered
+	// for retention (and marks ev.Mark done for as long), if token still owns
+	// the claim; it reports whether it did. A false answer means the lease was
+	// lost and nothing was written.
+	Complete(ctx context.Context, ev Event, token string, retention time.Duration) (bool, error)
+	// Release atomically deletes the claim if token still owns it, so that the
+	// next delivery can claim the event again; it reports whether it did.
+	Release(ctx context.Context, ev Event, token string) (bool, error)
+}

@@ -1,0 +1,93 @@
+package alipaynotify
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Sentinel errors, one per class of failure. Every error returned by a
+// Verifier matches exactly one of them with errors.Is; most also carry a
+// *FieldError naming the parameter that failed. Error text never contains a
+// key, a signature or the request body.
+var (
+	// ErrMalformed: the body or query is not a well-formed callback (bad
+	// percent-encoding, duplicate or empty keys, too many parameters, a
+	// required field missing, a value that does not parse).
+	ErrMalformed = errors.New("alipaynotify: malformed callback")
+	// ErrCharset: the charset is not utf-8, gbk or gb2312, or a value is not
+	// valid text in the declared charset.
+	ErrCharset = errors.New("alipaynotify: unsupported or invalid charset")
+	// ErrSignType: the sign_type is missing, unknown, or not configured (for
+	// example MD5 without a partner key, DSA, SM2).
+	ErrSignType = errors.New("alipaynotify: unsupported sign type")
+	// ErrSignature: no configured key verifies the signature.
+	ErrSignature = errors.New("alipaynotify: signature verification failed")
+	// ErrAppID: app_id (or auth_app_id) is not the configured one.
+	ErrAppID = errors.New("alipaynotify: unexpected app_id")
+	// ErrPartner: a legacy callback's seller is not the configured partner.
+	ErrPartner = errors.New("alipaynotify: unexpected partner")
+	// ErrSellerID: seller_id is not one of the configured sellers.
+	ErrSellerID = errors.New("alipaynotify: unexpected seller_id")
+	// ErrAmount: an amount is not a decimal with at most two places, or the
+	// merchant's order check reported a mismatch.
+	ErrAmount = errors.New("alipaynotify: invalid amount")
+	// ErrOrder: the merchant's order check rejected the callback (unknown
+	// out_trade_no, amount mismatch, ...).
+	ErrOrder = errors.New("alipaynotify: order check failed")
+	// ErrRemoteCheck: the legacy notify_verify call did not answer "true".
+	ErrRemoteCheck = errors.New("alipaynotify: notify_verify remote check failed")
+	// ErrConfig: the Options passed to NewVerifier are invalid.
+	ErrConfig = errors.New("alipaynotify: invalid configuration")
+)
+
+// FieldError is the typed error carrying which parameter failed and why. It
+// wraps one of the sentinel errors, so both errors.Is(err, ErrAmount) and
+// errors.As(err, &fieldErr) work.
+type FieldError struct {
+	// Field is the callback parameter (or option) name, e.g. "total_amount".
+	Field string
+	// Reason is a short human explanation; it never quotes a key or the body.
+	Reason string
+	// Err is the sentinel class (ErrMalformed, ErrAmount, ...).
+	Err error
+}
+
+// Error implements error.
+func (e *FieldError) Error() string {
+	msg := e.Err.Error()
+	if e.Field != "" {
+		msg += ": " + strconv.Quote(e.Field)
+	}
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	return msg
+}
+
+// Unwrap returns the sentinel class.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(class error, field, reason string) error {
+	return &FieldError{Field: field, Reason: reason, Err: class}
+}
+
+// maxFieldNameInError bounds how much of an attacker-chosen key goes into an
+// error message.
+const maxFieldNameInError = 64
+
+// safeField returns a printable, bounded version of a key taken from a
+// request, for error messages.
+func safeField(b []byte) string {
+	if len(b) > maxFieldNameInError {
+		b = b[:maxFieldNameInError]
+	}
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c >= 0x20 && c < 0x7f {
+			out = append(out, c)
+		} else {
+			out = append(out, '?')
+		}
+	}
+	return string(out)
+}

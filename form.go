@@ -1,0 +1,181 @@
+package alipaynotify
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+)
+
+// DefaultMaxParams bounds how many parameters one callback may carry. Real
+// notifications have about 30.
+const DefaultMaxParams = 256
+
+// rawParam is one parameter after exactly one percent-decoding: the bytes as
+// sent in the callback's charset. key and val alias form.buf.
+type rawParam struct {
+	key, val   []byte
+	koff, voff int // offsets of key and val in form.buf
+}
+
+// form is a parsed application/x-www-form-urlencoded body or query, kept as
+// raw bytes so that signatures are checked over exactly what Alipay signed.
+type form struct {
+	buf    []byte
+	params []rawParam // sorted by key after parse
+}
+
+var formPool = sync.Pool{New: func() any { return new(form) }}
+
+func getForm() *form { return formPool.Get().(*form) }
+
+func putForm(f *form) {
+	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 {
+		return // do not keep huge buffers alive
+	}
+	f.buf = f.buf[:0]
+	f.params = f.params[:0]
+	formPool.Put(f)
+}
+
+// parse decodes raw into f: '&'-separated "key=value" pairs, '+' as space,
+// %XX as one byte. Empty segments are skipped. Keys must be non-empty and
+// unique. The result is sorted by key bytes, the order Alipay signs in.
+func (f *form) parse(raw []byte, maxParams int) error {
+	if cap(f.buf) < len(raw) {
+		f.buf = make([]byte, 0, len(raw))
+	}
+	f.buf = f.buf[:0]
+	f.params = f.params[:0]
+	for len(raw) > 0 {
+		var seg []byte
+		if i := bytes.IndexByte(raw, '&'); i >= 0 {
+			seg, raw = raw[:i], raw[i+1:]
+		} else {
+			seg, raw = raw, nil
+		}
+		if len(seg) == 0 {
+			continue
+		}
+		if len(f.params) == maxParams {
+			return fieldErr(ErrMalformed, "", "too many parameters")
+		}
+		k, v := seg, []byte(nil)
+		if i := bytes.IndexByte(seg, '='); i >= 0 {
+			k, v = seg[:i], seg[i+1:]
+		}
+		start := len(f.buf)
+		var ok bool
+		if f.buf, ok = appendUnescaped(f.buf, k); !ok {
+			return fieldErr(ErrMalformed, safeField(k), "invalid percent-encoding in key")
+		}
+		kEnd := len(f.buf)
+		if kEnd == start {
+			return fieldErr(ErrMalformed, "", "empty parameter name")
+		}
+		if f.buf, ok = appendUnescaped(f.buf, v); !ok {
+			return fieldErr(ErrMalformed, safeField(f.buf[start:kEnd]), "invalid percent-encoding in value")
+		}
+		f.params = append(f.params, rawParam{
+			key: f.buf[start:kEnd:kEnd], val: f.buf[kEnd:len(f.buf):len(f.buf)],
+			koff: start, voff: kEnd,
+		})
+	}
+	slices.SortFunc(f.params, func(a, b rawParam) int { return bytes.Compare(a.key, b.key) })
+	for i := 1; i < len(f.params); i++ {
+		if bytes.Equal(f.params[i].key, f.params[i-1].key) {
+			return fieldErr(ErrMalformed, safeField(f.params[i].key), "duplicate parameter")
+		}
+	}
+	return nil
+}
+
+// get returns the raw value of key and whether it is present.
+func (f *form) get(key string) ([]byte, bool) {
+	i, ok := slices.BinarySearchFunc(f.params, key, func(p rawParam, k string) int {
+		return bytes.Compare(p.key, []byte(k))
+	})
+	if !ok {
+		return nil, false
+	}
+	return f.params[i].val, true
+}
+
+func (f *form) hasEmptyValue() bool {
+	for _, p := range f.params {
+		if len(p.val) == 0 && string(p.key) != "sign" {
+			return true
+		}
+	}
+	return false
+}
+
+// appendUnescaped appends the form-decoding of s to dst.
+func appendUnescaped(dst, s []byte) ([]byte, bool) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '+':
+			dst = append(dst, ' ')
+		case '%':
+			if i+2 >= len(s) {
+				return dst, false
+			}
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if !ok1 || !ok2 {
+				return dst, false
+			}
+			dst = append(dst, hi<<4|lo)
+			i += 2
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// contentWriter receives the string-to-sign piece by piece, so that it can be
+// hashed without building it.
+type contentWriter interface {
+	Write(p []byte) (int, error)
+}
+
+// contentRule says how the string-to-sign is built from the parameters.
+type contentRule struct {
+	// withSignType includes sign_type (the V2 rule of gateway messages); V1,
+	// the rule of trade notifications and returns, leaves it out.
+	withSignType bool
+	// keepEmpty includes "k=" pairs for empty values.
+	keepEmpty bool
+}
+
+// writeContent writes the sorted "k=v&k=v" string-to-sign; sign is never
+// part of it.
+func (f *form) writeContent(w contentWriter, rule contentRule) {
+	first := true
+	sep := []byte{'&'}
+	eq := []byte{'='}
+	for _, p := range f.params {
+		if string(p.key) == "sign" || (string(p.key) == "sign_type" && !rule.withSignType) || (!rule.keepEmpty && len(p.val) == 0) {
+			continue
+		}
+		if !first {
+			w.Write(sep)
+		}
+		first = false
+		w.Write(p.key)
+		w.Write(eq)
+		w.Write(p.val)
+	}
+}

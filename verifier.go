@@ -1,0 +1,459 @@
+package alipaynotify
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/md5"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultNotifyVerifyURL is Alipay's legacy mapi gateway, which answers the
+// notify_verify remote check.
+const DefaultNotifyVerifyURL = "https://mapi.alipay.com/gateway.do"
+
+// DefaultNotifyVerifyTimeout bounds the notify_verify remote call.
+const DefaultNotifyVerifyTimeout = 10 * time.Second
+
+// Options configure a Verifier. The zero value of every optional field is the
+// safe default. NewVerifier validates everything once; nothing is parsed per
+// request.
+type Options struct {
+	// AppID is the open-platform app whose callbacks are accepted; app_id
+	// must equal it. Required for open-platform callbacks.
+	AppID string
+	// AuthAppIDs lists the authorising apps accepted in auth_app_id (ISV and
+	// third-party-authorised setups). Default (empty): auth_app_id must be
+	// absent or equal AppID.
+	AuthAppIDs []string
+	// AlipayPublicKeys are Alipay's RSA public keys ("支付宝公钥", not your app
+	// key), as PEM or as the bare base64 the console shows. Give several
+	// during a key rotation: a callback is genuine if any one verifies it.
+	AlipayPublicKeys []string
+	// AlipayCertificates are Alipay public-key certificates
+	// (alipayCertPublicKey_RSA2.crt, leaf first, intermediates after) for
+	// public-key-certificate mode. Each must chain to AlipayRootCert. A
+	// callback carrying alipay_cert_sn is checked with the matching
+	// certificate first; an unknown SN never causes a download.
+	AlipayCertificates []string
+	// AlipayRootCert is Alipay's root bundle (alipayRootCert.crt). Required
+	// with AlipayCertificates.
+	AlipayRootCert string
+
+	// Partner is the legacy mapi partner ID (16 digits, 2088...). Required
+	// for legacy callbacks.
+	Partner string
+	// MD5Key is the partner's MD5 key (安全校验码). Enables MD5 callbacks.
+	MD5Key string
+	// MapiPublicKeys are Alipay's mapi RSA public keys, for legacy callbacks
+	// signed with sign_type=RSA. They differ from the open-platform keys.
+	MapiPublicKeys []string
+	// LegacyCharset is the _input_charset of your legacy requests, used when
+	// a legacy callback does not name its charset. Default: utf-8.
+	LegacyCharset Charset
+	// NotifyVerify turns on the legacy remote check: each legacy notification's
+	// notify_id is sent to NotifyVerifyURL and only the answer "true" accepts
+	// it. Default: off.
+	NotifyVerify bool
+	// NotifyVerifyURL is the gateway for the remote check. Default:
+	// DefaultNotifyVerifyURL.
+	NotifyVerifyURL string
+	// NotifyVerifyTimeout bounds one remote check. Default: 10s.
+	NotifyVerifyTimeout time.Duration
+	// HTTPClient makes the remote check. Default: a client with
+	// NotifyVerifyTimeout.
+	HTTPClient *http.Client
+
+	// SellerIDs, when set, lists the seller_id values accepted. Default: any
+	// seller on the open platform; the Partner on legacy mapi.
+	SellerIDs []string
+	// CheckOrder, when set, runs after the signature and identity checks: look
+	// up OutTradeNo and compare TotalAmount with your order, as Alipay tells
+	// merchants to. An error rejects the callback (wrapped in ErrOrder).
+	CheckOrder func(ctx context.Context, n *Notification) error
+
+	// MaxParams bounds the parameters of one callback. Default: 256.
+	MaxParams int
+	// Now is the clock used to check certificate validity at construction.
+	// Default: time.Now.
+	Now func() time.Time
+}
+
+// Verifier checks that callbacks come from Alipay and turns them into typed
+// Notifications. It is safe for concurrent use.
+type Verifier struct {
+	opts       Options
+	openKeys   []verifyKey
+	mapiKeys   []verifyKey
+	md5Key     []byte
+	authApps   map[string]bool
+	sellers    map[string]bool
+	httpClient *http.Client
+}
+
+// NewVerifier validates opts and parses every key and certificate once.
+func NewVerifier(opts Options) (*Verifier, error) {
+	v := &Verifier{opts: opts}
+	cfg := func(field, reason string) error { return fieldErr(ErrConfig, field, reason) }
+	if opts.MaxParams == 0 {
+		v.opts.MaxParams = DefaultMaxParams
+	} else if opts.MaxParams < 0 {
+		return nil, cfg("MaxParams", "must not be negative")
+	}
+	if opts.Now == nil {
+		v.opts.Now = time.Now
+	}
+	for i, k := range opts.AlipayPublicKeys {
+		pub, err := ParsePublicKey(k)
+		if err != nil {
+			return nil, cfg("AlipayPublicKeys", fmt.Sprintf("key %d: %v", i, err))
+		}
+		v.openKeys = append(v.openKeys, verifyKey{pub: pub})
+	}
+	if len(opts.AlipayCertificates) > 0 {
+		if opts.AlipayRootCert == "" {
+			return nil, cfg("AlipayRootCert", "required with AlipayCertificates")
+		}
+		keys, err := certKeys(opts.AlipayCertificates, opts.AlipayRootCert, v.opts.Now())
+		if err != nil {
+			return nil, cfg("AlipayCertificates", err.Error())
+		}
+		v.openKeys = append(keys, v.openKeys...)
+	} else if opts.AlipayRootCert != "" {
+		return nil, cfg("AlipayCertificates", "AlipayRootCert given without certificates")
+	}
+	for i, k := range opts.MapiPublicKeys {
+		pub, err := ParsePublicKey(k)
+		if err != nil {
+			return nil, cfg("MapiPublicKeys", fmt.Sprintf("key %d: %v", i, err))
+		}
+		v.mapiKeys = append(v.mapiKeys, verifyKey{pub: pub})
+	}
+	if len(v.openKeys) > 0 && opts.AppID == "" {
+		return nil, cfg("AppID", "required with Alipay public keys or certificates")
+	}
+	if opts.AppID != "" && len(v.openKeys) == 0 {
+		return nil, cfg("AlipayPublicKeys", "AppID given without any Alipay public key or certificate")
+	}
+	if opts.MD5Key != "" || len(v.mapiKeys) > 0 || opts.NotifyVerify {
+		if !isPartnerID(opts.Partner) {
+			return nil, cfg("Partner", "legacy callbacks need the 16-digit partner ID (2088...)")
+		}
+	}
+	if opts.Partner != "" && opts.MD5Key == "" && len(v.mapiKeys) == 0 {
+		return nil, cfg("MD5Key", "Partner given without an MD5 key or mapi public key")
+	}
+	if opts.MD5Key != "" {
+		v.md5Key = []byte(opts.MD5Key)
+	}
+	if len(v.openKeys) == 0 && opts.Partner == "" {
+		return nil, cfg("", "configure AppID with Alipay keys, or Partner with an MD5 key, or both")
+	}
+	switch opts.LegacyCharset {
+	case "":
+		v.opts.LegacyCharset = UTF8
+	default:
+		cs, ok := parseCharset([]byte(opts.LegacyCharset))
+		if !ok {
+			return nil, cfg("LegacyCharset", "must be utf-8, gbk or gb2312")
+		}
+		v.opts.LegacyCharset = cs
+	}
+	if opts.NotifyVerify {
+		if v.opts.NotifyVerifyURL == "" {
+			v.opts.NotifyVerifyURL = DefaultNotifyVerifyURL
+		}
+		if v.opts.NotifyVerifyTimeout == 0 {
+			v.opts.NotifyVerifyTimeout = DefaultNotifyVerifyTimeout
+		} else if v.opts.NotifyVerifyTimeout < 0 {
+			return nil, cfg("NotifyVerifyTimeout", "must not be negative")
+		}
+		v.httpClient = opts.HTTPClient
+		if v.httpClient == nil {
+			v.httpClient = &http.Client{Timeout: v.opts.NotifyVerifyTimeout}
+		}
+	}
+	if len(opts.AuthAppIDs) > 0 {
+		v.authApps = make(map[string]bool)
+		for _, a := range opts.AuthAppIDs {
+			v.authApps[a] = true
+		}
+	}
+	if len(opts.SellerIDs) > 0 {
+		v.sellers = make(map[string]bool)
+		for _, s := range opts.SellerIDs {
+			v.sellers[s] = true
+		}
+	}
+	return v, nil
+}
+
+func isPartnerID(s string) bool {
+	if len(s) != 16 || s[:4] != "2088" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// VerifyNotify verifies the raw body of a notify_url POST (the form body only:
+// query parameters on the notify URL are not part of Alipay's callback) and
+// returns the typed Notification.
+func (v *Verifier) VerifyNotify(ctx context.Context, body []byte) (*Notification, error) {
+	return v.verify(ctx, body, SourceNotify)
+}
+
+// VerifyReturn verifies the raw query string of a return_url GET
+// (r.URL.RawQuery) and returns the typed Notification.
+func (v *Verifier) VerifyReturn(ctx context.Context, rawQuery string) (*Notification, error) {
+	return v.verify(ctx, []byte(rawQuery), SourceReturn)
+}
+
+func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notification, error) {
+	f := getForm()
+	defer putForm(f)
+	if err := f.parse(raw, v.opts.MaxParams); err != nil {
+		return nil, err
+	}
+	sign, ok := f.get("sign")
+	if !ok || len(sign) == 0 {
+		return nil, fieldErr(ErrMalformed, "sign", "missing")
+	}
+	signTypeRaw, _ := f.get("sign_type")
+	signType := SignType(signTypeRaw)
+
+	n := &Notification{Source: src, SignType: signType}
+	var csRaw []byte
+	var hasCS bool
+	if _, isOpen := f.get("app_id"); isOpen {
+		n.Protocol = ProtocolOpenPlatform
+		csRaw, hasCS = f.get("charset")
+	} else {
+		n.Protocol = ProtocolMapi
+		n.Partner = v.opts.Partner
+		csRaw, hasCS = f.get("_input_charset")
+	}
+	switch {
+	case hasCS:
+		cs, ok := parseCharset(csRaw)
+		if !ok {
+			return nil, fieldErr(ErrCharset, "charset", "must be utf-8, gbk or gb2312")
+		}
+		n.Charset = cs
+	case n.Protocol == ProtocolMapi:
+		n.Charset = v.opts.LegacyCharset
+	default:
+		n.Charset = UTF8
+	}
+
+	if err := v.checkSignature(f, n, sign); err != nil {
+		return nil, err
+	}
+
+	text, offs, err := toUTF8(f, n.Charset)
+	if err != nil {
+		return nil, err
+	}
+	n.Params = make(Params, len(f.params))
+	for i := range n.Params {
+		o := offs[4*i : 4*i+4]
+		n.Params[i] = Param{Key: text[o[0]:o[1]], Value: text[o[2]:o[3]]}
+	}
+	if err := n.fill(); err != nil {
+		return nil, err
+	}
+	if err := v.checkIdentity(n); err != nil {
+		return nil, err
+	}
+	if src == SourceNotify && n.Protocol == ProtocolMapi && v.opts.NotifyVerify {
+		if err := v.remoteCheck(ctx, n.NotifyID); err != nil {
+			return nil, err
+		}
+	}
+	if v.opts.CheckOrder != nil {
+		if err := v.opts.CheckOrder(ctx, n); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrOrder, err)
+		}
+	}
+	return n, nil
+}
+
+// checkSignature picks keys and content rules by protocol and sign type.
+func (v *Verifier) checkSignature(f *form, n *Notification, sign []byte) error {
+	switch n.SignType {
+	case SignRSA2, SignRSA:
+		keys := v.openKeys
+		if n.Protocol == ProtocolMapi {
+			keys = v.mapiKeys
+		}
+		if len(keys) == 0 {
+			return fieldErr(ErrSignType, "sign_type", string(n.SignType)+" is not configured for "+string(n.Protocol)+" callbacks")
+		}
+		if n.Protocol == ProtocolOpenPlatform && v.opts.AppID == "" {
+			return fieldErr(ErrSignType, "app_id", "open-platform callbacks are not configured")
+		}
+		var certSN string
+		if sn, ok := f.get("alipay_cert_sn"); ok {
+			certSN = string(sn)
+		}
+		return verifyRSA(f, n.SignType, keys, certSN, sign)
+	case SignMD5:
+		if n.Protocol != ProtocolMapi {
+			return fieldErr(ErrSignType, "sign_type", "MD5 is only used by legacy mapi callbacks")
+		}
+		if v.md5Key == nil {
+			return fieldErr(ErrSignType, "sign_type", "MD5 is not configured")
+		}
+		return verifyMD5(f, v.md5Key, sign)
+	case "":
+		return fieldErr(ErrSignType, "sign_type", "missing")
+	}
+	return fieldErr(ErrSignType, "sign_type", "unsupported value")
+}
+
+var sha256Pool = sync.Pool{New: func() any { return sha256.New() }}
+var sha1Pool = sync.Pool{New: func() any { return sha1.New() }}
+
+// rsaContentRules are tried in order. V1 with empty values dropped is the
+// documented rule for trade notifications and returns (Java/.NET SDKs); the
+// keep-empty variant is what the Node and PHP SDKs sign; V2 (sign_type signed)
+// is the gateway-message rule, which the official Node SDK also accepts for
+// notifications. Every variant is fully determined by the received
+// parameters, so trying several lets nobody change a signed value.
+var rsaContentRules = [...]contentRule{
+	{withSignType: false, keepEmpty: false},
+	{withSignType: false, keepEmpty: true},
+	{withSignType: true, keepEmpty: false},
+	{withSignType: true, keepEmpty: true},
+}
+
+// verifyRSA checks an RSA2/RSA signature against every configured key, the
+// key named by alipay_cert_sn first.
+func verifyRSA(f *form, st SignType, keys []verifyKey, certSN string, sign []byte) error {
+	var sigBuf [512]byte
+	if base64.StdEncoding.DecodedLen(len(sign)) > len(sigBuf) {
+		return fieldErr(ErrSignature, "sign", "too long")
+	}
+	n, err := base64.StdEncoding.Decode(sigBuf[:], sign)
+	if err != nil {
+		return fieldErr(ErrSignature, "sign", "not base64")
+	}
+	sig := sigBuf[:n]
+	pool, alg := &sha256Pool, crypto.SHA256
+	if st == SignRSA {
+		pool, alg = &sha1Pool, crypto.SHA1
+	}
+	h := pool.Get().(hash.Hash)
+	defer pool.Put(h)
+	var sum [sha256.Size]byte
+	hasEmpty := f.hasEmptyValue()
+	for _, rule := range rsaContentRules {
+		if rule.keepEmpty && !hasEmpty {
+			continue
+		}
+		h.Reset()
+		f.writeContent(h, rule)
+		digest := h.Sum(sum[:0])
+		if certSN != "" { // try the key the callback names first
+			for _, k := range keys {
+				if k.certSN == certSN && rsa.VerifyPKCS1v15(k.pub, alg, digest, sig) == nil {
+					return nil
+				}
+			}
+		}
+		for _, k := range keys {
+			if (certSN == "" || k.certSN != certSN) && rsa.VerifyPKCS1v15(k.pub, alg, digest, sig) == nil {
+				return nil
+			}
+		}
+	}
+	return ErrSignature
+}
+
+// verifyMD5 checks the legacy digest: lowercase hex MD5 of the sorted
+// content (empty values dropped) with the key appended without '&', over the
+// bytes in the callback's charset. The comparison is constant-time.
+func verifyMD5(f *form, key, sign []byte) error {
+	if len(sign) != 2*md5.Size {
+		return ErrSignature
+	}
+	var want [md5.Size]byte
+	if _, err := hex.Decode(want[:], bytes.ToLower(sign)); err != nil {
+		return ErrSignature
+	}
+	h := md5.New()
+	f.writeContent(h, contentRule{})
+	h.Write(key)
+	var sum [md5.Size]byte
+	if subtle.ConstantTimeCompare(h.Sum(sum[:0]), want[:]) != 1 {
+		return ErrSignature
+	}
+	return nil
+}
+
+// checkIdentity enforces app_id, auth_app_id, version and seller rules.
+func (v *Verifier) checkIdentity(n *Notification) error {
+	if n.Protocol == ProtocolOpenPlatform {
+		if n.AppID != v.opts.AppID {
+			return fieldErr(ErrAppID, "app_id", "not the configured app")
+		}
+		if n.AuthAppID != "" && n.AuthAppID != n.AppID && !v.authApps[n.AuthAppID] {
+			return fieldErr(ErrAppID, "auth_app_id", "not an accepted authorising app")
+		}
+		if n.Version != "" && n.Version != "1.0" {
+			return fieldErr(ErrMalformed, "version", "only 1.0 is accepted")
+		}
+	}
+	if n.SellerID != "" || v.sellers != nil {
+		switch {
+		case v.sellers != nil:
+			if !v.sellers[n.SellerID] {
+				return fieldErr(ErrSellerID, "seller_id", "not an accepted seller")
+			}
+		case n.Protocol == ProtocolMapi && n.SellerID != v.opts.Partner:
+			return fieldErr(ErrPartner, "seller_id", "not the configured partner")
+		}
+	}
+	if n.OutTradeNo == "" && n.NotifyType != "" && n.NotifyType != "trade_status_sync" {
+		return nil // gateway messages (servicemarket_order_notify, ...) carry no trade
+	}
+	if n.OutTradeNo == "" {
+		return fieldErr(ErrMalformed, "out_trade_no", "missing")
+	}
+	if n.TradeStatus == "" {
+		if n.Source == SourceReturn && n.Protocol == ProtocolOpenPlatform {
+			// A page-pay/wap-pay return carries no status: a verified return
+			// stands for the payment of the trade.
+			n.TradeStatus = TradeSuccess
+			n.StatusInferred = true
+		} else {
+			return fieldErr(ErrMalformed, "trade_status", "missing")
+		}
+	}
+	return nil
+}
+
+var errNotifyVerifyAnswer = errors.New("answer was not true")
+
+// remoteCheck asks Alipay's gateway whether notify_id is genuine.
+func (v *Verifier) remoteCheck(ctx context.Context, notifyID string) error {
+	if notifyID == "" {
+		return fieldErr(ErrRemoteCheck, "notify_id", "missing")
+	}
+	return checkNotifyID(ctx, v.httpClient, v.opts.NotifyVerifyURL, v.opts.Partner, notifyID, v.opts.NotifyVerifyTimeout)
+}
