@@ -16,7 +16,7 @@ var errAmountSyntax = errors.New("not a decimal with at most two places")
 // ParseAmount parses Alipay's decimal text. It accepts an optional leading
 // '-' (legacy discount fields are negative), digits, and at most two digits
 // after a '.'. It rejects empty strings, '+', spaces, exponents, more than two
-// places and values beyond ±92 233 720 368 547 758.07.
+// places and integer parts longer than 16 digits (so the value always fits in int64).
 func ParseAmount(s string) (Amount, error) {
 	neg := false
 	if len(s) > 0 && s[0] == '-' {
@@ -33,7 +33,7 @@ func ParseAmount(s string) (Amount, error) {
 			break
 		}
 	}
-	if intPart == "" || len(frac) > 2 || len(intPart) > 17 {
+	if intPart == "" || len(frac) > 2 || len(intPart) > 16 {
 		return 0, errAmountSyntax
 	}
 	var v int64

@@ -279,83 +279,135 @@ func (e Event) String() string {
 	return e.Trade() + "|" + string(e.TradeStatus) + "|" + string(e.RefundStatus) + "|" + e.Refund
 }
 
-// fill populates the typed fields from n.Params.
+// fill populates the typed fields from n.Params in one pass.
 func (n *Notification) fill() error {
-	p := n.Params
-	str := func(k string) string { return p.Get(k) }
-	n.AppID = str("app_id")
-	n.AuthAppID = str("auth_app_id")
-	n.NotifyID = str("notify_id")
-	n.NotifyType = str("notify_type")
-	n.Version = str("version")
-	n.Method = str("method")
-	n.TradeNo = str("trade_no")
-	n.OutTradeNo = str("out_trade_no")
-	n.OutBizNo = str("out_biz_no")
-	n.TradeStatus = TradeStatus(str("trade_status"))
-	n.RefundStatus = RefundStatus(str("refund_status"))
-	n.BuyerID = str("buyer_id")
-	n.BuyerLogonID = str("buyer_logon_id")
-	n.BuyerOpenID = str("buyer_open_id")
-	n.BuyerEmail = str("buyer_email")
-	n.SellerID = str("seller_id")
-	n.SellerEmail = str("seller_email")
-	n.Quantity = str("quantity")
-	n.Subject = str("subject")
-	n.Body = str("body")
-	n.PassbackParams = str("passback_params")
-	n.ExtraCommonParam = str("extra_common_param")
-
-	for _, t := range [...]struct {
-		key string
-		dst *time.Time
-	}{
-		{"notify_time", &n.NotifyTime}, {"timestamp", &n.Timestamp}, {"gmt_create", &n.GmtCreate},
-		{"gmt_payment", &n.GmtPayment}, {"gmt_close", &n.GmtClose}, {"gmt_refund", &n.GmtRefund},
-	} {
-		if v := str(t.key); v != "" {
-			tm, err := ParseTime(v)
-			if err != nil {
-				return fieldErr(ErrMalformed, t.key, err.Error())
+	var hasTotalAmount bool
+	var totalFee string
+	for _, p := range n.Params {
+		v := p.Value
+		var tm *time.Time
+		var amt *Amount
+		switch p.Key {
+		case "app_id":
+			n.AppID = v
+		case "auth_app_id":
+			n.AuthAppID = v
+		case "notify_id":
+			n.NotifyID = v
+		case "notify_type":
+			n.NotifyType = v
+		case "version":
+			n.Version = v
+		case "method":
+			n.Method = v
+		case "trade_no":
+			n.TradeNo = v
+		case "out_trade_no":
+			n.OutTradeNo = v
+		case "out_biz_no":
+			n.OutBizNo = v
+		case "trade_status":
+			n.TradeStatus = TradeStatus(v)
+		case "refund_status":
+			n.RefundStatus = RefundStatus(v)
+		case "buyer_id":
+			n.BuyerID = v
+		case "buyer_logon_id":
+			n.BuyerLogonID = v
+		case "buyer_open_id":
+			n.BuyerOpenID = v
+		case "buyer_email":
+			n.BuyerEmail = v
+		case "seller_id":
+			n.SellerID = v
+		case "seller_email":
+			n.SellerEmail = v
+		case "quantity":
+			n.Quantity = v
+		case "subject":
+			n.Subject = v
+		case "body":
+			n.Body = v
+		case "passback_params":
+			n.PassbackParams = v
+		case "extra_common_param":
+			n.ExtraCommonParam = v
+		case "notify_time":
+			tm = &n.NotifyTime
+		case "timestamp":
+			tm = &n.Timestamp
+		case "gmt_create":
+			tm = &n.GmtCreate
+		case "gmt_payment":
+			tm = &n.GmtPayment
+		case "gmt_close":
+			tm = &n.GmtClose
+		case "gmt_refund":
+			tm = &n.GmtRefund
+		case "total_amount":
+			hasTotalAmount = true
+			amt = &n.TotalAmount
+		case "total_fee": // legacy mapi; total_amount wins if both exist
+			totalFee = v
+		case "receipt_amount":
+			amt = &n.ReceiptAmount
+		case "invoice_amount":
+			amt = &n.InvoiceAmount
+		case "buyer_pay_amount":
+			amt = &n.BuyerPayAmount
+		case "point_amount":
+			amt = &n.PointAmount
+		case "refund_fee":
+			amt = &n.RefundFee
+		case "send_back_fee":
+			amt = &n.SendBackFee
+		case "price":
+			amt = &n.Price
+		case "discount":
+			amt = &n.Discount
+		case "fund_bill_list":
+			if v != "" {
+				n.FundBillListRaw = v
+				bills, err := parseFundBills(v)
+				if err != nil {
+					return err
+				}
+				n.FundBillList = bills
 			}
-			*t.dst = tm
+		case "voucher_detail_list":
+			if v != "" {
+				n.VoucherDetailListRaw = v
+				if err := json.Unmarshal([]byte(htmlUnescapeQuotes(v)), &n.VoucherDetailList); err != nil {
+					return fieldErr(ErrMalformed, "voucher_detail_list", "not a JSON array")
+				}
+			}
+		}
+		if v == "" {
+			continue
+		}
+		if tm != nil {
+			t, err := ParseTime(v)
+			if err != nil {
+				return fieldErr(ErrMalformed, p.Key, err.Error())
+			}
+			*tm = t
+		}
+		if amt != nil {
+			a, err := ParseAmount(v)
+			if err != nil {
+				return fieldErr(ErrAmount, p.Key, err.Error())
+			}
+			*amt = a
 		}
 	}
-	total := "total_amount"
-	if _, ok := p.Lookup(total); !ok {
-		total = "total_fee" // legacy mapi
-	}
-	for _, a := range [...]struct {
-		key string
-		dst *Amount
-	}{
-		{total, &n.TotalAmount}, {"receipt_amount", &n.ReceiptAmount}, {"invoice_amount", &n.InvoiceAmount},
-		{"buyer_pay_amount", &n.BuyerPayAmount}, {"point_amount", &n.PointAmount}, {"refund_fee", &n.RefundFee},
-		{"send_back_fee", &n.SendBackFee}, {"price", &n.Price}, {"discount", &n.Discount},
-	} {
-		if v := str(a.key); v != "" {
-			amt, err := ParseAmount(v)
-			if err != nil {
-				return fieldErr(ErrAmount, a.key, err.Error())
-			}
-			*a.dst = amt
-		}
-	}
-	if raw := str("fund_bill_list"); raw != "" {
-		n.FundBillListRaw = raw
-		bills, err := parseFundBills(raw)
+	if !hasTotalAmount && totalFee != "" {
+		a, err := ParseAmount(totalFee)
 		if err != nil {
-			return err
+			return fieldErr(ErrAmount, "total_fee", err.Error())
 		}
-		n.FundBillList = bills
+		n.TotalAmount = a
 	}
-	if raw := str("voucher_detail_list"); raw != "" {
-		n.VoucherDetailListRaw = raw
-		if err := json.Unmarshal([]byte(htmlUnescapeQuotes(raw)), &n.VoucherDetailList); err != nil {
-			return fieldErr(ErrMalformed, "voucher_detail_list", "not a JSON array")
-		}
-	}
-	if n.OutBizNo != "" || n.RefundStatus != "" || str("refund_fee") != "" || str("gmt_refund") != "" {
+	if n.OutBizNo != "" || n.RefundStatus != "" || n.RefundFee != 0 || !n.GmtRefund.IsZero() || n.Params.Get("refund_fee") != "" {
 		n.Refund = &Refund{OutBizNo: n.OutBizNo, Fee: n.RefundFee, Time: n.GmtRefund, Status: n.RefundStatus}
 	}
 	return nil
@@ -365,14 +417,12 @@ func (n *Notification) fill() error {
 // reported with the JSON HTML-escaped (&quot;); the signature covers the
 // text as sent, so it is unescaped only for parsing.
 func parseFundBills(raw string) ([]FundBill, error) {
-	var wire []struct {
-		FundChannel string `json:"fundChannel"`
-		Amount      string `json:"amount"`
-		RealAmount  string `json:"realAmount"`
-		FundType    string `json:"fundType"`
-	}
-	if err := json.Unmarshal([]byte(htmlUnescapeQuotes(raw)), &wire); err != nil {
-		return nil, fieldErr(ErrMalformed, "fund_bill_list", "not a JSON array")
+	wire, ok := scanFundBills(raw)
+	if !ok {
+		wire = nil
+		if err := json.Unmarshal([]byte(htmlUnescapeQuotes(raw)), &wire); err != nil {
+			return nil, fieldErr(ErrMalformed, "fund_bill_list", "not a JSON array")
+		}
 	}
 	bills := make([]FundBill, len(wire))
 	for i, w := range wire {
@@ -388,6 +438,110 @@ func parseFundBills(raw string) ([]FundBill, error) {
 		}
 	}
 	return bills, nil
+}
+
+type fundBillWire struct {
+	FundChannel string `json:"fundChannel"`
+	Amount      string `json:"amount"`
+	RealAmount  string `json:"realAmount"`
+	FundType    string `json:"fundType"`
+}
+
+// scanFundBills is the allocation-light fast path for the usual
+// fund_bill_list: an array of flat objects whose values are strings without
+// escapes. It returns false for anything else, and the caller falls back to
+// encoding/json.
+func scanFundBills(s string) ([]fundBillWire, bool) {
+	i := 0
+	ws := func() {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+			i++
+		}
+	}
+	str := func() (string, bool) {
+		if i >= len(s) || s[i] != '"' {
+			return "", false
+		}
+		start := i + 1
+		for j := start; j < len(s); j++ {
+			switch s[j] {
+			case '\\':
+				return "", false
+			case '"':
+				i = j + 1
+				return s[start:j], true
+			}
+		}
+		return "", false
+	}
+	ws()
+	if i >= len(s) || s[i] != '[' {
+		return nil, false
+	}
+	i++
+	var out []fundBillWire
+	for {
+		ws()
+		if i < len(s) && s[i] == ']' && len(out) == 0 {
+			i++
+			break
+		}
+		if i >= len(s) || s[i] != '{' {
+			return nil, false
+		}
+		i++
+		var w fundBillWire
+		for {
+			ws()
+			k, ok := str()
+			if !ok {
+				return nil, false
+			}
+			ws()
+			if i >= len(s) || s[i] != ':' {
+				return nil, false
+			}
+			i++
+			ws()
+			v, ok := str()
+			if !ok {
+				return nil, false
+			}
+			switch k {
+			case "fundChannel":
+				w.FundChannel = v
+			case "amount":
+				w.Amount = v
+			case "realAmount":
+				w.RealAmount = v
+			case "fundType":
+				w.FundType = v
+			}
+			ws()
+			if i < len(s) && s[i] == ',' {
+				i++
+				continue
+			}
+			if i < len(s) && s[i] == '}' {
+				i++
+				break
+			}
+			return nil, false
+		}
+		out = append(out, w)
+		ws()
+		if i < len(s) && s[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(s) && s[i] == ']' {
+			i++
+			break
+		}
+		return nil, false
+	}
+	ws()
+	return out, i == len(s)
 }
 
 func htmlUnescapeQuotes(s string) string {

@@ -33,15 +33,20 @@ type vector struct {
 
 func loadVector(t testing.TB, name string) vector {
 	t.Helper()
+	var v vector
+	loadJSON(t, name, &v)
+	return v
+}
+
+func loadJSON(t testing.TB, name string, dst any) {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v vector
-	if err := json.Unmarshal(data, &v); err != nil {
+	if err := json.Unmarshal(data, dst); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	return v
 }
 
 func (v vector) body() string {
