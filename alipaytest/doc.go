@@ -1,0 +1,42 @@
+// Package alipaytest plays Alipay in a merchant's tests, the way
+// net/http/httptest plays a client or a server.
+//
+// It signs callbacks exactly as Alipay does and turns them into requests for
+// a handler under test:
+//
+//   - a [Signer] holds the signing identity: Alipay's RSA key (open platform,
+//     RSA2 or RSA) or a partner's MD5 key (legacy mapi), the charset of the
+//     signed bytes, the empty-value rule and the wire order;
+//   - [Signer.Notify] and [Signer.Return] build realistic notify_url POSTs and
+//     return_url GETs that a test overrides field by field with [Fields];
+//   - a [Trade] tells one order's story as a series of notifications:
+//     [Trade.Paid], [Trade.PartialRefund], [Trade.FullRefund],
+//     [Trade.Finished], [Trade.ClosedUnpaid];
+//   - a [Message] is one signed callback: its parameters in wire order, the
+//     string that was signed, the encoded body, and [Message.Request] for
+//     handler tests;
+//   - [NewNotifyVerifyServer] fakes the legacy notify_verify gateway;
+//   - [NewCertChain] builds a public-key-certificate chain shaped like
+//     Alipay's and computes the serial-number strings (app_cert_sn,
+//     alipay_root_cert_sn) Alipay's way.
+//
+// A typical test:
+//
+//	s := alipaytest.NewSigner(alipaytest.TestKey())
+//	// configure the verifier under test with s.Key.PublicKeyPEM() and s.AppID
+//	rec := httptest.NewRecorder()
+//	handler.ServeHTTP(rec, s.Paid("ORDER-1", "88.88").Request("/alipay/notify"))
+//
+// Signing rules (string-to-sign, charsets, MD5) follow
+// shared/docs/alipay-protocol.md §1.2 and §2.1-2.4; the package is checked
+// against the synthetic vectors of shared/vectors and, in the interop suite,
+// against Alipay's official Node SDK.
+//
+// Times are China time (UTC+8, a fixed zone; the machine's time zone
+// database is never consulted) and amounts are decimal strings such as
+// "88.88", never floats.
+//
+// Everything in this package is for tests: keys are generated on the fly or
+// are published test keys, and the functions that return no error panic on
+// misuse, like httptest.NewRequest.
+package alipaytest

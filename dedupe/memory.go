@@ -1,0 +1,366 @@
+package dedupe
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Janitor tuning. The janitor only bounds memory: every read checks expiry
+// itself, so an expired entry the janitor has not reached yet is never seen.
+const (
+	// memorySweepInterval is how often the janitor looks for expired entries.
+	memorySweepInterval = time.Minute
+	// memorySweepBatch is how many entries the janitor examines while holding
+	// the lock once; it lets go of the lock between batches.
+	memorySweepBatch = 1024
+	// memorySweepMaxBatches bounds the batches of one sweep, and so the work
+	// one sweep can do however large the store is.
+	memorySweepMaxBatches = 64
+)
+
+// MemoryStore is the embedded default Store: all state lives in maps in this
+// process, guarded by one mutex, so every method is trivially atomic.
+//
+// It is per-process: two instances of a service each have their own
+// MemoryStore and do not see each other's claims, so a notification delivered
+// to both may be handled twice. It is not persistent: a restart forgets every
+// claim and every done event. Use it for a single instance, for development
+// and for tests; use redisstore for anything that runs more than one
+// instance or must survive a restart.
+//
+// Expiry follows the Redis store exactly: a claim whose lease ran out is as if
+// absent, a done event is forgotten after its retention, and Event.Mark is
+// remembered as a done event of the same trade. Expired entries are dropped
+// when they are next looked at and, to bound memory, by a background janitor
+// goroutine that samples the store every minute. Close stops the janitor.
+//
+// The zero value is not usable; call NewMemoryStore.
+type MemoryStore struct {
+	state *memoryState
+}
+
+// memoryState is everything a MemoryStore holds. The janitor goroutine refers
+// to it, never to the MemoryStore, so that a MemoryStore dropped without Close
+// can still be garbage-collected and its janitor stopped.
+type memoryState struct {
+	mu      sync.Mutex
+	entries map[memoryKey]memoryEntry
+	closed  bool
+
+	stopOnce      sync.Once
+	stopJanitor   chan struct{} // closed to ask the janitor to return
+	janitorExited chan struct{} // closed by the janitor when it returns
+}
+
+// memoryKey names one event ID (or Mark) of one trade.
+type memoryKey struct {
+	trade, id string
+}
+
+// memoryEntry is a live claim or a done event.
+type memoryEntry struct {
+	// ownerToken is the token of the claim's owner; empty for a done event.
+	ownerToken string
+	// expires is when the lease (claim) or retention (done) runs out.
+	expires time.Time
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty MemoryStore and starts its janitor
+// goroutine. Call Close when done with it; a store that is dropped without
+// Close has its janitor stopped when it is garbage-collected.
+func NewMemoryStore() *MemoryStore {
+	return newMemoryStore(memorySweepInterval)
+}
+
+// newMemoryStore is NewMemoryStore with the janitor's interval as a parameter,
+// so that tests can watch the janitor work.
+func newMemoryStore(sweepInterval time.Duration) *MemoryStore {
+	state := &memoryState{
+		entries:       make(map[memoryKey]memoryEntry),
+		stopJanitor:   make(chan struct{}),
+		janitorExited: make(chan struct{}),
+	}
+	go state.runJanitor(sweepInterval)
+	store := &MemoryStore{state: state}
+	runtime.AddCleanup(store, (*memoryState).stop, state)
+	return store
+}
+
+// Claim implements Store. It is atomic: it holds the store's mutex
+// throughout. ctx is only checked on entry.
+func (s *MemoryStore) Claim(ctx context.Context, ev Event, lease time.Duration) (Claim, error) {
+	const op = "claim"
+	if err := checkEvent(op, ev); err != nil {
+		return Claim{}, err
+	}
+	if err := checkPositive(op, "lease", lease); err != nil {
+		return Claim{}, err
+	}
+	if err := checkContext(ctx, op); err != nil {
+		return Claim{}, err
+	}
+
+	st := s.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return Claim{}, fmt.Errorf("dedupe: %s: %w", op, ErrClosed)
+	}
+	now := time.Now()
+	key := memoryKey{trade: ev.Trade, id: ev.ID}
+	if entry, ok := st.live(key, now); ok {
+		if entry.ownerToken == "" {
+			return Claim{State: Done}, nil
+		}
+		return Claim{State: Busy, Remaining: entry.expires.Sub(now)}, nil
+	}
+	claim := Claim{State: Claimed, Token: newToken()}
+	st.entries[key] = memoryEntry{ownerToken: claim.Token, expires: now.Add(lease)}
+	for _, id := range ev.Outranked {
+		if entry, ok := st.live(memoryKey{trade: ev.Trade, id: id}, now); ok && entry.ownerToken == "" {
+			claim.Stale = true
+			break
+		}
+	}
+	return claim, nil
+}
+
+// Extend implements Store. It is atomic: it holds the store's mutex
+// throughout. ctx is only checked on entry.
+func (s *MemoryStore) Extend(ctx context.Context, ev Event, token string, lease time.Duration) (bool, error) {
+	const op = "extend"
+	if err := checkOwnerCall(op, ev, token); err != nil {
+		return false, err
+	}
+	if err := checkPositive(op, "lease", lease); err != nil {
+		return false, err
+	}
+	if err := checkContext(ctx, op); err != nil {
+		return false, err
+	}
+
+	st := s.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return false, fmt.Errorf("dedupe: %s: %w", op, ErrClosed)
+	}
+	now := time.Now()
+	key := memoryKey{trade: ev.Trade, id: ev.ID}
+	if !st.owns(key, token, now) {
+		return false, nil
+	}
+	st.entries[key] = memoryEntry{ownerToken: token, expires: now.Add(lease)}
+	return true, nil
+}
+
+// Complete implements Store. It is atomic: it holds the store's mutex
+// throughout. ctx is only checked on entry.
+//
+// Event.Mark is remembered exactly like a done event with ID Mark: a later
+// Claim of an Event whose ID equals another event's Mark reports Done.
+func (s *MemoryStore) Complete(ctx context.Context, ev Event, token string, retention time.Duration) (bool, error) {
+	const op = "complete"
+	if err := checkOwnerCall(op, ev, token); err != nil {
+		return false, err
+	}
+	if err := checkPositive(op, "retention", retention); err != nil {
+		return false, err
+	}
+	if err := checkContext(ctx, op); err != nil {
+		return false, err
+	}
+
+	st := s.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return false, fmt.Errorf("dedupe: %s: %w", op, ErrClosed)
+	}
+	now := time.Now()
+	key := memoryKey{trade: ev.Trade, id: ev.ID}
+	if !st.owns(key, token, now) {
+		return false, nil
+	}
+	done := memoryEntry{expires: now.Add(retention)}
+	st.entries[key] = done
+	if ev.Mark != "" {
+		st.entries[memoryKey{trade: ev.Trade, id: ev.Mark}] = done
+	}
+	return true, nil
+}
+
+// Release implements Store. It is atomic: it holds the store's mutex
+// throughout. ctx is only checked on entry.
+func (s *MemoryStore) Release(ctx context.Context, ev Event, token string) (bool, error) {
+	const op = "release"
+	if err := checkOwnerCall(op, ev, token); err != nil {
+		return false, err
+	}
+	if err := checkContext(ctx, op); err != nil {
+		return false, err
+	}
+
+	st := s.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return false, fmt.Errorf("dedupe: %s: %w", op, ErrClosed)
+	}
+	key := memoryKey{trade: ev.Trade, id: ev.ID}
+	if !st.owns(key, token, time.Now()) {
+		return false, nil
+	}
+	delete(st.entries, key)
+	return true, nil
+}
+
+// Close stops the janitor and waits for it to return. Every later call of
+// Claim, Extend, Complete or Release fails with ErrClosed. Close is safe to
+// call more than once and always returns nil.
+func (s *MemoryStore) Close() error {
+	st := s.state
+	st.mu.Lock()
+	st.closed = true
+	st.mu.Unlock()
+	st.stop()
+	<-st.janitorExited
+	return nil
+}
+
+// live returns the entry at key unless it is absent or expired, deleting it
+// when it is expired. st.mu must be held.
+func (st *memoryState) live(key memoryKey, now time.Time) (memoryEntry, bool) {
+	entry, ok := st.entries[key]
+	if !ok {
+		return memoryEntry{}, false
+	}
+	if !now.Before(entry.expires) {
+		delete(st.entries, key)
+		return memoryEntry{}, false
+	}
+	return entry, true
+}
+
+// owns reports whether a live claim at key is held by token. st.mu must be
+// held.
+func (st *memoryState) owns(key memoryKey, token string, now time.Time) bool {
+	entry, ok := st.live(key, now)
+	// A done entry has an empty ownerToken and token is never empty.
+	return ok && entry.ownerToken == token
+}
+
+// stop asks the janitor to return without waiting for it.
+func (st *memoryState) stop() {
+	st.stopOnce.Do(func() { close(st.stopJanitor) })
+}
+
+// runJanitor sweeps the store every interval until stop is called.
+func (st *memoryState) runJanitor(interval time.Duration) {
+	defer close(st.janitorExited)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-st.stopJanitor:
+			return
+		case <-ticker.C:
+			st.sweep()
+		}
+	}
+}
+
+// sweep deletes expired entries the way Redis's active expiry does: it
+// examines a batch of entries (Go starts every map iteration at a random
+// place), deletes the expired ones, and goes on with another batch only while
+// at least a quarter of the batch had expired, for at most
+// memorySweepMaxBatches batches. A store no larger than one batch is swept
+// completely.
+func (st *memoryState) sweep() {
+	for range memorySweepMaxBatches {
+		examined, expired := st.sweepBatch()
+		if examined < memorySweepBatch || expired*4 < examined {
+			return
+		}
+	}
+}
+
+// sweepBatch examines up to memorySweepBatch entries under the lock, deletes
+// the expired ones and reports how many it examined and deleted.
+func (st *memoryState) sweepBatch() (examined, expired int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := time.Now()
+	for key, entry := range st.entries {
+		if examined == memorySweepBatch {
+			break
+		}
+		examined++
+		if !now.Before(entry.expires) {
+			delete(st.entries, key)
+			expired++
+		}
+	}
+	return examined, expired
+}
+
+// newToken returns 16 random bytes from crypto/rand, base64 (RawURL) encoded.
+func newToken() string {
+	var b [16]byte
+	// crypto/rand.Read never returns an error; it crashes the program if the
+	// operating system cannot supply randomness.
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// checkEvent reports, wrapping ErrInvalidArgument, why op cannot act on ev.
+func checkEvent(op string, ev Event) error {
+	if ev.Trade == "" {
+		return fmt.Errorf("%w: %s: empty Event.Trade", ErrInvalidArgument, op)
+	}
+	if ev.ID == "" {
+		return fmt.Errorf("%w: %s: empty Event.ID", ErrInvalidArgument, op)
+	}
+	for i, id := range ev.Outranked {
+		if id == "" {
+			return fmt.Errorf("%w: %s: empty Event.Outranked[%d]", ErrInvalidArgument, op, i)
+		}
+	}
+	return nil
+}
+
+// checkOwnerCall checks the arguments that the owner calls (Extend, Complete,
+// Release) share: the event and the token.
+func checkOwnerCall(op string, ev Event, token string) error {
+	if err := checkEvent(op, ev); err != nil {
+		return err
+	}
+	if token == "" {
+		return fmt.Errorf("%w: %s: empty token", ErrInvalidArgument, op)
+	}
+	return nil
+}
+
+// checkContext reports, wrapped with op, why ctx is already done.
+func checkContext(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dedupe: %s: %w", op, err)
+	}
+	return nil
+}
+
+// checkPositive reports, wrapping ErrInvalidArgument, a duration that is not
+// positive.
+func checkPositive(op, name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%w: %s: %s %v is not positive", ErrInvalidArgument, op, name, d)
+	}
+	return nil
+}

@@ -1,0 +1,20 @@
+package dedupe_test
+
+import (
+	"testing"
+
+	"github.com/alipaynotify/alipaynotify/dedupe"
+	"github.com/alipaynotify/alipaynotify/dedupe/storetest"
+)
+
+func TestMemoryStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) dedupe.Store {
+		store := dedupe.NewMemoryStore()
+		t.Cleanup(func() {
+			if err := store.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return store
+	})
+}

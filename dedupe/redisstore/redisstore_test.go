@@ -1,0 +1,760 @@
+package redisstore
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alipaynotify/alipaynotify/dedupe"
+	"github.com/alipaynotify/alipaynotify/dedupe/storetest"
+)
+
+// Environment variables the tests read.
+const (
+	// envStandaloneAddr is the address of a Redis server the tests may
+	// write to, e.g. "127.0.0.1:6379".
+	envStandaloneAddr = "ALIPAYNOTIFY_REDIS_ADDR"
+	// envClusterAddrs lists seed addresses of a Redis Cluster the tests may
+	// write to, separated by commas.
+	envClusterAddrs = "ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS"
+	// envServerBin is the redis-server binary for the tests that run their
+	// own servers. Default: redis-server from PATH.
+	envServerBin = "REDIS_SERVER_BIN"
+	// envCI, when not empty, turns every skip for a missing server into a
+	// failure: CI must never silently skip.
+	envCI = "CI"
+)
+
+// skipUnlessCI skips the test, or fails it when running in CI.
+func skipUnlessCI(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(envCI) != "" {
+		t.Fatalf(format+" (failing because %s is set)", append(args, envCI)...)
+	}
+	t.Skipf(format, args...)
+}
+
+// sharedTarget is one of the Redis deployments given by the environment.
+type sharedTarget struct {
+	name      string
+	newClient func(t *testing.T, opts *redis.UniversalOptions) redis.UniversalClient
+}
+
+// sharedTargets are the standalone server and the cluster.
+var sharedTargets = []sharedTarget{
+	{"Standalone", func(t *testing.T, opts *redis.UniversalOptions) redis.UniversalClient {
+		addr := os.Getenv(envStandaloneAddr)
+		if addr == "" {
+			skipUnlessCI(t, "%s is not set: no standalone Redis to test against", envStandaloneAddr)
+		}
+		opts.Addrs = []string{addr}
+		return redis.NewClient(opts.Simple())
+	}},
+	{"Cluster", func(t *testing.T, opts *redis.UniversalOptions) redis.UniversalClient {
+		addrs := os.Getenv(envClusterAddrs)
+		if addrs == "" {
+			skipUnlessCI(t, "%s is not set: no Redis Cluster to test against", envClusterAddrs)
+		}
+		opts.Addrs = strings.Split(addrs, ",")
+		return redis.NewClusterClient(opts.Cluster())
+	}},
+}
+
+// forEachSharedTarget runs test as a subtest for each shared target, with a
+// client made from opts (nil for defaults) that is closed after the subtest.
+func forEachSharedTarget(t *testing.T, opts *redis.UniversalOptions, test func(t *testing.T, client redis.UniversalClient)) {
+	for _, target := range sharedTargets {
+		t.Run(target.name, func(t *testing.T) {
+			var targetOpts redis.UniversalOptions
+			if opts != nil {
+				targetOpts = *opts
+			}
+			client := target.newClient(t, &targetOpts)
+			t.Cleanup(func() { _ = client.Close() })
+			test(t, client)
+		})
+	}
+}
+
+// newTestStore returns a Store over client with a random prefix, and deletes
+// every key with that prefix when the test ends.
+func newTestStore(t *testing.T, client redis.UniversalClient) *Store {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "test-" + hex.EncodeToString(b[:]) + ":"
+	store, err := New(client, Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := deleteKeys(ctx, client, prefix+"*"); err != nil {
+			t.Errorf("deleting the test's keys: %v", err)
+		}
+	})
+	return store
+}
+
+// deleteKeys deletes the keys that match pattern on every master.
+func deleteKeys(ctx context.Context, client redis.UniversalClient, pattern string) error {
+	deleteOn := func(ctx context.Context, node redis.Cmdable) error {
+		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			if err := node.Unlink(ctx, iter.Val()).Err(); err != nil {
+				return err
+			}
+		}
+		return iter.Err()
+	}
+	if cluster, ok := client.(*redis.ClusterClient); ok {
+		return cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return deleteOn(ctx, node)
+		})
+	}
+	return deleteOn(ctx, client)
+}
+
+func TestConformance(t *testing.T) {
+	forEachSharedTarget(t, nil, func(t *testing.T, client redis.UniversalClient) {
+		store := newTestStore(t, client)
+		storetest.Run(t, func(*testing.T) dedupe.Store { return store })
+	})
+}
+
+func TestConcurrentClaims(t *testing.T) {
+	const claimers = 200
+	forEachSharedTarget(t, nil, func(t *testing.T, client redis.UniversalClient) {
+		store := newTestStore(t, client)
+		ctx := t.Context()
+		ev := dedupe.Event{Trade: "2021000000000001|ORDER-CONCURRENT", ID: "TRADE_SUCCESS"}
+
+		claims := make([]dedupe.Claim, claimers)
+		errs := make([]error, claimers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range claimers {
+			wg.Go(func() {
+				<-start
+				claims[i], errs[i] = store.Claim(ctx, ev, time.Minute)
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		states := make(map[dedupe.State]int)
+		for i, c := range claims {
+			if errs[i] != nil {
+				t.Fatalf("Claim: %v", errs[i])
+			}
+			states[c.State]++
+		}
+		if states[dedupe.Claimed] != 1 || states[dedupe.Busy] != claimers-1 {
+			t.Fatalf("%d concurrent claims: %v; want 1 claimed, %d busy", claimers, states, claimers-1)
+		}
+	})
+}
+
+// commandLog is a go-redis hook that records the name of every command the
+// client processes, alone or in a pipeline.
+type commandLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.record(cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+
+func (l *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			l.record("pipelined " + cmd.Name())
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (l *commandLog) record(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names = append(l.names, name)
+}
+
+// take returns the names recorded since the last take.
+func (l *commandLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	names := l.names
+	l.names = nil
+	return names
+}
+
+// writeCounter counts the writes on the connections of a client, each of
+// which starts one round trip.
+type writeCounter struct {
+	writes atomic.Int64
+}
+
+func (c *writeCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countedConn{Conn: conn, counter: c}, nil
+}
+
+// countedConn is a net.Conn whose writes a writeCounter counts.
+type countedConn struct {
+	net.Conn
+	counter *writeCounter
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	c.counter.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestRoundTrips pins the cost of the store in commands: once Redis has
+// cached the scripts, every method is exactly one EVALSHA. On the standalone
+// server it also counts the writes on the wire.
+func TestRoundTrips(t *testing.T) {
+	wire := &writeCounter{}
+	forEachSharedTarget(t, &redis.UniversalOptions{Dialer: wire.dial}, func(t *testing.T, client redis.UniversalClient) {
+		_, standalone := client.(*redis.Client)
+		log := &commandLog{}
+		client.AddHook(log)
+		store := newTestStore(t, client)
+		ctx := t.Context()
+
+		// Warm up on the same trade, so in the same slot and on the same
+		// server: that connects and caches all four scripts.
+		trade := "2021000000000001|ORDER-ROUNDTRIPS"
+		warmUp := dedupe.Event{Trade: trade, ID: "WARM_UP"}
+		c, err := store.Claim(ctx, warmUp, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []func() (bool, error){
+			func() (bool, error) { return store.Extend(ctx, warmUp, c.Token, time.Minute) },
+			func() (bool, error) { return store.Release(ctx, warmUp, c.Token) },
+		} {
+			if ok, err := step(); err != nil || !ok {
+				t.Fatalf("warm-up = %v, %v", ok, err)
+			}
+		}
+		if c, err = store.Claim(ctx, warmUp, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := store.Complete(ctx, warmUp, c.Token, time.Minute); err != nil || !ok {
+			t.Fatalf("warm-up Complete = %v, %v", ok, err)
+		}
+		log.take()
+
+		ev := dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS", Outranked: []string{"TRADE_FINISHED", "TRADE_CLOSED"}, Mark: "PAID"}
+		for _, tc := range []struct {
+			name string
+			call func() error
+			want int
+		}{
+			{"first delivery (Claim, Complete)", func() error {
+				c, err := store.Claim(ctx, ev, time.Minute)
+				if err != nil || c.State != dedupe.Claimed {
+					return fmt.Errorf("Claim = %+v, %v", c, err)
+				}
+				if ok, err := store.Complete(ctx, ev, c.Token, time.Minute); err != nil || !ok {
+					return fmt.Errorf("Complete = %v, %v", ok, err)
+				}
+				return nil
+			}, 2},
+			{"duplicate delivery (Claim)", func() error {
+				if c, err := store.Claim(ctx, ev, time.Minute); err != nil || c.State != dedupe.Done {
+					return fmt.Errorf("Claim = %+v, %v", c, err)
+				}
+				return nil
+			}, 1},
+			{"failed handler (Claim, Extend, Release)", func() error {
+				failing := dedupe.Event{Trade: trade, ID: "TRADE_CLOSED"}
+				c, err := store.Claim(ctx, failing, time.Minute)
+				if err != nil || c.State != dedupe.Claimed {
+					return fmt.Errorf("Claim = %+v, %v", c, err)
+				}
+				if ok, err := store.Extend(ctx, failing, c.Token, time.Minute); err != nil || !ok {
+					return fmt.Errorf("Extend = %v, %v", ok, err)
+				}
+				if ok, err := store.Release(ctx, failing, c.Token); err != nil || !ok {
+					return fmt.Errorf("Release = %v, %v", ok, err)
+				}
+				return nil
+			}, 3},
+		} {
+			writesBefore := wire.writes.Load()
+			if err := tc.call(); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			commands := log.take()
+			if len(commands) != tc.want || slices.ContainsFunc(commands, func(name string) bool { return name != "evalsha" }) {
+				t.Errorf("%s: commands %q, want %d evalsha", tc.name, commands, tc.want)
+			}
+			if standalone {
+				if writes := wire.writes.Load() - writesBefore; writes != int64(tc.want) {
+					t.Errorf("%s: %d round trips, want %d", tc.name, writes, tc.want)
+				}
+			}
+		}
+	})
+}
+
+// TestScriptCacheFlush checks the EVAL fallback: when Redis has lost its
+// script cache, a call costs one extra round trip and still works.
+func TestScriptCacheFlush(t *testing.T) {
+	server := startServer(t)
+	log := &commandLog{}
+	client := server.client(t, nil)
+	client.AddHook(log)
+	store, err := New(client, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	ev := dedupe.Event{Trade: "2021000000000001|ORDER-FLUSH", ID: "TRADE_SUCCESS"}
+
+	for round := range 2 {
+		if err := client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		log.take()
+		c, err := store.Claim(ctx, ev, time.Minute)
+		if err != nil || c.State != dedupe.Claimed {
+			t.Fatalf("Claim after SCRIPT FLUSH = %+v, %v", c, err)
+		}
+		if commands := log.take(); !slices.Equal(commands, []string{"evalsha", "eval"}) {
+			t.Errorf("Claim after SCRIPT FLUSH: commands %q, want evalsha, eval", commands)
+		}
+		// EVAL cached the script again.
+		if c, err := store.Claim(ctx, ev, time.Minute); err != nil || c.State != dedupe.Busy {
+			t.Fatalf("second Claim = %+v, %v", c, err)
+		}
+		if commands := log.take(); !slices.Equal(commands, []string{"evalsha"}) {
+			t.Errorf("second Claim: commands %q, want evalsha", commands)
+		}
+		if ok, err := store.Release(ctx, ev, c.Token); err != nil || !ok {
+			t.Fatalf("round %d: Release = %v, %v", round, ok, err)
+		}
+	}
+}
+
+// TestPersistence restarts a server that writes every change to its append
+// only file before answering: completed events stay done and live claims stay
+// busy.
+func TestPersistence(t *testing.T) {
+	server := startServer(t, "--appendonly", "yes", "--appendfsync", "always")
+	client := server.client(t, nil)
+	store, err := New(client, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+
+	done := dedupe.Event{Trade: "2021000000000001|ORDER-1", ID: "TRADE_SUCCESS", Mark: "PAID"}
+	c, err := store.Claim(ctx, done, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := store.Complete(ctx, done, c.Token, 190*24*time.Hour); err != nil || !ok {
+		t.Fatalf("Complete = %v, %v", ok, err)
+	}
+	claimed := dedupe.Event{Trade: "2021000000000001|ORDER-2", ID: "TRADE_SUCCESS"}
+	owner, err := store.Claim(ctx, claimed, 10*time.Minute)
+	if err != nil || owner.State != dedupe.Claimed {
+		t.Fatalf("Claim = %+v, %v", owner, err)
+	}
+
+	server.stop(syscall.SIGTERM)
+	server.start()
+
+	if c, err := store.Claim(ctx, done, time.Minute); err != nil || c.State != dedupe.Done {
+		t.Fatalf("Claim of the completed event after the restart = %+v, %v; want done", c, err)
+	}
+	stale, err := store.Claim(ctx, dedupe.Event{Trade: done.Trade, ID: "TRADE_CLOSED", Outranked: []string{"PAID"}}, time.Minute)
+	if err != nil || stale.State != dedupe.Claimed || !stale.Stale {
+		t.Fatalf("Claim outranked by the Mark after the restart = %+v, %v; want claimed and stale", stale, err)
+	}
+	c, err = store.Claim(ctx, claimed, time.Minute)
+	if err != nil || c.State != dedupe.Busy || c.Remaining <= 5*time.Minute {
+		t.Fatalf("Claim of the claimed event after the restart = %+v, %v; want busy for most of 10m", c, err)
+	}
+	if ok, err := store.Complete(ctx, claimed, owner.Token, time.Minute); err != nil || !ok {
+		t.Fatalf("the owner's Complete after the restart = %v, %v; want true", ok, err)
+	}
+}
+
+// TestServerDown checks that a store whose server is gone fails fast with an
+// error, never with a state, and works again when the server is back.
+func TestServerDown(t *testing.T) {
+	server := startServer(t)
+	client := server.client(t, &redis.Options{
+		DialTimeout:  200 * time.Millisecond,
+		ReadTimeout:  200 * time.Millisecond,
+		WriteTimeout: 200 * time.Millisecond,
+		MaxRetries:   -1, // no retries: fail on the first error
+	})
+	store, err := New(client, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	ev := dedupe.Event{Trade: "2021000000000001|ORDER-1", ID: "TRADE_SUCCESS"}
+	c, err := store.Claim(ctx, ev, time.Minute)
+	if err != nil || c.State != dedupe.Claimed {
+		t.Fatalf("Claim = %+v, %v", c, err)
+	}
+
+	server.stop(syscall.SIGKILL)
+	start := time.Now()
+	_, err = store.Claim(ctx, dedupe.Event{Trade: ev.Trade, ID: "TRADE_FINISHED"}, time.Minute)
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("Claim with the server down took %v", elapsed)
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "redisstore: claim: ") || errors.Is(err, dedupe.ErrInvalidArgument) {
+		t.Fatalf("Claim with the server down: error %v, want a redisstore: claim: error", err)
+	}
+	if _, err := store.Complete(ctx, ev, c.Token, time.Minute); err == nil || !strings.HasPrefix(err.Error(), "redisstore: complete: ") {
+		t.Fatalf("Complete with the server down: error %v, want a redisstore: complete: error", err)
+	}
+
+	server.start()
+	// The client's pool may need a moment to notice the server is back.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err = store.Claim(ctx, ev, time.Minute)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Claim 10s after the server came back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The server kept nothing (no persistence), so the event is free again.
+	if c.State != dedupe.Claimed {
+		t.Fatalf("Claim after the restart = %+v, want claimed", c)
+	}
+}
+
+// TestMemoryPerEvent measures what a remembered event costs in Redis memory:
+// it completes many events on a fresh server, through the store's own keys and
+// scripts, pipelined to keep it quick.
+func TestMemoryPerEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the memory measurement in short mode")
+	}
+	const (
+		events    = 100_000
+		batch     = 1000
+		retention = 190 * 24 * time.Hour
+		// targetBytes is what the key design aims for, failBytes what the
+		// test tolerates (allocator and hash table overheads vary a little
+		// between Redis builds).
+		targetBytes = 128
+		failBytes   = 160
+	)
+	server := startServer(t)
+	client := server.client(t, nil)
+	store, err := New(client, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, script := range []*redis.Script{claimScript, completeScript} {
+		if err := script.Load(ctx, client).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	event := func(n int) dedupe.Event {
+		return dedupe.Event{Trade: "2021000000000001|ORDER-" + strconv.Itoa(n), ID: "TRADE_SUCCESS"}
+	}
+
+	before := usedMemory(t, client)
+	tokens := make([]string, batch)
+	for first := 0; first < events; first += batch {
+		claims, err := client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for i := range batch {
+				ev := event(first + i)
+				tokens[i] = newToken()
+				claimScript.EvalSha(ctx, pipe, []string{idKey(store.tradeTag(ev.Trade), ev.ID)}, tokens[i], milliseconds(time.Minute))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("claims: %v", err)
+		}
+		for _, cmd := range claims {
+			if answer, err := cmd.(*redis.Cmd).Int64Slice(); err != nil || !slices.Equal(answer, []int64{claimScriptClaimed, 0}) {
+				t.Fatalf("claim = %v, %v", answer, err)
+			}
+		}
+		completions, err := client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for i := range batch {
+				ev := event(first + i)
+				completeScript.EvalSha(ctx, pipe, []string{idKey(store.tradeTag(ev.Trade), ev.ID)}, tokens[i], milliseconds(retention))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("completions: %v", err)
+		}
+		for _, cmd := range completions {
+			if answer, err := cmd.(*redis.Cmd).Int64(); err != nil || answer != 1 {
+				t.Fatalf("complete = %v, %v", answer, err)
+			}
+		}
+	}
+	after := usedMemory(t, client)
+
+	if keys, err := client.DBSize(ctx).Result(); err != nil || keys != events {
+		t.Fatalf("DBSIZE = %d, %v; want %d", keys, err, events)
+	}
+	for _, n := range []int{0, events / 2, events - 1} {
+		if c, err := store.Claim(ctx, event(n), time.Minute); err != nil || c.State != dedupe.Done {
+			t.Fatalf("Claim of completed event %d = %+v, %v; want done", n, c, err)
+		}
+	}
+	perEvent := float64(after-before) / events
+	verdict := "meets"
+	if perEvent > targetBytes {
+		verdict = "MISSES"
+	}
+	t.Logf("%d done events: used_memory %d -> %d bytes: %.1f bytes per event (%s the %d-byte target)",
+		events, before, after, perEvent, verdict, targetBytes)
+	if perEvent > failBytes {
+		t.Errorf("%.1f bytes per remembered event, more than %d", perEvent, failBytes)
+	}
+}
+
+// usedMemory returns the used_memory field of INFO memory.
+func usedMemory(t *testing.T, client redis.UniversalClient) int64 {
+	t.Helper()
+	info, err := client.Info(t.Context(), "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if value, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(value, 10, 64)
+			if err != nil {
+				t.Fatalf("used_memory %q: %v", value, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("INFO memory has no used_memory:\n%s", info)
+	return 0
+}
+
+func TestNew(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	t.Cleanup(func() { _ = client.Close() })
+
+	store, err := New(client, Options{})
+	if err != nil {
+		t.Fatalf("New with zero Options: %v", err)
+	}
+	if store.prefix != defaultPrefix {
+		t.Errorf("default prefix %q, want %q", store.prefix, defaultPrefix)
+	}
+	for _, prefix := range []string{"{", "}", "a{b}", "app:{"} {
+		if _, err := New(client, Options{Prefix: prefix}); !errors.Is(err, dedupe.ErrInvalidArgument) {
+			t.Errorf("New with Prefix %q: error %v, want ErrInvalidArgument", prefix, err)
+		}
+	}
+	if _, err := New(nil, Options{}); !errors.Is(err, dedupe.ErrInvalidArgument) {
+		t.Errorf("New with a nil client: error %v, want ErrInvalidArgument", err)
+	}
+}
+
+// TestKeyLayout pins the key format: changing it would make every deployed
+// store forget its events, so it must be a deliberate act.
+func TestKeyLayout(t *testing.T) {
+	store, err := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const trade, id = "2021000000000001|ORDER-42", "TRADE_SUCCESS"
+	tradeSum := sha256.Sum256([]byte(trade))
+	idSum := sha256.Sum256([]byte(id))
+	want := "a{" + base64.RawURLEncoding.EncodeToString(tradeSum[:])[:16] + "}" +
+		base64.RawURLEncoding.EncodeToString(idSum[:])[:8]
+	got := idKey(store.tradeTag(trade), id)
+	if got != want {
+		t.Fatalf("key %q, want %q", got, want)
+	}
+	if got != "a{Hej-RHDYoe3DGhZ1}WZX1dOke" {
+		t.Fatalf("key %q changed from the pinned layout", got)
+	}
+	if other := idKey(store.tradeTag(trade), "TRADE_CLOSED"); !strings.HasPrefix(other, got[:strings.Index(got, "}")+1]) {
+		t.Errorf("keys of one trade %q and %q do not share the hash tag", got, other)
+	}
+	if token := newToken(); !issued(token) || len(token) != 23 || token == doneValue {
+		t.Errorf("token %q: want %q and 22 base64url characters", token, tokenPrefix)
+	}
+	for _, d := range []struct {
+		in   time.Duration
+		want int64
+	}{{time.Nanosecond, 1}, {time.Millisecond, 1}, {1500 * time.Microsecond, 2}, {190 * 24 * time.Hour, 190 * 24 * 3600 * 1000}} {
+		if got := milliseconds(d.in); got != d.want {
+			t.Errorf("milliseconds(%v) = %d, want %d", d.in, got, d.want)
+		}
+	}
+}
+
+// testServer is a redis-server process of the test's own, on a free port and
+// with its own directory; stop and start keep both.
+type testServer struct {
+	t      *testing.T
+	bin    string
+	dir    string
+	port   int
+	args   []string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been waited for
+}
+
+// startServer starts a redis-server with persistence off, unless args (extra
+// redis-server arguments) turn it on, and kills it when the test ends.
+func startServer(t *testing.T, args ...string) *testServer {
+	t.Helper()
+	bin := os.Getenv(envServerBin)
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("redis-server"); err != nil {
+			skipUnlessCI(t, "no redis-server in PATH and %s is not set", envServerBin)
+		}
+	}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := listener.Addr().(*net.TCPAddr).Port
+	_ = listener.Close()
+
+	s := &testServer{t: t, bin: bin, dir: t.TempDir(), port: port, args: args}
+	s.start()
+	t.Cleanup(func() {
+		if s.running() {
+			s.stop(syscall.SIGKILL)
+		}
+	})
+	return s
+}
+
+func (s *testServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+func (s *testServer) running() bool {
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// start starts the server and waits until it answers PING.
+func (s *testServer) start() {
+	s.t.Helper()
+	args := append([]string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--dir", s.dir,
+		"--logfile", "redis.log",
+		"--save", "",
+		"--appendonly", "no",
+	}, s.args...)
+	s.cmd = exec.Command(s.bin, args...)
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("starting %s: %v", s.bin, err)
+	}
+	s.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) {
+		_ = cmd.Wait()
+		close(exited)
+	}(s.cmd, s.exited)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if conn, err := net.DialTimeout("tcp", s.addr(), time.Second); err == nil {
+			_ = conn.SetDeadline(time.Now().Add(time.Second))
+			_, err := conn.Write([]byte("PING\r\n"))
+			var reply string
+			if err == nil {
+				reply, err = bufio.NewReader(conn).ReadString('\n')
+			}
+			_ = conn.Close()
+			if err == nil && reply == "+PONG\r\n" {
+				return
+			}
+		}
+		if !s.running() || time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			s.t.Fatalf("redis-server on port %d did not come up:\n%s", s.port, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends sig to the server and waits for it to exit.
+func (s *testServer) stop(sig syscall.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		s.t.Errorf("signalling redis-server: %v", err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		s.t.Errorf("redis-server did not exit on %v", sig)
+	}
+}
+
+// client returns a client of the server, made from opts (nil for defaults),
+// that is closed when the test ends.
+func (s *testServer) client(t *testing.T, opts *redis.Options) *redis.Client {
+	var clientOpts redis.Options
+	if opts != nil {
+		clientOpts = *opts
+	}
+	clientOpts.Addr = s.addr()
+	client := redis.NewClient(&clientOpts)
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}

@@ -1,0 +1,129 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/alipaynotify/alipaynotify"
+	"github.com/alipaynotify/alipaynotify/dedupe"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes = 64 << 10
+	DefaultLease        = 30 * time.Second
+	DefaultRetention    = 190 * 24 * time.Hour // covers Alipay's quarterly re-notification
+	DefaultWaitInFlight = 5 * time.Second
+)
+
+// Options configure the middleware. The zero value of every optional field is
+// the safe default; New validates them once.
+type Options struct {
+	// Verifier checks every callback. Required.
+	Verifier *alipaynotify.Verifier
+	// Store keeps the exactly-once state. Default: an in-memory store, which is
+	// per-process and forgets everything on restart; use redisstore for more
+	// than one instance.
+	Store dedupe.Store
+	// Lease is how long a claim lasts without renewal; the middleware renews
+	// it every Lease/3 while the handler runs. A process that dies mid-handler
+	// blocks the event for at most Lease. Default: 30s.
+	Lease time.Duration
+	// Retention is how long a handled event is remembered. Default: 190 days,
+	// which covers Alipay's 25-hour retries and the quarterly re-notification
+	// some merchants get.
+	Retention time.Duration
+	// WaitInFlight bounds how long a duplicate waits for another delivery
+	// that holds the claim. After it, notify answers "fail" (Alipay retries)
+	// and the return page renders with OutcomeInFlight. Default: 5s.
+	WaitInFlight time.Duration
+	// MaxBodyBytes limits a notify body. Default: 64 KiB.
+	MaxBodyBytes int64
+	// AtLeastOnce runs the handler without a claim when the store fails,
+	// trading duplicates for availability. Default: false (fail closed:
+	// answer "fail" and never run the handler unguarded).
+	AtLeastOnce bool
+	// SkipStale marks stale events done without running the handler.
+	// Default: false (stale events are delivered once, flagged Stale).
+	SkipStale bool
+	// ReturnErrorHandler renders the page for a return that cannot be
+	// verified. Default: 400 with a short plain-text message; the reason is
+	// logged, never shown.
+	ReturnErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger receives one record per rejected callback, failure and store
+	// error. Default: slog.Default().
+	Logger *slog.Logger
+	// Hooks are called on every step, for metrics. Nil fields are skipped.
+	Hooks Hooks
+}
+
+// Hooks let merchants attach metrics and tracing without the middleware
+// depending on a metrics library. Every field may be nil. Hooks run on the
+// request goroutine: keep them fast.
+type Hooks struct {
+	// Verified: a callback passed verification.
+	Verified func(ctx context.Context, n *alipaynotify.Notification)
+	// Rejected: a callback failed verification; err says why.
+	Rejected func(ctx context.Context, source alipaynotify.Source, err error)
+	// Duplicate: the event was handled before.
+	Duplicate func(ctx context.Context, n *alipaynotify.Notification)
+	// WaitedInFlight: the delivery waited d for another owner of the claim.
+	WaitedInFlight func(ctx context.Context, n *alipaynotify.Notification, d time.Duration)
+	// Stale: the event is stale (delivered flagged, or skipped).
+	Stale func(ctx context.Context, n *alipaynotify.Notification)
+	// Handled: the business handler ran and succeeded in d.
+	Handled func(ctx context.Context, n *alipaynotify.Notification, d time.Duration)
+	// Failed: the business handler failed or panicked after d.
+	Failed func(ctx context.Context, n *alipaynotify.Notification, err error, d time.Duration)
+	// StoreError: the store failed during op ("claim", "extend", "complete",
+	// "release").
+	StoreError func(ctx context.Context, op string, err error)
+}
+
+func (o *Options) validate() error {
+	if o.Verifier == nil {
+		return errors.New("middleware: Options.Verifier is required")
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{{"Lease", &o.Lease, DefaultLease}, {"Retention", &o.Retention, DefaultRetention}, {"WaitInFlight", &o.WaitInFlight, DefaultWaitInFlight}} {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0:
+			return fmt.Errorf("middleware: Options.%s must not be negative", d.name)
+		}
+	}
+	if o.Lease < 30*time.Millisecond {
+		return errors.New("middleware: Options.Lease must be at least 30ms")
+	}
+	if o.Retention < o.Lease {
+		return errors.New("middleware: Options.Retention must not be shorter than Lease")
+	}
+	switch {
+	case o.MaxBodyBytes == 0:
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	case o.MaxBodyBytes < 0:
+		return errors.New("middleware: Options.MaxBodyBytes must not be negative")
+	}
+	if o.Store == nil {
+		o.Store = dedupe.NewMemoryStore()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ReturnErrorHandler == nil {
+		o.ReturnErrorHandler = defaultReturnError
+	}
+	return nil
+}
+
+func defaultReturnError(w http.ResponseWriter, _ *http.Request, _ error) {
+	http.Error(w, "This payment result could not be verified.", http.StatusBadRequest)
+}
