@@ -215,7 +215,6 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := vec.body()
-	many := strings.Repeat("a=1&", 0)
 	var sb strings.Builder
 	for i := 0; i < 10000; i++ {
 		sb.WriteString("k")
@@ -223,7 +222,7 @@ func TestBadInput(t *testing.T) {
 		sb.WriteString(string(rune('a' + i%26)))
 		sb.WriteString("=1&")
 	}
-	many = sb.String()
+	many := sb.String()
 	cases := []struct {
 		name string
 		body string

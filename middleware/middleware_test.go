@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -409,7 +410,9 @@ func (failingStore) Extend(context.Context, dedupe.Event, string, time.Duration)
 func (failingStore) Complete(context.Context, dedupe.Event, string, time.Duration) (bool, error) {
 	return false, errDown
 }
-func (failingStore) Release(context.Context, dedupe.Event, string) (bool, error) { return false, errDown }
+func (failingStore) Release(context.Context, dedupe.Event, string) (bool, error) {
+	return false, errDown
+}
 
 func TestStoreDown(t *testing.T) {
 	var storeErrs atomic.Int32
@@ -513,3 +516,5 @@ func TestOptionsValidation(t *testing.T) {
 		}
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

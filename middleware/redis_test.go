@@ -1,0 +1,386 @@
+package middleware_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alipaynotify/alipaynotify"
+	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/dedupe"
+	"github.com/alipaynotify/alipaynotify/dedupe/redisstore"
+	"github.com/alipaynotify/alipaynotify/middleware"
+)
+
+// redisAddr returns the shared test Redis, skipping (or failing on CI) when
+// the test runner did not start one.
+func redisAddr(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv("ALIPAYNOTIFY_REDIS_ADDR")
+	if addr == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ALIPAYNOTIFY_REDIS_ADDR is not set on CI: run ./scripts/test.sh")
+		}
+		t.Skip("ALIPAYNOTIFY_REDIS_ADDR not set; ./scripts/test.sh starts a Redis")
+	}
+	return addr
+}
+
+func uniquePrefix() string { return fmt.Sprintf("t%d", time.Now().UnixNano()) }
+
+func newRedisStore(t testing.TB, client redis.UniversalClient) dedupe.Store {
+	t.Helper()
+	st, err := redisstore.New(client, redisstore.Options{Prefix: uniquePrefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestRedisConcurrentDuplicates: 200 duplicates at once over two middleware
+// instances, each with its own client, on one Redis → one run.
+func TestRedisConcurrentDuplicates(t *testing.T) {
+	addr := redisAddr(t)
+	prefix := uniquePrefix()
+	var stores []dedupe.Store
+	for i := 0; i < 2; i++ {
+		c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
+		t.Cleanup(func() { c.Close() })
+		st, err := redisstore.New(c, redisstore.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, st)
+	}
+	testConcurrentDuplicates(t, stores[0], stores[1])
+}
+
+// TestRedisClusterConcurrentDuplicates runs the same on Redis Cluster.
+func TestRedisClusterConcurrentDuplicates(t *testing.T) {
+	addrs := os.Getenv("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS")
+	if addrs == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS is not set on CI")
+		}
+		t.Skip("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS not set")
+	}
+	prefix := uniquePrefix()
+	var stores []dedupe.Store
+	for i := 0; i < 2; i++ {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+		t.Cleanup(func() { c.Close() })
+		st, err := redisstore.New(c, redisstore.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, st)
+	}
+	testConcurrentDuplicates(t, stores[0], stores[1])
+}
+
+// countingHook counts commands sent to Redis, pipelines included.
+type countingHook struct{ n atomic.Int64 }
+
+func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// TestRedisRoundTrips: a first delivery costs 2 round trips (claim,
+// complete), a duplicate 1 (claim).
+func TestRedisRoundTrips(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: redisAddr(t)})
+	defer c.Close()
+	hook := &countingHook{}
+	c.AddHook(hook)
+	f := newFixture(t, middleware.Options{Store: newRedisStore(t, c)})
+	warm := f.signer.NewTrade("RT-WARM", "1.00").Paid() // loads the scripts
+	f.notify(t, warm)
+	f.notify(t, warm)
+
+	paid := f.signer.NewTrade("RT-1", "1.00").Paid()
+	before := hook.n.Load()
+	if _, body := f.notify(t, paid); body != "success" {
+		t.Fatal(body)
+	}
+	first := hook.n.Load() - before
+	before = hook.n.Load()
+	if _, body := f.notify(t, paid); body != "success" {
+		t.Fatal(body)
+	}
+	dup := hook.n.Load() - before
+	t.Logf("round trips: first delivery %d, duplicate %d", first, dup)
+	if first != 2 || dup != 1 {
+		t.Fatalf("round trips: first %d (want 2), duplicate %d (want 1)", first, dup)
+	}
+}
+
+// ownRedis is a redis-server this test starts and stops itself.
+type ownRedis struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	port int
+	cmd  *exec.Cmd
+}
+
+func startOwnRedis(t *testing.T, persistent bool) *ownRedis {
+	t.Helper()
+	bin := os.Getenv("REDIS_SERVER_BIN")
+	if bin == "" {
+		bin, _ = exec.LookPath("redis-server")
+	}
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server not found on CI")
+		}
+		t.Skip("redis-server not installed")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	r := &ownRedis{t: t, bin: bin, dir: t.TempDir(), port: port}
+	if !persistent {
+		r.dir = ""
+	}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *ownRedis) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
+
+func (r *ownRedis) start() {
+	r.t.Helper()
+	args := []string{"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", ""}
+	if r.dir != "" {
+		args = append(args, "--dir", r.dir, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	r.cmd = exec.Command(r.bin, args...)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c := redis.NewClient(&redis.Options{Addr: r.addr()})
+		err := c.Ping(context.Background()).Err()
+		c.Close()
+		if err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatal("redis-server did not start")
+}
+
+func (r *ownRedis) stop() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	r.cmd.Process.Signal(os.Interrupt) // SIGINT: redis shuts down cleanly, flushing the AOF
+	done := make(chan struct{})
+	go func() { r.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		r.cmd.Process.Kill()
+		<-done
+	}
+	r.cmd = nil
+}
+
+// TestRedisStoppedMidRun: with Redis down, deliveries answer "fail" and the
+// handler never runs; when Redis is back, the retry runs it once.
+func TestRedisStoppedMidRun(t *testing.T) {
+	srv := startOwnRedis(t, false)
+	c := redis.NewClient(&redis.Options{Addr: srv.addr(), DialTimeout: 200 * time.Millisecond,
+		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: 1})
+	defer c.Close()
+	f := newFixture(t, middleware.Options{Store: newRedisStore(t, c)})
+	trade := f.signer.NewTrade("DOWN-1", "1.00")
+	if _, body := f.notify(t, f.signer.NewTrade("DOWN-0", "1.00").Paid()); body != "success" {
+		t.Fatal("before the outage:", body)
+	}
+	srv.stop()
+	paid := trade.Paid()
+	for i := 0; i < 3; i++ {
+		if code, body := f.notify(t, paid); code != 503 || body != "fail" {
+			t.Fatalf("during the outage: %d %q", code, body)
+		}
+	}
+	if f.rec.total() != 1 {
+		t.Fatalf("the handler ran during the outage (runs %d)", f.rec.total())
+	}
+	srv.start()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, body := f.notify(t, paid)
+		if body == "success" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no recovery after Redis came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.notify(t, paid)
+	if f.rec.total() != 2 || f.rec.maxRuns() != 1 {
+		t.Fatalf("after recovery: total %d max %d", f.rec.total(), f.rec.maxRuns())
+	}
+}
+
+// TestRedisRestartPersistence: done events survive a Redis restart with AOF
+// persistence.
+func TestRedisRestartPersistence(t *testing.T) {
+	srv := startOwnRedis(t, true)
+	c := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: 3})
+	defer c.Close()
+	store := newRedisStore(t, c)
+	f := newFixture(t, middleware.Options{Store: store})
+	msgs := []*alipaytest.Message{}
+	for i := 0; i < 5; i++ {
+		msgs = append(msgs, f.signer.NewTrade(fmt.Sprintf("PERSIST-%d", i), "1.00").Paid())
+	}
+	for _, m := range msgs {
+		if _, body := f.notify(t, m); body != "success" {
+			t.Fatal(body)
+		}
+	}
+	srv.stop()
+	if _, err := os.Stat(filepath.Join(srv.dir, "appendonlydir")); err != nil {
+		if _, err2 := os.Stat(filepath.Join(srv.dir, "appendonly.aof")); err2 != nil {
+			t.Fatalf("no AOF written: %v", err)
+		}
+	}
+	srv.start()
+	for _, m := range msgs {
+		if _, body := f.notify(t, m); body != "success" {
+			t.Fatal(body)
+		}
+	}
+	if f.rec.total() != 5 {
+		t.Fatalf("after restart the handler ran %d times, want 5", f.rec.total())
+	}
+}
+
+// nopStore turns dedupe off: every claim succeeds, nothing is remembered.
+// It exists only to measure what dedupe costs.
+type nopStore struct{}
+
+func (nopStore) Claim(context.Context, dedupe.Event, time.Duration) (dedupe.Claim, error) {
+	return dedupe.Claim{State: dedupe.Claimed, Token: "nop"}, nil
+}
+func (nopStore) Extend(context.Context, dedupe.Event, string, time.Duration) (bool, error) {
+	return true, nil
+}
+func (nopStore) Complete(context.Context, dedupe.Event, string, time.Duration) (bool, error) {
+	return true, nil
+}
+func (nopStore) Release(context.Context, dedupe.Event, string) (bool, error) { return true, nil }
+
+// BenchmarkEndToEnd serves notify deliveries over loopback HTTP through the
+// middleware with dedupe off, on the memory store and on Redis, in one run.
+// "first" sends a new event each time (claim + handler + complete); "dup"
+// resends one already handled event (one claim).
+func BenchmarkEndToEnd(b *testing.B) {
+	s := alipaytest.NewSigner(alipaytest.TestKey())
+	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const pool = 2048 // pre-signed first deliveries, reused across stores with fresh prefixes
+	bodies := make([][]byte, pool)
+	for i := range bodies {
+		bodies[i] = s.NewTrade(fmt.Sprintf("BENCH-%d", i), "88.88").Paid().Encode()
+	}
+	stores := []struct {
+		name string
+		mk   func(b *testing.B) dedupe.Store
+	}{
+		{"dedupe=off", func(*testing.B) dedupe.Store { return nopStore{} }},
+		{"dedupe=memory", func(*testing.B) dedupe.Store { return dedupe.NewMemoryStore() }},
+		{"dedupe=redis", func(b *testing.B) dedupe.Store {
+			addr := os.Getenv("ALIPAYNOTIFY_REDIS_ADDR")
+			if addr == "" {
+				b.Skip("ALIPAYNOTIFY_REDIS_ADDR not set")
+			}
+			c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
+			b.Cleanup(func() { c.Close() })
+			return newRedisStore(b, c)
+		}},
+	}
+	for _, st := range stores {
+		for _, mode := range []string{"first", "dup"} {
+			b.Run(st.name+"/"+mode, func(b *testing.B) {
+				store := st.mk(b)
+				if mode == "first" {
+					if ms, ok := store.(*dedupe.MemoryStore); ok {
+						defer ms.Close()
+					}
+				}
+				mw, err := middleware.New(middleware.Options{Verifier: v, Store: store, Logger: discardLogger()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var runs atomic.Int64
+				srv := httptest.NewServer(mw.Notify(middleware.HandlerFunc(func(context.Context, *alipaynotify.Notification) error {
+					runs.Add(1)
+					return nil
+				})))
+				defer srv.Close()
+				client := srv.Client()
+				client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+				var next atomic.Int64
+				var rounds atomic.Int64
+				var mu sync.Mutex
+				_ = &mu
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						body := bodies[0]
+						if mode == "first" {
+							i := next.Add(1)
+							if i%pool == 0 && st.name != "dedupe=off" {
+								rounds.Add(1)
+							}
+							body = bodies[i%pool]
+						}
+						resp, err := client.Post(srv.URL, "application/x-www-form-urlencoded", strings.NewReader(string(body)))
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						buf := make([]byte, 16)
+						n, _ := resp.Body.Read(buf)
+						resp.Body.Close()
+						if string(buf[:n]) != "success" {
+							b.Errorf("answer %q", buf[:n])
+							return
+						}
+					}
+				})
+			})
+		}
+	}
+}
