@@ -12,8 +12,7 @@ import (
 	"github.com/alipaynotify/alipaynotify/alipaytest"
 )
 
-func notifyVerify(t *testing.T, ctx context.Context, gatewayURL, service, partner, notifyID string) (string, error) {
-	t.Helper()
+func notifyVerify(ctx context.Context, gatewayURL, service, partner, notifyID string) (string, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"service": service, "partner": partner, "notify_id": notifyID} {
 		if v != "" {
@@ -22,7 +21,7 @@ func notifyVerify(t *testing.T, ctx context.Context, gatewayURL, service, partne
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, gatewayURL+"?"+q.Encode(), nil)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -54,7 +53,7 @@ func TestNotifyVerifyServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := notifyVerify(t, ctx, g.GatewayURL(), tt.service, tt.partner, tt.notifyID)
+			got, err := notifyVerify(ctx, g.GatewayURL(), tt.service, tt.partner, tt.notifyID)
 			if err != nil || got != tt.want {
 				t.Errorf("answer %q, %v; want %q", got, err, tt.want)
 			}
@@ -72,21 +71,21 @@ func TestNotifyVerifyServer(t *testing.T) {
 	// A legacy return's notify_id contains '%': escaped exactly once on
 	// the wire, it decodes back to itself.
 	ret := s.Return(nil)
-	if got, _ := notifyVerify(t, ctx, g.GatewayURL(), "notify_verify", "2088000000000009", ret.Get("notify_id")); got != "true" {
+	if got, _ := notifyVerify(ctx, g.GatewayURL(), "notify_verify", "2088000000000009", ret.Get("notify_id")); got != "true" {
 		t.Errorf("return notify_id: %q", got)
 	}
 
 	g.Expire(id)
-	if got, _ := notifyVerify(t, ctx, g.GatewayURL(), "notify_verify", "2088000000000009", id); got != "false" {
+	if got, _ := notifyVerify(ctx, g.GatewayURL(), "notify_verify", "2088000000000009", id); got != "false" {
 		t.Errorf("expired: %q", got)
 	}
 	g.SetAnswer("<html>error</html>")
-	if got, _ := notifyVerify(t, ctx, g.GatewayURL(), "notify_verify", "x", "y"); got != "<html>error</html>" {
+	if got, _ := notifyVerify(ctx, g.GatewayURL(), "notify_verify", "x", "y"); got != "<html>error</html>" {
 		t.Errorf("SetAnswer: %q", got)
 	}
 	g.SetAnswer("")
 	g.Register("p", "manual")
-	if got, _ := notifyVerify(t, ctx, g.GatewayURL(), "notify_verify", "p", "manual"); got != "true" {
+	if got, _ := notifyVerify(ctx, g.GatewayURL(), "notify_verify", "p", "manual"); got != "true" {
 		t.Errorf("Register: %q", got)
 	}
 }
@@ -98,7 +97,7 @@ func TestNotifyVerifyServerHang(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := notifyVerify(t, ctx, g.GatewayURL(), "notify_verify", "p", "id")
+	_, err := notifyVerify(ctx, g.GatewayURL(), "notify_verify", "p", "id")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
@@ -110,10 +109,12 @@ func TestNotifyVerifyServerHang(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = notifyVerify(t, context.Background(), g.GatewayURL(), "notify_verify", "p", "id")
+		_, _ = notifyVerify(context.Background(), g.GatewayURL(), "notify_verify", "p", "id")
 	}()
-	for len(g.Requests()) < 2 {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); len(g.Requests()) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("second request never arrived")
+		}
 	}
 	g.Close()
 	select {

@@ -9,7 +9,10 @@ import (
 // Param is one key=value pair of a callback, value already decoded (never
 // percent-encoded).
 type Param struct {
-	Key, Value string
+	// Key is the parameter name.
+	Key string
+	// Value is the decoded value; "" is an empty value, which is sent.
+	Value string
 }
 
 // Params is an ordered list of callback parameters. Alipay sends its

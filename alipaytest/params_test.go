@@ -2,6 +2,7 @@ package alipaytest_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/alipaynotify/alipaynotify/alipaytest"
@@ -76,5 +77,6 @@ func TestNewParamsOddPanics(t *testing.T) {
 			t.Error("no panic")
 		}
 	}()
-	alipaytest.NewParams("a")
+	odd := strings.Fields("a 1 b")
+	alipaytest.NewParams(odd...)
 }

@@ -17,6 +17,8 @@ const markPrefix = "reached:"
 //     own (and those statuses' refund marks): if any was handled, it is stale.
 //   - A refund event is never stale; completing it marks its status as
 //     reached, so earlier statuses arriving late are flagged stale.
+//   - Binding is Alipay's trade_no: one out_trade_no must keep one trade_no.
+//     Callers that do not want the check clear it.
 //   - Gateway messages without out_trade_no (servicemarket_order_notify, ...)
 //     are keyed by notify_type and notify_id.
 func EventFor(n *alipaynotify.Notification) Event {
@@ -24,7 +26,7 @@ func EventFor(n *alipaynotify.Notification) Event {
 		return Event{Trade: n.Merchant() + "|~" + n.NotifyType, ID: n.NotifyID}
 	}
 	e := n.Event()
-	ev := Event{Trade: e.Trade(), ID: e.ID()}
+	ev := Event{Trade: e.Trade(), ID: e.ID(), Binding: n.TradeNo}
 	if e.IsRefund() {
 		if e.TradeStatus.Known() {
 			ev.Mark = markPrefix + string(e.TradeStatus)

@@ -23,6 +23,8 @@ func Example() {
 		Outranked: []string{"TRADE_FINISHED", "TRADE_CLOSED"},
 	}
 
+	// The handler gets the claim token so that it can fence its own writes
+	// with it; this one fails on its first attempt.
 	attempts := 0
 	handle := func(token string) error {
 		attempts++

@@ -60,12 +60,15 @@ type memoryState struct {
 // memoryKey names one event ID (or Mark) of one trade.
 type memoryKey struct {
 	trade, id string
+	binding   bool // the trade's Binding entry (id is empty)
 }
 
 // memoryEntry is a live claim or a done event.
 type memoryEntry struct {
 	// ownerToken is the token of the claim's owner; empty for a done event.
 	ownerToken string
+	// binding is the trade's recorded Binding (only on the binding entry).
+	binding string
 	// expires is when the lease (claim) or retention (done) runs out.
 	expires time.Time
 }
@@ -111,9 +114,14 @@ func (s *MemoryStore) Claim(ctx context.Context, ev Event, lease time.Duration) 
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed {
-		return Claim{}, fmt.Errorf("dedupe: %s: %w", op, ErrClosed)
+		return Claim{}, fmt.Errorf("%w: %s", ErrClosed, op)
 	}
 	now := time.Now()
+	if ev.Binding != "" {
+		if b, ok := st.live(bindingKey(ev.Trade), now); ok && b.binding != ev.Binding {
+			return Claim{State: Conflict}, nil
+		}
+	}
 	key := memoryKey{trade: ev.Trade, id: ev.ID}
 	if entry, ok := st.live(key, now); ok {
 		if entry.ownerToken == "" {
@@ -150,7 +158,7 @@ func (s *MemoryStore) Extend(ctx context.Context, ev Event, token string, lease 
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed {
-		return false, fmt.Errorf("dedupe: %s: %w", op, ErrClosed)
+		return false, fmt.Errorf("%w: %s", ErrClosed, op)
 	}
 	now := time.Now()
 	key := memoryKey{trade: ev.Trade, id: ev.ID}
@@ -164,8 +172,10 @@ func (s *MemoryStore) Extend(ctx context.Context, ev Event, token string, lease 
 // Complete implements Store. It is atomic: it holds the store's mutex
 // throughout. ctx is only checked on entry.
 //
-// Event.Mark is remembered exactly like a done event with ID Mark: a later
-// Claim of an Event whose ID equals another event's Mark reports Done.
+// Event.Mark is remembered exactly like a done event with ID Mark, replacing
+// whatever was stored for that ID (even a live claim): a later Claim of an
+// Event whose ID equals another event's Mark reports Done. Callers keep
+// marks and event IDs apart, for example with a prefix.
 func (s *MemoryStore) Complete(ctx context.Context, ev Event, token string, retention time.Duration) (bool, error) {
 	const op = "complete"
 	if err := checkOwnerCall(op, ev, token); err != nil {
@@ -182,7 +192,7 @@ func (s *MemoryStore) Complete(ctx context.Context, ev Event, token string, rete
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed {
-		return false, fmt.Errorf("dedupe: %s: %w", op, ErrClosed)
+		return false, fmt.Errorf("%w: %s", ErrClosed, op)
 	}
 	now := time.Now()
 	key := memoryKey{trade: ev.Trade, id: ev.ID}
@@ -194,8 +204,17 @@ func (s *MemoryStore) Complete(ctx context.Context, ev Event, token string, rete
 	if ev.Mark != "" {
 		st.entries[memoryKey{trade: ev.Trade, id: ev.Mark}] = done
 	}
+	if ev.Binding != "" {
+		bk := bindingKey(ev.Trade)
+		if b, ok := st.live(bk, now); !ok || b.binding == ev.Binding {
+			st.entries[bk] = memoryEntry{binding: ev.Binding, expires: now.Add(retention)}
+		}
+	}
 	return true, nil
 }
+
+// bindingKey names a trade's binding entry.
+func bindingKey(trade string) memoryKey { return memoryKey{trade: trade, binding: true} }
 
 // Release implements Store. It is atomic: it holds the store's mutex
 // throughout. ctx is only checked on entry.
@@ -212,7 +231,7 @@ func (s *MemoryStore) Release(ctx context.Context, ev Event, token string) (bool
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed {
-		return false, fmt.Errorf("dedupe: %s: %w", op, ErrClosed)
+		return false, fmt.Errorf("%w: %s", ErrClosed, op)
 	}
 	key := memoryKey{trade: ev.Trade, id: ev.ID}
 	if !st.owns(key, token, time.Now()) {

@@ -3,6 +3,7 @@ package dedupe
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -12,6 +13,7 @@ import (
 // inside the store.
 
 func TestMemoryStoreJanitorDropsExpiredEntries(t *testing.T) {
+	t.Parallel()
 	store := newMemoryStore(20 * time.Millisecond)
 	t.Cleanup(func() { _ = store.Close() })
 	ctx := t.Context()
@@ -50,6 +52,7 @@ func TestMemoryStoreJanitorDropsExpiredEntries(t *testing.T) {
 }
 
 func TestMemoryStoreSweepIsBounded(t *testing.T) {
+	t.Parallel()
 	store := newMemoryStore(time.Hour) // sweep is called by hand
 	t.Cleanup(func() { _ = store.Close() })
 	st := store.state
@@ -71,6 +74,7 @@ func TestMemoryStoreSweepIsBounded(t *testing.T) {
 }
 
 func TestMemoryStoreSweepStopsWhenFewExpired(t *testing.T) {
+	t.Parallel()
 	store := newMemoryStore(time.Hour)
 	t.Cleanup(func() { _ = store.Close() })
 	st := store.state
@@ -91,6 +95,7 @@ func TestMemoryStoreSweepStopsWhenFewExpired(t *testing.T) {
 }
 
 func TestMemoryStoreClose(t *testing.T) {
+	t.Parallel()
 	store := NewMemoryStore()
 	ctx := t.Context()
 	ev := Event{Trade: "2021000000000001|ORDER-42", ID: "TRADE_SUCCESS"}
@@ -124,7 +129,25 @@ func TestMemoryStoreClose(t *testing.T) {
 	}
 }
 
+func TestMemoryStoreJanitorStopsWhenStoreIsCollected(t *testing.T) {
+	t.Parallel()
+	state := newMemoryStore(time.Hour).state // the store itself is dropped at once
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-state.janitorExited:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the janitor of a collected store is still running")
+		}
+	}
+}
+
 func TestMemoryStoreTokens(t *testing.T) {
+	t.Parallel()
 	seen := make(map[string]bool)
 	for range 1000 {
 		token := newToken()
@@ -139,6 +162,7 @@ func TestMemoryStoreTokens(t *testing.T) {
 }
 
 func TestMemoryStoreErrorsDoNotEchoArguments(t *testing.T) {
+	t.Parallel()
 	store := NewMemoryStore()
 	t.Cleanup(func() { _ = store.Close() })
 	const secret = "2021000000000001|ORDER-SECRET"

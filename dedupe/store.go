@@ -35,6 +35,11 @@ type Event struct {
 	// Mark, when not empty, is an extra ID that Complete marks done together
 	// with ID, so that it can appear in the Outranked list of other events.
 	Mark string
+	// Binding, when not empty, is a value the whole trade must keep (Alipay's
+	// trade_no for an out_trade_no). Complete records it for the trade, unless
+	// another value is already recorded; Claim reports Conflict when the
+	// trade recorded a different one. Empty: no check, nothing recorded.
+	Binding string
 }
 
 // State is the outcome of a Claim.
@@ -48,6 +53,9 @@ const (
 	Done
 	// Busy means another owner holds a live claim on the event.
 	Busy
+	// Conflict means the trade recorded a different Binding: the event must
+	// not be handled (same out_trade_no, another trade_no).
+	Conflict
 )
 
 // String returns the state's name.
@@ -59,6 +67,8 @@ func (s State) String() string {
 		return "done"
 	case Busy:
 		return "busy"
+	case Conflict:
+		return "conflict"
 	}
 	return "invalid"
 }
@@ -81,8 +91,11 @@ type Claim struct {
 
 // Store keeps the exactly-once state. Implementations must be safe for
 // concurrent use by many goroutines and, for shared stores, many processes.
+// Errors mean the store failed, except those wrapping ErrInvalidArgument,
+// which mean the caller passed an invalid argument.
 type Store interface {
-	// Claim atomically: reports Done if the event was completed; Busy if a
+	// Claim atomically: reports Conflict if ev.Binding differs from the
+	// trade's recorded binding; Done if the event was completed; Busy if a
 	// live claim exists; otherwise takes a claim with a new random token that
 	// expires after lease (on the store's own clock) and reports Claimed, with
 	// Stale set if any Outranked event is done.

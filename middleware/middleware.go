@@ -29,6 +29,9 @@
 //     Options.AtLeastOnce runs it anyway.
 //   - Order: a status ranking below one already handled is delivered once,
 //     flagged Stale (or skipped with Options.SkipStale). Refunds are never stale.
+//   - One trade_no per out_trade_no (Options.CheckTradeNo): a notification
+//     naming another trade_no for a known out_trade_no is refused ("fail")
+//     and logged as an error.
 //
 // Where it ends: if the store cannot record "done" after the handler succeeded
 // (store down, or the lease ran out and another delivery took over), the
@@ -64,6 +67,9 @@ var (
 	ErrInFlight = errors.New("middleware: event still in flight elsewhere")
 	// ErrBodyTooLarge: the notify body exceeded MaxBodyBytes.
 	ErrBodyTooLarge = errors.New("middleware: notify body too large")
+	// ErrTradeNoConflict: the notification's trade_no differs from the one
+	// recorded for its out_trade_no (see Options.CheckTradeNo).
+	ErrTradeNoConflict = errors.New("middleware: trade_no differs from the one recorded for out_trade_no")
 )
 
 // HandlerFunc is the typed form of a business handler. Return nil when the
@@ -134,6 +140,8 @@ func (m *Middleware) Notify(business http.Handler) http.Handler {
 			answer(w, http.StatusOK, true)
 		case errors.Is(d.Err, ErrStore) || errors.Is(d.Err, ErrInFlight):
 			answer(w, http.StatusServiceUnavailable, false)
+		case errors.Is(d.Err, ErrTradeNoConflict):
+			answer(w, http.StatusConflict, false)
 		default:
 			answer(w, http.StatusInternalServerError, false)
 		}
@@ -221,6 +229,9 @@ func (m *Middleware) process(r *http.Request, n *alipaynotify.Notification, busi
 	}
 	d := &Delivery{Notification: n}
 	ev := dedupe.EventFor(n)
+	if !m.opts.CheckTradeNo.applies(n.Protocol) {
+		ev.Binding = ""
+	}
 	claim, waited, err := m.claim(ctx, ev)
 	if waited > 0 && hooks.WaitedInFlight != nil {
 		hooks.WaitedInFlight(ctx, n, waited)
@@ -244,6 +255,14 @@ func (m *Middleware) process(r *http.Request, n *alipaynotify.Notification, busi
 		return d
 	case dedupe.Busy:
 		d.Outcome, d.Err = OutcomeInFlight, ErrInFlight
+		return d
+	case dedupe.Conflict:
+		d.Outcome, d.Err = OutcomeFailed, ErrTradeNoConflict
+		m.opts.Logger.ErrorContext(ctx, "alipaynotify: refused: out_trade_no already belongs to another trade_no",
+			"event", logEvent(n), "trade_no", n.TradeNo)
+		if hooks.Rejected != nil {
+			hooks.Rejected(ctx, n.Source, ErrTradeNoConflict)
+		}
 		return d
 	}
 	d.ClaimToken, d.Stale = claim.Token, claim.Stale

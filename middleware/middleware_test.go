@@ -518,3 +518,39 @@ func TestOptionsValidation(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestTradeNoConflict: one out_trade_no with two different trade_nos is
+// refused (legacy by default, every protocol with TradeNoCheckAll).
+func TestTradeNoConflict(t *testing.T) {
+	for _, c := range []struct {
+		check   middleware.TradeNoCheck
+		refused bool
+	}{{middleware.TradeNoCheckLegacy, false}, {middleware.TradeNoCheckAll, true}, {middleware.TradeNoCheckOff, false}} {
+		f := newFixture(t, middleware.Options{CheckTradeNo: c.check})
+		tr := f.signer.NewTrade("ORDER-CONFLICT", "1.00")
+		if _, body := f.notify(t, tr.Paid()); body != "success" {
+			t.Fatal(body)
+		}
+		other := f.signer.NewTrade("ORDER-CONFLICT", "1.00") // same out_trade_no, new trade_no
+		code, body := f.notify(t, other.Finished())
+		if c.refused != (body == "fail") || c.refused && code != http.StatusConflict {
+			t.Fatalf("check %d: %d %q", c.check, code, body)
+		}
+	}
+	// Legacy callbacks are checked by default.
+	s := alipaytest.NewLegacySigner(alipaytest.DefaultPID, alipaytest.DefaultMD5Key)
+	v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, middleware.Options{Verifier: v})
+	if _, body := f.notify(t, s.NewTrade("LEGACY-CONFLICT", "1.00").Paid()); body != "success" {
+		t.Fatal(body)
+	}
+	if code, body := f.notify(t, s.NewTrade("LEGACY-CONFLICT", "1.00").Finished()); code != http.StatusConflict || body != "fail" {
+		t.Fatalf("legacy conflict: %d %q", code, body)
+	}
+	if f.rec.total() != 1 {
+		t.Fatalf("runs = %d", f.rec.total())
+	}
+}

@@ -50,6 +50,11 @@ type Options struct {
 	// SkipStale marks stale events done without running the handler.
 	// Default: false (stale events are delivered once, flagged Stale).
 	SkipStale bool
+	// CheckTradeNo decides when a notification whose trade_no differs from
+	// the one already recorded for its out_trade_no is refused: that is an
+	// attack or a bug, never a new event. Recording costs one more store key
+	// per trade (about 100 bytes in Redis). Default: TradeNoCheckLegacy.
+	CheckTradeNo TradeNoCheck
 	// ReturnErrorHandler renders the page for a return that cannot be
 	// verified. Default: 400 with a short plain-text message; the reason is
 	// logged, never shown.
@@ -59,6 +64,31 @@ type Options struct {
 	Logger *slog.Logger
 	// Hooks are called on every step, for metrics. Nil fields are skipped.
 	Hooks Hooks
+}
+
+// TradeNoCheck selects the callbacks whose trade_no is bound to their
+// out_trade_no.
+type TradeNoCheck int
+
+const (
+	// TradeNoCheckLegacy checks legacy mapi and mobile web (WAP) callbacks,
+	// whose trades live long and carry many events (escrow). The open
+	// platform enforces out_trade_no uniqueness per app itself.
+	TradeNoCheckLegacy TradeNoCheck = iota
+	// TradeNoCheckAll checks every callback.
+	TradeNoCheckAll
+	// TradeNoCheckOff never checks.
+	TradeNoCheckOff
+)
+
+func (c TradeNoCheck) applies(p alipaynotify.Protocol) bool {
+	switch c {
+	case TradeNoCheckAll:
+		return true
+	case TradeNoCheckLegacy:
+		return p != alipaynotify.ProtocolOpenPlatform
+	}
+	return false
 }
 
 // Hooks let merchants attach metrics and tracing without the middleware
@@ -105,6 +135,9 @@ func (o *Options) validate() error {
 	}
 	if o.Retention < o.Lease {
 		return errors.New("middleware: Options.Retention must not be shorter than Lease")
+	}
+	if o.CheckTradeNo < TradeNoCheckLegacy || o.CheckTradeNo > TradeNoCheckOff {
+		return errors.New("middleware: Options.CheckTradeNo is not a TradeNoCheck constant")
 	}
 	switch {
 	case o.MaxBodyBytes == 0:

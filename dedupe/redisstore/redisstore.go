@@ -79,11 +79,18 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 
 // claimScript takes a claim unless the event is done or claimed.
 //
-// KEYS[1] is the event's key, KEYS[2..] the keys of its Outranked IDs.
-// ARGV[1] is the new token, ARGV[2] the lease in milliseconds.
-// It returns {1, stale (0 or 1)} for claimed, {2, 0} for done and
-// {3, remaining lease in ms} for busy.
+// KEYS[1] is the event's key, KEYS[2] the trade's binding key, KEYS[3..] the
+// keys of its Outranked IDs. ARGV[1] is the new token, ARGV[2] the lease in
+// milliseconds, ARGV[3] the event's binding (” for none).
+// It returns {1, stale (0 or 1)} for claimed, {2, 0} for done,
+// {3, remaining lease in ms} for busy and {4, 0} for a binding conflict.
 var claimScript = redis.NewScript(`
+if ARGV[3] ~= '' then
+	local bound = redis.call('GET', KEYS[2])
+	if bound and bound ~= ARGV[3] then
+		return {4, 0}
+	end
+end
 local current = redis.call('GET', KEYS[1])
 if current == '1' then
 	return {2, 0}
@@ -92,7 +99,7 @@ if current then
 	return {3, redis.call('PTTL', KEYS[1])}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-for i = 2, #KEYS do
+for i = 3, #KEYS do
 	if redis.call('GET', KEYS[i]) == '1' then
 		return {1, 1}
 	end
@@ -105,6 +112,7 @@ const (
 	claimScriptClaimed = 1
 	claimScriptDone    = 2
 	claimScriptBusy    = 3
+	claimScriptBinding = 4
 )
 
 // extendScript sets the lease of the claim at KEYS[1] to ARGV[2] milliseconds
@@ -118,15 +126,23 @@ return 1
 `)
 
 // completeScript replaces the claim at KEYS[1] with the done value, kept for
-// ARGV[2] milliseconds, if ARGV[1] is its token, and then marks KEYS[2] (the
-// event's Mark, when given) done for as long. It returns 1 if it did, else 0.
+// ARGV[2] milliseconds, if ARGV[1] is its token; then records ARGV[3] (the
+// binding, when not ”) at KEYS[2] unless another binding is there, and marks
+// KEYS[3] (the event's Mark, when given) done, both for as long. It returns 1
+// if it did, else 0.
 var completeScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
 	return 0
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
-if #KEYS > 1 then
-	redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+if ARGV[3] ~= '' then
+	local bound = redis.call('GET', KEYS[2])
+	if not bound or bound == ARGV[3] then
+		redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+	end
+end
+if #KEYS > 2 then
+	redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
 end
 return 1
 `)
@@ -153,13 +169,14 @@ func (s *Store) Claim(ctx context.Context, ev dedupe.Event, lease time.Duration)
 	}
 
 	tag := s.tradeTag(ev.Trade)
-	keys := make([]string, 1, 1+len(ev.Outranked))
+	keys := make([]string, 2, 2+len(ev.Outranked))
 	keys[0] = idKey(tag, ev.ID)
+	keys[1] = bindingKey(tag)
 	for _, id := range ev.Outranked {
 		keys = append(keys, idKey(tag, id))
 	}
 	token := newToken()
-	answer, err := claimScript.Run(ctx, s.client, keys, token, milliseconds(lease)).Int64Slice()
+	answer, err := claimScript.Run(ctx, s.client, keys, token, milliseconds(lease), bindingValue(ev.Binding)).Int64Slice()
 	if err != nil {
 		return dedupe.Claim{}, fmt.Errorf("redisstore: %s: %w", op, err)
 	}
@@ -171,6 +188,8 @@ func (s *Store) Claim(ctx context.Context, ev dedupe.Event, lease time.Duration)
 		return dedupe.Claim{State: dedupe.Claimed, Token: token, Stale: answer[1] == 1}, nil
 	case claimScriptDone:
 		return dedupe.Claim{State: dedupe.Done}, nil
+	case claimScriptBinding:
+		return dedupe.Claim{State: dedupe.Conflict}, nil
 	case claimScriptBusy:
 		// PTTL is -1 for a key without expiry, which the store never writes.
 		return dedupe.Claim{State: dedupe.Busy, Remaining: time.Duration(max(answer[1], 0)) * time.Millisecond}, nil
@@ -198,8 +217,10 @@ func (s *Store) Extend(ctx context.Context, ev dedupe.Event, token string, lease
 // Complete implements dedupe.Store with one script run, which writes the
 // event's done state and its Mark together.
 //
-// The Mark is written like a done event with ID Mark: a later Claim of an
-// Event whose ID equals another event's Mark reports Done.
+// The Mark is written like a done event with ID Mark, replacing whatever the
+// key held (even a live claim): a later Claim of an Event whose ID equals
+// another event's Mark reports Done. Callers keep marks and event IDs apart,
+// for example with a prefix.
 func (s *Store) Complete(ctx context.Context, ev dedupe.Event, token string, retention time.Duration) (bool, error) {
 	const op = "complete"
 	if err := checkOwnerCall(op, ev, token); err != nil {
@@ -212,11 +233,11 @@ func (s *Store) Complete(ctx context.Context, ev dedupe.Event, token string, ret
 		return false, nil
 	}
 	tag := s.tradeTag(ev.Trade)
-	keys := []string{idKey(tag, ev.ID)}
+	keys := []string{idKey(tag, ev.ID), bindingKey(tag)}
 	if ev.Mark != "" {
 		keys = append(keys, idKey(tag, ev.Mark))
 	}
-	return runOwnerScript(ctx, op, completeScript, s.client, keys, token, milliseconds(retention))
+	return runOwnerScript(ctx, op, completeScript, s.client, keys, token, milliseconds(retention), bindingValue(ev.Binding))
 }
 
 // Release implements dedupe.Store with one script run.
@@ -256,6 +277,20 @@ func (s *Store) tradeTag(trade string) string {
 func idKey(tag, id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return tag + base64.RawURLEncoding.EncodeToString(sum[:idHashChars*6/8])
+}
+
+// bindingKey returns the key of the trade's Binding. '~' is not in the
+// base64url alphabet of idKey, so it never collides with an ID's key.
+func bindingKey(tag string) string { return tag + "~" }
+
+// bindingValue stores a binding as a short hash (” stays ”: no binding).
+// The leading 'b' keeps it from ever reading as the done value.
+func bindingValue(b string) string {
+	if b == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(b))
+	return "b" + base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
 // milliseconds returns d in whole milliseconds, rounded up so that a positive

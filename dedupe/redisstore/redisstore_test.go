@@ -136,15 +136,19 @@ func deleteKeys(ctx context.Context, client redis.UniversalClient, pattern strin
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	forEachSharedTarget(t, nil, func(t *testing.T, client redis.UniversalClient) {
+		t.Parallel()
 		store := newTestStore(t, client)
 		storetest.Run(t, func(*testing.T) dedupe.Store { return store })
 	})
 }
 
 func TestConcurrentClaims(t *testing.T) {
+	t.Parallel()
 	const claimers = 200
 	forEachSharedTarget(t, nil, func(t *testing.T, client redis.UniversalClient) {
+		t.Parallel()
 		store := newTestStore(t, client)
 		ctx := t.Context()
 		ev := dedupe.Event{Trade: "2021000000000001|ORDER-CONCURRENT", ID: "TRADE_SUCCESS"}
@@ -245,6 +249,7 @@ func (c *countedConn) Write(p []byte) (int, error) {
 // cached the scripts, every method is exactly one EVALSHA. On the standalone
 // server it also counts the writes on the wire.
 func TestRoundTrips(t *testing.T) {
+	t.Parallel()
 	wire := &writeCounter{}
 	forEachSharedTarget(t, &redis.UniversalOptions{Dialer: wire.dial}, func(t *testing.T, client redis.UniversalClient) {
 		_, standalone := client.(*redis.Client)
@@ -334,6 +339,7 @@ func TestRoundTrips(t *testing.T) {
 // TestScriptCacheFlush checks the EVAL fallback: when Redis has lost its
 // script cache, a call costs one extra round trip and still works.
 func TestScriptCacheFlush(t *testing.T) {
+	t.Parallel()
 	server := startServer(t)
 	log := &commandLog{}
 	client := server.client(t, nil)
@@ -374,6 +380,7 @@ func TestScriptCacheFlush(t *testing.T) {
 // only file before answering: completed events stay done and live claims stay
 // busy.
 func TestPersistence(t *testing.T) {
+	t.Parallel()
 	server := startServer(t, "--appendonly", "yes", "--appendfsync", "always")
 	client := server.client(t, nil)
 	store, err := New(client, Options{})
@@ -418,6 +425,7 @@ func TestPersistence(t *testing.T) {
 // TestServerDown checks that a store whose server is gone fails fast with an
 // error, never with a state, and works again when the server is back.
 func TestServerDown(t *testing.T) {
+	t.Parallel()
 	server := startServer(t)
 	client := server.client(t, &redis.Options{
 		DialTimeout:  200 * time.Millisecond,
@@ -472,6 +480,7 @@ func TestServerDown(t *testing.T) {
 // it completes many events on a fresh server, through the store's own keys and
 // scripts, pipelined to keep it quick.
 func TestMemoryPerEvent(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("skipping the memory measurement in short mode")
 	}
@@ -508,7 +517,8 @@ func TestMemoryPerEvent(t *testing.T) {
 			for i := range batch {
 				ev := event(first + i)
 				tokens[i] = newToken()
-				claimScript.EvalSha(ctx, pipe, []string{idKey(store.tradeTag(ev.Trade), ev.ID)}, tokens[i], milliseconds(time.Minute))
+				tag := store.tradeTag(ev.Trade)
+				claimScript.EvalSha(ctx, pipe, []string{idKey(tag, ev.ID), bindingKey(tag)}, tokens[i], milliseconds(time.Minute), "")
 			}
 			return nil
 		})
@@ -523,7 +533,8 @@ func TestMemoryPerEvent(t *testing.T) {
 		completions, err := client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for i := range batch {
 				ev := event(first + i)
-				completeScript.EvalSha(ctx, pipe, []string{idKey(store.tradeTag(ev.Trade), ev.ID)}, tokens[i], milliseconds(retention))
+				tag := store.tradeTag(ev.Trade)
+				completeScript.EvalSha(ctx, pipe, []string{idKey(tag, ev.ID), bindingKey(tag)}, tokens[i], milliseconds(retention), "")
 			}
 			return nil
 		})
@@ -579,6 +590,7 @@ func usedMemory(t *testing.T, client redis.UniversalClient) int64 {
 }
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	t.Cleanup(func() { _ = client.Close() })
 
@@ -602,6 +614,7 @@ func TestNew(t *testing.T) {
 // TestKeyLayout pins the key format: changing it would make every deployed
 // store forget its events, so it must be a deliberate act.
 func TestKeyLayout(t *testing.T) {
+	t.Parallel()
 	store, err := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), Options{})
 	if err != nil {
 		t.Fatal(err)

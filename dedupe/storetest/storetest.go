@@ -23,15 +23,20 @@
 //   - Trades and IDs are opaque strings: long, non-ASCII, NUL bytes and Redis
 //     hash-tag braces must all work.
 //
-// The subtests run in parallel and wait in real time for leases and
-// retentions of a few hundred milliseconds to run out, so the suite takes a
-// few seconds. Timing checks leave wide margins: a store is only asserted to
-// still hold something well within its lease, and to have dropped it well
-// after. Every subtest uses its own random trades, so stores may share
-// their backing server between subtests and between runs.
+// The subtests run in parallel, and those that wait for leases and
+// retentions of a few hundred milliseconds to run out share one real-time
+// wait, so the suite takes about two seconds. Timing checks leave wide
+// margins: a store is only asserted to still hold something well within its
+// lease, and to have dropped it well after. Every subtest uses its own random
+// trades, so stores may share their backing server between subtests and
+// between runs.
+//
+// The suite does not look at context cancellation: a remote store may fail a
+// call whose context is done, an in-process one may ignore the context.
 package storetest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -53,7 +58,7 @@ const (
 	// shortLease and shortRetention are waited out by the expiry subtests.
 	shortLease     = 300 * time.Millisecond
 	shortRetention = 500 * time.Millisecond
-	// pastExpiry is how long the expiry subtests sleep after a short lease or
+	// pastExpiry is how long the expiry subtests wait after a short lease or
 	// retention started: well past either.
 	pastExpiry = 1500 * time.Millisecond
 	// freshWindow is how soon after a short lease or retention started a
@@ -64,7 +69,8 @@ const (
 )
 
 // Run runs the conformance suite against the stores newStore returns. It
-// calls newStore once per subtest, with the subtest's t; newStore may return
+// calls newStore once for each of its parallel subtests, with the subtest's
+// t (the expiry tests share one subtest and one store); newStore may return
 // the same store every time, or a new one (and register its cleanup with
 // t.Cleanup). newStore must call t.Fatal or t.Skip itself if it cannot
 // provide a store.
@@ -80,17 +86,14 @@ func Run(t *testing.T, newStore func(t *testing.T) dedupe.Store) {
 		{"WrongTokenChangesNothing", testWrongTokenChangesNothing},
 		{"OwnerCallsOnUnclaimedEvent", testOwnerCallsOnUnclaimedEvent},
 		{"ReleaseAllowsNewClaim", testReleaseAllowsNewClaim},
-		{"LeaseExpiry", testLeaseExpiry},
-		{"ExtendKeepsClaimAlive", testExtendKeepsClaimAlive},
-		{"ExtendSetsLease", testExtendSetsLease},
-		{"RetentionExpiry", testRetentionExpiry},
 		{"StaleWhenOutrankedDone", testStaleWhenOutrankedDone},
 		{"NotStaleWhenOutrankedClaimedOrAbsent", testNotStaleWhenOutrankedClaimedOrAbsent},
 		{"StaleOnlyWithinTrade", testStaleOnlyWithinTrade},
 		{"MarkMakesOutrankingEventsStale", testMarkMakesOutrankingEventsStale},
 		{"MarkReadsAsDoneEvent", testMarkReadsAsDoneEvent},
 		{"MarkNeedsOwnership", testMarkNeedsOwnership},
-		{"MarkExpiresWithRetention", testMarkExpiresWithRetention},
+		{"BindingConflict", testBindingConflict},
+		{"BindingNeedsCompletion", testBindingNeedsCompletion},
 		{"TradesAreIndependent", testTradesAreIndependent},
 		{"IDsAreIndependent", testIDsAreIndependent},
 		{"OddStrings", testOddStrings},
@@ -101,6 +104,44 @@ func Run(t *testing.T, newStore func(t *testing.T) dedupe.Store) {
 			t.Parallel()
 			tc.test(t, newStore(t))
 		})
+	}
+	t.Run("Expiry", func(t *testing.T) {
+		t.Parallel()
+		runExpiryTests(t, newStore)
+	})
+}
+
+// runExpiryTests runs the tests that wait for leases and retentions to run
+// out. They share one wait: go test runs only GOMAXPROCS parallel subtests at
+// a time, so separate waits would add up.
+//
+// Each test runs in two subtests: BeforeExpiry sets up short leases and
+// retentions and returns the AfterExpiry check, which runs once pastExpiry
+// has passed.
+func runExpiryTests(t *testing.T, newStore func(t *testing.T) dedupe.Store) {
+	tests := []struct {
+		name string
+		test func(t *testing.T, s dedupe.Store) (afterExpiry func(t *testing.T))
+	}{
+		{"LeaseExpiry", testLeaseExpiry},
+		{"ExtendKeepsClaimAlive", testExtendKeepsClaimAlive},
+		{"ExtendSetsLease", testExtendSetsLease},
+		{"RetentionExpiry", testRetentionExpiry},
+		{"MarkExpiresWithRetention", testMarkExpiresWithRetention},
+	}
+	s := newStore(t)
+	afterExpiry := make([]func(t *testing.T), len(tests))
+	for i, tc := range tests {
+		t.Run(tc.name+"BeforeExpiry", func(t *testing.T) {
+			afterExpiry[i] = tc.test(t, s)
+		})
+	}
+	time.Sleep(pastExpiry)
+	for i, tc := range tests {
+		if afterExpiry[i] == nil {
+			continue // BeforeExpiry failed.
+		}
+		t.Run(tc.name+"AfterExpiry", afterExpiry[i])
 	}
 }
 
@@ -227,8 +268,7 @@ func testReleaseAllowsNewClaim(t *testing.T, s dedupe.Store) {
 
 // testLeaseExpiry is the case the tokens exist for: an owner that paused past
 // its lease must not mark the event done over the next owner.
-func testLeaseExpiry(t *testing.T, s dedupe.Store) {
-	ctx := t.Context()
+func testLeaseExpiry(t *testing.T, s dedupe.Store) (afterExpiry func(t *testing.T)) {
 	ev := dedupe.Event{Trade: newTrade(t), ID: "TRADE_SUCCESS", Mark: "PAID"}
 	start := time.Now()
 	paused := mustClaimed(t, s, ev, shortLease)
@@ -238,55 +278,59 @@ func testLeaseExpiry(t *testing.T, s dedupe.Store) {
 		t.Fatalf("Claim within the lease: state %v, want busy", c.State)
 	}
 
-	time.Sleep(pastExpiry)
-	next := mustClaimed(t, s, ev, longLease)
-	if next == paused {
-		t.Fatal("Claim after expiry reused the expired token")
+	return func(t *testing.T) {
+		ctx := t.Context()
+		next := mustClaimed(t, s, ev, longLease)
+		if next == paused {
+			t.Fatal("Claim after expiry reused the expired token")
+		}
+		mustComplete(t, s, ev, paused, longRetention, false)
+		if ok, err := s.Extend(ctx, ev, paused, longLease); err != nil || ok {
+			t.Errorf("Extend with the expired token = %v, %v; want false, nil", ok, err)
+		}
+		if ok, err := s.Release(ctx, ev, paused); err != nil || ok {
+			t.Errorf("Release with the expired token = %v, %v; want false, nil", ok, err)
+		}
+		// The paused owner marked nothing: the event is the new owner's, and
+		// its Mark is not done.
+		wantState(t, s, ev, dedupe.Busy)
+		wantStale(t, s, dedupe.Event{Trade: ev.Trade, ID: "TRADE_CLOSED", Outranked: []string{"PAID"}}, false)
+		mustComplete(t, s, ev, next, longRetention, true)
+		wantState(t, s, ev, dedupe.Done)
 	}
-	mustComplete(t, s, ev, paused, longRetention, false)
-	if ok, err := s.Extend(ctx, ev, paused, longLease); err != nil || ok {
-		t.Errorf("Extend with the expired token = %v, %v; want false, nil", ok, err)
-	}
-	if ok, err := s.Release(ctx, ev, paused); err != nil || ok {
-		t.Errorf("Release with the expired token = %v, %v; want false, nil", ok, err)
-	}
-	// The paused owner marked nothing: the event is the new owner's, and its
-	// Mark is not done.
-	wantState(t, s, ev, dedupe.Busy)
-	wantStale(t, s, dedupe.Event{Trade: ev.Trade, ID: "TRADE_CLOSED", Outranked: []string{"PAID"}}, false)
-	mustComplete(t, s, ev, next, longRetention, true)
-	wantState(t, s, ev, dedupe.Done)
 }
 
-func testExtendKeepsClaimAlive(t *testing.T, s dedupe.Store) {
-	ctx := t.Context()
+func testExtendKeepsClaimAlive(t *testing.T, s dedupe.Store) (afterExpiry func(t *testing.T)) {
 	ev := dedupe.Event{Trade: newTrade(t), ID: "TRADE_SUCCESS"}
 	token := mustClaimed(t, s, ev, shortLease)
-	if ok, err := s.Extend(ctx, ev, token, longLease); err != nil || !ok {
+	if ok, err := s.Extend(t.Context(), ev, token, longLease); err != nil || !ok {
 		t.Fatalf("Extend by the owner = %v, %v; want true, nil", ok, err)
 	}
-	time.Sleep(pastExpiry)
-	c := wantState(t, s, ev, dedupe.Busy)
-	if c.Remaining < longLease/2 || c.Remaining > longLease {
-		t.Errorf("Busy Remaining after Extend to %v = %v", longLease, c.Remaining)
+
+	return func(t *testing.T) {
+		c := wantState(t, s, ev, dedupe.Busy)
+		if c.Remaining < longLease/2 || c.Remaining > longLease {
+			t.Errorf("Busy Remaining after Extend to %v = %v", longLease, c.Remaining)
+		}
+		mustComplete(t, s, ev, token, longRetention, true)
 	}
-	mustComplete(t, s, ev, token, longRetention, true)
 }
 
 // testExtendSetsLease checks that Extend sets the lease to its argument rather
 // than adding to what is left.
-func testExtendSetsLease(t *testing.T, s dedupe.Store) {
-	ctx := t.Context()
+func testExtendSetsLease(t *testing.T, s dedupe.Store) (afterExpiry func(t *testing.T)) {
 	ev := dedupe.Event{Trade: newTrade(t), ID: "TRADE_SUCCESS"}
 	token := mustClaimed(t, s, ev, longLease)
-	if ok, err := s.Extend(ctx, ev, token, shortLease); err != nil || !ok {
+	if ok, err := s.Extend(t.Context(), ev, token, shortLease); err != nil || !ok {
 		t.Fatalf("Extend by the owner = %v, %v; want true, nil", ok, err)
 	}
-	time.Sleep(pastExpiry)
-	mustClaimed(t, s, ev, longLease)
+
+	return func(t *testing.T) {
+		mustClaimed(t, s, ev, longLease)
+	}
 }
 
-func testRetentionExpiry(t *testing.T, s dedupe.Store) {
+func testRetentionExpiry(t *testing.T, s dedupe.Store) (afterExpiry func(t *testing.T)) {
 	trade := newTrade(t)
 	ev := dedupe.Event{Trade: trade, ID: "TRADE_FINISHED"}
 	token := mustClaimed(t, s, ev, longLease)
@@ -296,10 +340,27 @@ func testRetentionExpiry(t *testing.T, s dedupe.Store) {
 		t.Fatalf("Claim within the retention: state %v, want done", c.State)
 	}
 
-	time.Sleep(pastExpiry)
-	outranking := dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS", Outranked: []string{ev.ID}}
-	wantStale(t, s, outranking, false)
-	mustClaimed(t, s, ev, longLease)
+	return func(t *testing.T) {
+		outranking := dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS", Outranked: []string{ev.ID}}
+		wantStale(t, s, outranking, false)
+		mustClaimed(t, s, ev, longLease)
+	}
+}
+
+func testMarkExpiresWithRetention(t *testing.T, s dedupe.Store) (afterExpiry func(t *testing.T)) {
+	trade := newTrade(t)
+	success := dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS", Mark: "PAID"}
+	token := mustClaimed(t, s, success, longLease)
+	start := time.Now()
+	mustComplete(t, s, success, token, shortRetention, true)
+	closed := dedupe.Event{Trade: trade, ID: "TRADE_CLOSED", Outranked: []string{"PAID"}}
+	if c := mustClaim(t, s, closed, shortLease); time.Since(start) < freshWindow && (c.State != dedupe.Claimed || !c.Stale) {
+		t.Fatalf("Claim within the Mark's retention = %+v, want claimed and stale", c)
+	}
+
+	return func(t *testing.T) {
+		wantStale(t, s, closed, false)
+	}
 }
 
 func testStaleWhenOutrankedDone(t *testing.T, s dedupe.Store) {
@@ -374,19 +435,44 @@ func testMarkNeedsOwnership(t *testing.T, s dedupe.Store) {
 	mustClaimed(t, s, dedupe.Event{Trade: trade, ID: "PAID"}, longLease)
 }
 
-func testMarkExpiresWithRetention(t *testing.T, s dedupe.Store) {
+// testBindingConflict: once an event of a trade completed with a binding
+// (Alipay's trade_no), events of the same trade with another binding are
+// Conflict, even when done; the same binding, no binding, and other trades
+// are unaffected; the first binding is never overwritten.
+func testBindingConflict(t *testing.T, s dedupe.Store) {
 	trade := newTrade(t)
-	success := dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS", Mark: "PAID"}
-	token := mustClaimed(t, s, success, longLease)
-	start := time.Now()
-	mustComplete(t, s, success, token, shortRetention, true)
-	closed := dedupe.Event{Trade: trade, ID: "TRADE_CLOSED", Outranked: []string{"PAID"}}
-	if c := mustClaim(t, s, closed, shortLease); time.Since(start) < freshWindow && (c.State != dedupe.Claimed || !c.Stale) {
-		t.Fatalf("Claim within the Mark's retention = %+v, want claimed and stale", c)
-	}
+	paid := dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS", Binding: "2024-A"}
+	mustComplete(t, s, paid, mustClaimed(t, s, paid, longLease), longRetention, true)
 
-	time.Sleep(pastExpiry)
-	wantStale(t, s, closed, false)
+	forged := dedupe.Event{Trade: trade, ID: "TRADE_FINISHED", Binding: "2024-B"}
+	wantState(t, s, forged, dedupe.Conflict)
+	wantState(t, s, dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS", Binding: "2024-B"}, dedupe.Conflict)
+	wantState(t, s, dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS", Binding: "2024-A"}, dedupe.Done)
+
+	finished := dedupe.Event{Trade: trade, ID: "TRADE_FINISHED", Binding: "2024-A"}
+	token := mustClaimed(t, s, finished, longLease)
+	mustComplete(t, s, finished, token, longRetention, true)
+
+	unbound := dedupe.Event{Trade: trade, ID: "TRADE_CLOSED"}
+	mustClaimed(t, s, unbound, longLease)
+	mustClaimed(t, s, dedupe.Event{Trade: newTrade(t), ID: "TRADE_SUCCESS", Binding: "2024-B"}, longLease)
+	wantState(t, s, forged, dedupe.Conflict)
+}
+
+// testBindingNeedsCompletion: a claim alone records no binding, and a
+// released or lost claim never does.
+func testBindingNeedsCompletion(t *testing.T, s dedupe.Store) {
+	trade := newTrade(t)
+	a := dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS", Binding: "A"}
+	token := mustClaimed(t, s, a, longLease)
+	b := dedupe.Event{Trade: trade, ID: "TRADE_FINISHED", Binding: "B"}
+	tokenB := mustClaimed(t, s, b, longLease)
+	if ok, err := s.Release(context.Background(), a, token); err != nil || !ok {
+		t.Fatalf("Release = %v, %v", ok, err)
+	}
+	mustComplete(t, s, a, token, longRetention, false)
+	mustComplete(t, s, b, tokenB, longRetention, true)
+	wantState(t, s, a, dedupe.Conflict)
 }
 
 func testTradesAreIndependent(t *testing.T, s dedupe.Store) {
