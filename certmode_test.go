@@ -1,13 +1,13 @@
 package alipaynotify_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
-	"context"
 	"errors"
+	"math/big"
 	"testing"
 	"time"
 
