@@ -200,6 +200,44 @@ type Notification struct {
 	// ExtraCommonParam is the legacy pass-back parameter.
 	ExtraCommonParam string
 
+	// PaymentType is the legacy payment_type ("1": purchase of goods).
+	PaymentType string
+	// IsTotalFeeAdjust is is_total_fee_adjust=Y. Legacy escrow sends Y on the
+	// WAIT_BUYER_PAY of a trade's creation (and, reportedly, after a seller
+	// price change) and N afterwards (§11.5).
+	IsTotalFeeAdjust bool
+	// UseCoupon is use_coupon=Y.
+	UseCoupon bool
+	// GmtSendGoods is when the seller shipped (legacy escrow, from
+	// WAIT_BUYER_CONFIRM_GOODS on), in China time.
+	GmtSendGoods time.Time
+	// GmtLogisticsModify is the last change of the logistics data (legacy
+	// escrow), in China time. It may lag one step behind.
+	GmtLogisticsModify time.Time
+	// Logistics is the chosen logistics group (logistics_type, logistics_fee,
+	// logistics_payment) of a legacy escrow or dual-function trade. It is nil
+	// when the callback carries none of those fields, as on the WAIT_BUYER_PAY
+	// of a trade's creation.
+	Logistics *Logistics
+	// Receiver is the buyer's shipping address (receive_*) of a legacy escrow
+	// or dual-function trade, nil when the callback carries no receive_*
+	// field. It is personal data: its String and LogValue methods mask it,
+	// and the Notification's own LogValue leaves it out.
+	Receiver *Receiver
+	// BuyerActions is the legacy return's buyer_actions (e.g.
+	// "REFUND,CONFIRM_GOODS"; the vocabulary is unconfirmed).
+	BuyerActions string
+	// SellerActions is the legacy return's seller_actions (e.g.
+	// "EXTEND_TIMEOUT").
+	SellerActions string
+	// Exterface is the service a legacy return reports (e.g.
+	// "create_direct_pay_by_user", "trade_create_by_buyer").
+	Exterface string
+	// IsSuccess is a legacy return's is_success=T. It is false when
+	// is_success is F or absent (notifications carry none); Params tells the
+	// two apart.
+	IsSuccess bool
+
 	// Refund is set when the notification reports a refund (out_biz_no,
 	// refund_fee, gmt_refund or refund_status present).
 	Refund *Refund
@@ -215,9 +253,9 @@ func (n *Notification) PassbackParamsDecoded() (string, error) {
 }
 
 // Merchant returns the merchant identity the notification belongs to: the
-// app_id on the open platform, the partner on legacy mapi.
+// app_id on the open platform, the partner on legacy mapi and WAP.
 func (n *Notification) Merchant() string {
-	if n.Protocol == ProtocolMapi {
+	if n.Protocol != ProtocolOpenPlatform {
 		return n.Partner
 	}
 	return n.AppID
@@ -332,6 +370,56 @@ func (n *Notification) fill() error {
 			n.PassbackParams = v
 		case "extra_common_param":
 			n.ExtraCommonParam = v
+		case "payment_type":
+			n.PaymentType = v
+		case "is_total_fee_adjust":
+			n.IsTotalFeeAdjust = v == "Y"
+		case "use_coupon":
+			n.UseCoupon = v == "Y"
+		case "buyer_actions":
+			n.BuyerActions = v
+		case "seller_actions":
+			n.SellerActions = v
+		case "exterface":
+			n.Exterface = v
+		case "is_success":
+			n.IsSuccess = v == "T"
+		case "logistics_type":
+			if v != "" {
+				n.logistics().Type = v
+			}
+		case "logistics_payment":
+			if v != "" {
+				n.logistics().Payment = v
+			}
+		case "logistics_fee":
+			if v != "" {
+				amt = &n.logistics().Fee
+			}
+		case "receive_name":
+			if v != "" {
+				n.receiver().Name = v
+			}
+		case "receive_address":
+			if v != "" {
+				n.receiver().Address = v
+			}
+		case "receive_zip":
+			if v != "" {
+				n.receiver().Zip = v
+			}
+		case "receive_phone":
+			if v != "" {
+				n.receiver().Phone = v
+			}
+		case "receive_mobile":
+			if v != "" {
+				n.receiver().Mobile = v
+			}
+		case "gmt_send_goods":
+			tm = &n.GmtSendGoods
+		case "gmt_logistics_modify":
+			tm = &n.GmtLogisticsModify
 		case "notify_time":
 			tm = &n.NotifyTime
 		case "timestamp":

@@ -44,10 +44,12 @@
 package middleware
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -134,7 +136,7 @@ func (m *Middleware) Notify(business http.Handler) http.Handler {
 			answer(w, http.StatusBadRequest, false)
 			return
 		}
-		d := m.process(r, n, business)
+		d := m.process(w, r, n, business)
 		switch {
 		case d.Outcome.Acknowledged():
 			answer(w, http.StatusOK, true)
@@ -166,7 +168,7 @@ func (m *Middleware) Return(business, page http.Handler) http.Handler {
 			m.opts.ReturnErrorHandler(w, r, err)
 			return
 		}
-		d := m.process(r, n, business)
+		d := m.process(w, r, n, business)
 		page.ServeHTTP(w, r.WithContext(withDelivery(r.Context(), d)))
 	})
 }
@@ -187,8 +189,8 @@ func (m *Middleware) ReturnMiddleware(business http.Handler) func(http.Handler) 
 // Process runs the exactly-once flow for an already verified notification:
 // claim, run business, complete or release. Framework adapters use it; the
 // returned Delivery holds the outcome.
-func (m *Middleware) Process(r *http.Request, n *alipaynotify.Notification, business http.Handler) *Delivery {
-	return m.process(r, n, business)
+func (m *Middleware) Process(w http.ResponseWriter, r *http.Request, n *alipaynotify.Notification, business http.Handler) *Delivery {
+	return m.process(w, r, n, business)
 }
 
 // Verifier returns the verifier the middleware uses.
@@ -221,7 +223,7 @@ func (m *Middleware) storeError(ctx context.Context, op string, err error) {
 }
 
 // process is the exactly-once flow.
-func (m *Middleware) process(r *http.Request, n *alipaynotify.Notification, business http.Handler) *Delivery {
+func (m *Middleware) process(w http.ResponseWriter, r *http.Request, n *alipaynotify.Notification, business http.Handler) *Delivery {
 	ctx := r.Context()
 	hooks := &m.opts.Hooks
 	if hooks.Verified != nil {
@@ -243,7 +245,7 @@ func (m *Middleware) process(r *http.Request, n *alipaynotify.Notification, busi
 			return d
 		}
 		m.opts.Logger.WarnContext(ctx, "alipaynotify: running the handler without a claim (AtLeastOnce)", "event", logEvent(n))
-		m.run(r, d, business, nil)
+		m.run(w, r, d, business, nil)
 		return d
 	}
 	switch claim.State {
@@ -277,7 +279,7 @@ func (m *Middleware) process(r *http.Request, n *alipaynotify.Notification, busi
 		}
 		return d
 	}
-	m.run(r, d, business, &ev)
+	m.run(w, r, d, business, &ev)
 	return d
 }
 
@@ -320,7 +322,7 @@ func waitedSince(start time.Time, c dedupe.Claim) time.Duration {
 
 // run executes business for d. With ev set, it renews the lease while the
 // handler runs and completes or releases the claim afterwards.
-func (m *Middleware) run(r *http.Request, d *Delivery, business http.Handler, ev *dedupe.Event) {
+func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, business http.Handler, ev *dedupe.Event) {
 	ctx := r.Context()
 	n := d.Notification
 	hctx, cancel := context.WithCancelCause(withDelivery(ctx, d))
@@ -347,7 +349,7 @@ func (m *Middleware) run(r *http.Request, d *Delivery, business http.Handler, ev
 		m.failed(ctx, n, d.Err, time.Since(start))
 		panic(rec)
 	}()
-	err = callBusiness(business, r.WithContext(hctx))
+	err = callBusiness(business, w, r.WithContext(hctx))
 	panicked = false
 	if stopRenew != nil {
 		stopRenew()
@@ -379,12 +381,13 @@ func (m *Middleware) failed(ctx context.Context, n *alipaynotify.Notification, e
 }
 
 // callBusiness runs the business handler and turns its result into an error.
-func callBusiness(business http.Handler, r *http.Request) error {
+// w is the real response writer, reachable only through Unwrap.
+func callBusiness(business http.Handler, w http.ResponseWriter, r *http.Request) error {
 	if f, ok := business.(HandlerFunc); ok {
 		n, _ := FromContext(r.Context())
 		return f(r.Context(), n)
 	}
-	cw := &captureWriter{header: make(http.Header)}
+	cw := &captureWriter{header: make(http.Header), underlying: w}
 	business.ServeHTTP(cw, r)
 	if cw.status == 0 || (cw.status >= 200 && cw.status < 300) {
 		return nil
@@ -460,10 +463,25 @@ func logEvent(n *alipaynotify.Notification) string {
 }
 
 // captureWriter collects the business handler's status; its output is
-// discarded because Alipay must read exactly "success" or "fail".
+// discarded because Alipay must read exactly "success" or "fail". Unwrap
+// exposes the real writer so http.ResponseController can set deadlines, but
+// Flush and Hijack are refused here: nothing may reach the client before the
+// middleware's answer.
 type captureWriter struct {
-	header http.Header
-	status int
+	header     http.Header
+	status     int
+	underlying http.ResponseWriter
+}
+
+// Unwrap returns the real response writer, for http.ResponseController.
+func (c *captureWriter) Unwrap() http.ResponseWriter { return c.underlying }
+
+// Flush does nothing: the business handler's output is never sent.
+func (c *captureWriter) Flush() {}
+
+// Hijack is refused: the connection belongs to the middleware's answer.
+func (c *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, errors.New("middleware: the business handler cannot hijack the connection")
 }
 
 func (c *captureWriter) Header() http.Header { return c.header }

@@ -554,3 +554,31 @@ func TestTradeNoConflict(t *testing.T) {
 		t.Fatalf("runs = %d", f.rec.total())
 	}
 }
+
+// TestResponseControllerInBusiness: a plain http.Handler may set deadlines
+// through http.ResponseController; flushing never leaks output to Alipay.
+func TestResponseControllerInBusiness(t *testing.T) {
+	s := alipaytest.NewSigner(alipaytest.TestKey())
+	v, _ := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
+	mw, err := middleware.New(middleware.Options{Verifier: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deadlineErr, flushErr error
+	srv := httptest.NewServer(mw.Notify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		deadlineErr = rc.SetWriteDeadline(time.Now().Add(time.Minute))
+		io.WriteString(w, "partial output")
+		flushErr = rc.Flush()
+	})))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "application/x-www-form-urlencoded", strings.NewReader(string(s.NewTrade("RC-1", "1.00").Paid().Encode())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if deadlineErr != nil || flushErr != nil || string(body) != "success" {
+		t.Fatalf("deadline %v, flush %v, body %q", deadlineErr, flushErr, body)
+	}
+}

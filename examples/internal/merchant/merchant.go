@@ -1,0 +1,363 @@
+// Package merchant is the small shop behind the runnable examples in
+// examples/nethttp, examples/gin and examples/mux: its configuration from the
+// environment, the middleware built from it, the business handler and the
+// return page. Each example's main only wires these into its framework.
+//
+// The business handler stands in for "mark the order paid": each time it runs
+// it prints exactly one JSON object on one line of standard output, so a test
+// (or a person) can count how often the handler ran. Logs go to standard
+// error.
+package merchant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alipaynotify/alipaynotify"
+	"github.com/alipaynotify/alipaynotify/dedupe"
+	"github.com/alipaynotify/alipaynotify/dedupe/redisstore"
+	"github.com/alipaynotify/alipaynotify/middleware"
+)
+
+// DefaultAddr is where the examples listen unless ADDR says otherwise.
+const DefaultAddr = "127.0.0.1:8080"
+
+// Config is the shop's configuration. FromEnv reads it from these variables:
+//
+//	ADDR                      listen address (default 127.0.0.1:8080)
+//	ALIPAY_APP_ID             open platform: your app ID ...
+//	ALIPAY_PUBLIC_KEY_FILE    ... and a file with Alipay's RSA public key (PEM)
+//	ALIPAY_PARTNER            legacy mapi: your partner ID (2088...) ...
+//	ALIPAY_MD5_KEY            ... and its MD5 key
+//	ALIPAY_NOTIFY_VERIFY_URL  legacy: turn on the notify_verify remote check
+//	                          against this gateway (optional)
+//	ALIPAY_LEGACY_CHARSET     legacy: charset of your requests (default utf-8)
+//	REDIS_URL                 redis://host:port/db for the dedupe state
+//	                          (default: in memory, this process only)
+//
+// The open platform and legacy mapi sets may both be given; at least one must.
+type Config struct {
+	// Addr is the listen address.
+	Addr string
+	// AppID and AlipayPublicKey (the key file's contents) configure
+	// open-platform callbacks.
+	AppID, AlipayPublicKey string
+	// Partner and MD5Key configure legacy mapi callbacks.
+	Partner, MD5Key string
+	// NotifyVerifyURL, when set, turns on the legacy notify_verify check.
+	NotifyVerifyURL string
+	// LegacyCharset is the charset of legacy callbacks that do not name one.
+	LegacyCharset string
+	// RedisURL, when set, keeps the dedupe state in Redis.
+	RedisURL string
+}
+
+// FromEnv reads the Config from the environment (see Config) and checks that
+// it names at least one complete set of Alipay credentials.
+func FromEnv() (Config, error) {
+	c := Config{
+		Addr:            os.Getenv("ADDR"),
+		AppID:           os.Getenv("ALIPAY_APP_ID"),
+		Partner:         os.Getenv("ALIPAY_PARTNER"),
+		MD5Key:          os.Getenv("ALIPAY_MD5_KEY"),
+		NotifyVerifyURL: os.Getenv("ALIPAY_NOTIFY_VERIFY_URL"),
+		LegacyCharset:   os.Getenv("ALIPAY_LEGACY_CHARSET"),
+		RedisURL:        os.Getenv("REDIS_URL"),
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.LegacyCharset == "" {
+		c.LegacyCharset = string(alipaynotify.UTF8)
+	}
+	keyFile := os.Getenv("ALIPAY_PUBLIC_KEY_FILE")
+	open, legacy := c.AppID != "" || keyFile != "", c.Partner != "" || c.MD5Key != ""
+	switch {
+	case !open && !legacy:
+		return c, errors.New("no Alipay credentials: set ALIPAY_APP_ID and ALIPAY_PUBLIC_KEY_FILE (open platform), " +
+			"ALIPAY_PARTNER and ALIPAY_MD5_KEY (legacy mapi), or both")
+	case open && (c.AppID == "" || keyFile == ""):
+		return c, errors.New("the open platform needs both ALIPAY_APP_ID and ALIPAY_PUBLIC_KEY_FILE")
+	case legacy && (c.Partner == "" || c.MD5Key == ""):
+		return c, errors.New("legacy mapi needs both ALIPAY_PARTNER and ALIPAY_MD5_KEY")
+	case c.NotifyVerifyURL != "" && !legacy:
+		return c, errors.New("ALIPAY_NOTIFY_VERIFY_URL needs ALIPAY_PARTNER and ALIPAY_MD5_KEY")
+	}
+	if open {
+		pem, err := os.ReadFile(keyFile)
+		if err != nil {
+			return c, fmt.Errorf("ALIPAY_PUBLIC_KEY_FILE: %w", err)
+		}
+		c.AlipayPublicKey = strings.TrimSpace(string(pem))
+	}
+	return c, nil
+}
+
+// VerifierOptions turns c into the options of alipaynotify.NewVerifier.
+func (c Config) VerifierOptions() alipaynotify.Options {
+	opts := alipaynotify.Options{AppID: c.AppID}
+	if c.AlipayPublicKey != "" {
+		opts.AlipayPublicKeys = []string{c.AlipayPublicKey}
+	}
+	if c.Partner != "" {
+		opts.Partner, opts.MD5Key = c.Partner, c.MD5Key
+		opts.LegacyCharset = alipaynotify.Charset(strings.ToLower(c.LegacyCharset))
+		if c.NotifyVerifyURL != "" {
+			opts.NotifyVerify, opts.NotifyVerifyURL = true, c.NotifyVerifyURL
+		}
+	}
+	return opts
+}
+
+// Shop is the example merchant: the middleware configured from a Config,
+// and the business handler and return page to run behind it.
+type Shop struct {
+	// Middleware verifies callbacks and runs Handle once per business event.
+	Middleware *middleware.Middleware
+
+	logger *slog.Logger
+	mu     sync.Mutex // one line at a time on out
+	out    io.Writer
+	close  func() error
+}
+
+// New builds the shop: the verifier, the dedupe store (Redis when
+// c.RedisURL is set, else in memory), and the middleware with hooks that log
+// to logger. Handle writes its lines to out. Close the shop when done.
+func New(c Config, out io.Writer, logger *slog.Logger) (*Shop, error) {
+	v, err := alipaynotify.NewVerifier(c.VerifierOptions())
+	if err != nil {
+		return nil, err
+	}
+	s := &Shop{logger: logger, out: out}
+	var store dedupe.Store
+	if c.RedisURL != "" {
+		ropts, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		client := redis.NewClient(ropts)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := client.Ping(ctx).Err(); err != nil {
+			client.Close()
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rs, err := redisstore.New(client, redisstore.Options{})
+		if err != nil {
+			client.Close()
+			return nil, err
+		}
+		store, s.close = rs, client.Close
+		logger.Info("dedupe state in Redis", "addr", ropts.Addr, "db", ropts.DB)
+	} else {
+		mem := dedupe.NewMemoryStore()
+		store, s.close = mem, mem.Close
+		logger.Warn("dedupe state in memory: this process only, forgotten on restart; set REDIS_URL for production")
+	}
+	s.Middleware, err = middleware.New(middleware.Options{
+		Verifier: v,
+		Store:    store,
+		Logger:   logger,
+		Hooks:    LogHooks(logger),
+	})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the dedupe store.
+func (s *Shop) Close() error { return s.close() }
+
+// LogHooks returns middleware hooks that log every step to logger. (The
+// middleware itself already logs rejections, failures and store errors.)
+func LogHooks(logger *slog.Logger) middleware.Hooks {
+	return middleware.Hooks{
+		Verified: func(ctx context.Context, n *alipaynotify.Notification) {
+			logger.DebugContext(ctx, "verified", "source", n.Source, "event", n.Event().String())
+		},
+		Duplicate: func(ctx context.Context, n *alipaynotify.Notification) {
+			logger.InfoContext(ctx, "duplicate, handled before", "source", n.Source, "event", n.Event().String())
+		},
+		WaitedInFlight: func(ctx context.Context, n *alipaynotify.Notification, d time.Duration) {
+			logger.InfoContext(ctx, "waited for another delivery", "event", n.Event().String(), "waited", d)
+		},
+		Stale: func(ctx context.Context, n *alipaynotify.Notification) {
+			logger.WarnContext(ctx, "stale: a later status was handled already", "event", n.Event().String())
+		},
+		Handled: func(ctx context.Context, n *alipaynotify.Notification, d time.Duration) {
+			logger.InfoContext(ctx, "handled", "source", n.Source, "event", n.Event().String(), "took", d)
+		},
+	}
+}
+
+// Line is what Handle prints, one JSON object per line. Absent fields are
+// empty strings; amounts are decimal text such as "88.88".
+type Line struct {
+	Event       string `json:"event"` // always "handled"
+	Source      string `json:"source"`
+	Protocol    string `json:"protocol"`
+	SignType    string `json:"sign_type"`
+	Charset     string `json:"charset"`
+	AppID       string `json:"app_id"`
+	Partner     string `json:"partner"`
+	OutTradeNo  string `json:"out_trade_no"`
+	TradeNo     string `json:"trade_no"`
+	TradeStatus string `json:"trade_status"`
+	TotalAmount string `json:"total_amount"`
+	RefundFee   string `json:"refund_fee"`
+	OutBizNo    string `json:"out_biz_no"`
+	Subject     string `json:"subject"`
+	Stale       bool   `json:"stale"`
+}
+
+// Handle is the business handler (a middleware.HandlerFunc): the middleware
+// runs it once per business event, whether the event arrives by notify or by
+// return. A real shop would mark the order paid here, fenced by the claim
+// token; this one prints a Line. An error makes Alipay retry.
+func (s *Shop) Handle(ctx context.Context, n *alipaynotify.Notification) error {
+	line := Line{
+		Event:       "handled",
+		Source:      string(n.Source),
+		Protocol:    string(n.Protocol),
+		SignType:    string(n.SignType),
+		Charset:     string(n.Charset),
+		AppID:       n.AppID,
+		Partner:     n.Partner,
+		OutTradeNo:  n.OutTradeNo,
+		TradeNo:     n.TradeNo,
+		TradeStatus: string(n.TradeStatus),
+		OutBizNo:    n.OutBizNo,
+		Subject:     n.Subject,
+	}
+	if has(n, "total_amount", "total_fee") {
+		line.TotalAmount = n.TotalAmount.String()
+	}
+	if has(n, "refund_fee") {
+		line.RefundFee = n.RefundFee.String()
+	}
+	if d, ok := middleware.DeliveryFromContext(ctx); ok {
+		line.Stale = d.Stale
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	enc := json.NewEncoder(s.out)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(line) // one Write, ending in a newline
+}
+
+func has(n *alipaynotify.Notification, keys ...string) bool {
+	for _, k := range keys {
+		if _, ok := n.Params.Lookup(k); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Page is the return page as an http.HandlerFunc, for net/http and mux: it
+// renders the delivery the middleware put in the request's context.
+func (s *Shop) Page(w http.ResponseWriter, r *http.Request) {
+	d, _ := middleware.DeliveryFromContext(r.Context())
+	RenderPage(w, d)
+}
+
+var pageTemplate = template.Must(template.New("return").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Payment received</title></head>
+<body>
+<h1>Payment received</h1>
+<p>Order <strong id="order">{{.OutTradeNo}}</strong>{{with .Subject}} ({{.}}){{end}}, {{.Amount}} CNY.</p>
+<p>{{.Message}}</p>
+<p><small>outcome: <span id="outcome">{{.Outcome}}</span></small></p>
+</body>
+</html>
+`))
+
+// RenderPage writes the return page for a verified delivery: 200 with the
+// order number and the outcome, whatever the outcome, so the buyer always
+// sees a page. (Unverifiable returns never get here; the middleware answers
+// them with 400.) Use it from any framework's page handler.
+func RenderPage(w http.ResponseWriter, d *middleware.Delivery) {
+	if d == nil || d.Notification == nil {
+		http.Error(w, "no payment result", http.StatusInternalServerError)
+		return
+	}
+	n := d.Notification
+	data := struct {
+		OutTradeNo, Subject, Amount, Message, Outcome string
+	}{
+		OutTradeNo: n.OutTradeNo,
+		Subject:    n.Subject,
+		Amount:     n.TotalAmount.String(),
+		Outcome:    d.Outcome.String(),
+	}
+	switch {
+	case d.Outcome.Acknowledged():
+		data.Message = "Thank you! Your order is confirmed."
+	case d.Outcome == middleware.OutcomeInFlight:
+		data.Message = "Thank you! We are confirming your order right now."
+	default:
+		data.Message = "Alipay has your payment; we will confirm your order shortly."
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_ = pageTemplate.Execute(w, data)
+}
+
+// Serve serves h on addr until ctx is done, then shuts down gracefully:
+// it stops accepting, lets requests in progress (and so business handlers
+// holding a claim) finish for up to 20 seconds, and returns.
+func Serve(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * middleware.DefaultLease,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(),
+		"notify_url", "http://"+ln.Addr().String()+"/alipay/notify",
+		"return_url", "http://"+ln.Addr().String()+"/alipay/return")
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}

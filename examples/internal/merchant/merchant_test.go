@@ -1,0 +1,136 @@
+package merchant_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alipaynotify/alipaynotify"
+	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/examples/internal/merchant"
+	"github.com/alipaynotify/alipaynotify/middleware"
+)
+
+var envVars = []string{"ADDR", "ALIPAY_APP_ID", "ALIPAY_PUBLIC_KEY_FILE", "ALIPAY_PARTNER", "ALIPAY_MD5_KEY",
+	"ALIPAY_NOTIFY_VERIFY_URL", "ALIPAY_LEGACY_CHARSET", "REDIS_URL"}
+
+func TestFromEnv(t *testing.T) {
+	pem := filepath.Join(t.TempDir(), "alipay.pem")
+	if err := os.WriteFile(pem, []byte(alipaytest.TestKey().PublicKeyPEM()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := map[string]string{"ALIPAY_APP_ID": alipaytest.DefaultAppID, "ALIPAY_PUBLIC_KEY_FILE": pem}
+	legacy := map[string]string{"ALIPAY_PARTNER": alipaytest.DefaultPID, "ALIPAY_MD5_KEY": alipaytest.DefaultMD5Key}
+	both := map[string]string{}
+	for k, v := range open {
+		both[k] = v
+	}
+	for k, v := range legacy {
+		both[k] = v
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{"nothing", nil, "no Alipay credentials"},
+		{"open", open, ""},
+		{"legacy", legacy, ""},
+		{"both", both, ""},
+		{"app id alone", map[string]string{"ALIPAY_APP_ID": "1"}, "ALIPAY_PUBLIC_KEY_FILE"},
+		{"partner alone", map[string]string{"ALIPAY_PARTNER": alipaytest.DefaultPID}, "ALIPAY_MD5_KEY"},
+		{"missing key file", map[string]string{"ALIPAY_APP_ID": "1", "ALIPAY_PUBLIC_KEY_FILE": pem + ".missing"}, "ALIPAY_PUBLIC_KEY_FILE"},
+		{"notify_verify without legacy", map[string]string{"ALIPAY_APP_ID": "1", "ALIPAY_PUBLIC_KEY_FILE": pem, "ALIPAY_NOTIFY_VERIFY_URL": "http://x"}, "ALIPAY_NOTIFY_VERIFY_URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range envVars {
+				t.Setenv(k, tc.env[k])
+			}
+			c, err := merchant.FromEnv()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Addr != merchant.DefaultAddr || c.LegacyCharset != "utf-8" {
+				t.Fatalf("defaults: %+v", c)
+			}
+			if _, err := alipaynotify.NewVerifier(c.VerifierOptions()); err != nil {
+				t.Fatalf("verifier: %v", err)
+			}
+		})
+	}
+}
+
+func newShop(t *testing.T) (*merchant.Shop, *bytes.Buffer) {
+	t.Helper()
+	var out bytes.Buffer
+	shop, err := merchant.New(merchant.Config{AppID: alipaytest.DefaultAppID, AlipayPublicKey: alipaytest.TestKey().PublicKeyPEM()},
+		&out, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shop.Close() })
+	return shop, &out
+}
+
+func TestHandleLine(t *testing.T) {
+	shop, out := newShop(t)
+	v := shop.Middleware.Verifier()
+	trade := alipaytest.NewSigner(nil).NewTrade("LINE-1", "88.88")
+	trade.Extra = alipaytest.Fields{"subject": "<商品> & \"x\""}
+	for _, m := range []*alipaytest.Message{trade.Paid(), trade.PartialRefund("RF-1", "0.50")} {
+		n, err := v.VerifyNotify(context.Background(), m.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := shop.Handle(middleware.NewContext(context.Background(), n), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines, got %q", out.String())
+	}
+	var paid, refund merchant.Line
+	if err := json.Unmarshal([]byte(lines[0]), &paid); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &refund); err != nil {
+		t.Fatal(err)
+	}
+	if paid.Event != "handled" || paid.TotalAmount != "88.88" || paid.RefundFee != "" || paid.OutBizNo != "" ||
+		paid.Subject != "<商品> & \"x\"" || paid.Source != "notify" || paid.Protocol != "open" {
+		t.Fatalf("paid line: %+v", paid)
+	}
+	if refund.RefundFee != "0.50" || refund.OutBizNo != "RF-1" {
+		t.Fatalf("refund line: %+v", refund)
+	}
+}
+
+func TestRenderPageEscapes(t *testing.T) {
+	n := &alipaynotify.Notification{OutTradeNo: "<b>ORDER</b>", Subject: "<script>alert(1)</script>", TotalAmount: 8888}
+	w := httptest.NewRecorder()
+	merchant.RenderPage(w, &middleware.Delivery{Notification: n, Outcome: middleware.OutcomeHandled})
+	body := w.Body.String()
+	if w.Code != 200 || strings.Contains(body, "<script>") || strings.Contains(body, "<b>") ||
+		!strings.Contains(body, "&lt;b&gt;ORDER&lt;/b&gt;") || !strings.Contains(body, "88.88") || !strings.Contains(body, ">handled<") {
+		t.Fatalf("%d\n%s", w.Code, body)
+	}
+	w = httptest.NewRecorder()
+	merchant.RenderPage(w, nil)
+	if w.Code != 500 {
+		t.Fatalf("no delivery: %d", w.Code)
+	}
+}
