@@ -59,6 +59,29 @@ type Options struct {
 	// MapiPublicKeys are Alipay's mapi RSA public keys, for legacy callbacks
 	// signed with sign_type=RSA. They differ from the open-platform keys.
 	MapiPublicKeys []string
+	// MerchantPrivateKey is your own RSA private key for the legacy mobile
+	// web payment (alipay.wap.*, ProtocolWAP) with sec_id=0001: Alipay
+	// encrypts notify_data to your public key and this key decrypts it. PEM
+	// ("RSA PRIVATE KEY" or "PRIVATE KEY") or the bare base64 PKCS#8 the
+	// official Java demo configures. Requires WAPPublicKeys and Partner.
+	// Default: none (sec_id=0001 callbacks are refused with ErrSignType).
+	// WAP callbacks with sec_id=MD5 need no extra option: Partner and MD5Key
+	// serve mapi and WAP alike.
+	MerchantPrivateKey string
+	// WAPPublicKeys are Alipay's public keys for the mobile web payment (the
+	// console's "无线产品密钥管理（wap专用）" key, which differs from the mapi
+	// and open-platform keys), PEM or bare base64. They verify sec_id=0001
+	// notifications and sign_type=0001 call_back_url returns; give several
+	// during a rotation. Requires MerchantPrivateKey.
+	WAPPublicKeys []string
+	// WAPReturnStatus is the trade status a verified WAP call_back_url
+	// return stands for: the return carries none, so the Notification gets
+	// this status with StatusInferred set, and it dedupes with the
+	// notification reporting the same status. TRADE_SUCCESS suits 高级即时到账
+	// (paid = TRADE_SUCCESS, TRADE_FINISHED when the refund window ends);
+	// set TRADE_FINISHED for 普通即时到账, whose only notification is
+	// TRADE_FINISHED. Default: TRADE_SUCCESS.
+	WAPReturnStatus TradeStatus
 	// LegacyCharset is the _input_charset of your legacy requests, used when
 	// a legacy callback does not name its charset. Default: utf-8.
 	LegacyCharset Charset
@@ -100,6 +123,10 @@ type Verifier struct {
 	authApps   map[string]bool
 	sellers    map[string]bool
 	httpClient *http.Client
+	// merchantKey decrypts WAP sec_id=0001 notify_data; wapKeys verify WAP
+	// RSA signatures.
+	merchantKey *rsa.PrivateKey
+	wapKeys     []*rsa.PublicKey
 }
 
 // NewVerifier validates opts and parses every key and certificate once.
@@ -140,6 +167,9 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		}
 		v.mapiKeys = append(v.mapiKeys, verifyKey{pub: pub})
 	}
+	if err := v.initWAP(); err != nil {
+		return nil, err
+	}
 	if len(v.openKeys) > 0 && opts.AppID == "" {
 		return nil, cfg("AppID", "required with Alipay public keys or certificates")
 	}
@@ -151,8 +181,8 @@ func NewVerifier(opts Options) (*Verifier, error) {
 			return nil, cfg("Partner", "legacy callbacks need the 16-digit partner ID (2088...)")
 		}
 	}
-	if opts.Partner != "" && opts.MD5Key == "" && len(v.mapiKeys) == 0 {
-		return nil, cfg("MD5Key", "Partner given without an MD5 key or mapi public key")
+	if opts.Partner != "" && opts.MD5Key == "" && len(v.mapiKeys) == 0 && v.merchantKey == nil {
+		return nil, cfg("MD5Key", "Partner given without an MD5 key, a mapi public key or WAP keys")
 	}
 	if opts.MD5Key != "" {
 		v.md5Key = []byte(opts.MD5Key)
@@ -229,6 +259,9 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 	defer putForm(f)
 	if err := f.parse(raw, v.opts.MaxParams); err != nil {
 		return nil, err
+	}
+	if kind := wapKindOf(f); kind != notWAP {
+		return v.verifyWAP(ctx, f, src, kind)
 	}
 	sign, ok := f.get("sign")
 	if !ok || len(sign) == 0 {

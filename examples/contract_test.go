@@ -401,6 +401,21 @@ func contract(t *testing.T, s *server, gw *alipaytest.NotifyVerifyServer, legacy
 	unknown.Charset = legacy.Charset
 	s.notify(t, unknown.NewTrade(prefix+"D2", "1.00").Paid(), "fail")
 
+	// Legacy mobile web (alipay.wap.*) with sec_id=MD5 uses the same legacy
+	// configuration; its call_back_url return dedupes against the notify.
+	wap := alipaytest.NewWAPSigner("", "")
+	wap.Gateway = gw
+	wapNotify := wap.Notify(alipaytest.Fields{"out_trade_no": prefix + "W", "trade_status": "TRADE_SUCCESS", "total_fee": "7.70", "subject": "手机网页支付"})
+	s.notify(t, wapNotify, "success")
+	s.expectLine(t, map[string]any{
+		"source": "notify", "protocol": "wap", "partner": alipaytest.DefaultPID, "out_trade_no": prefix + "W",
+		"trade_status": "TRADE_SUCCESS", "total_amount": "7.70", "subject": "手机网页支付",
+	})
+	s.notify(t, wapNotify, "success")
+	if code, _, body := s.send(t, "/alipay/return", wap.Return(alipaytest.Fields{"out_trade_no": prefix + "W", "trade_no": wapNotify.Get("trade_no")})); code != http.StatusOK {
+		t.Fatalf("WAP return: %d %q", code, body)
+	}
+
 	// Returns that cannot be verified get an error page and run nothing.
 	unsigned := ret.Clone()
 	unsigned.Params.Del("sign")
@@ -415,6 +430,33 @@ func contract(t *testing.T, s *server, gw *alipaytest.NotifyVerifyServer, legacy
 	e := signer.NewTrade(prefix+"E", "1.00")
 	s.notify(t, e.Paid(), "success")
 	s.expectLine(t, map[string]any{"out_trade_no": prefix + "E"})
+}
+
+// TestExampleWAPRSA: the nethttp example configured for sec_id=0001 (merchant
+// private key + Alipay's WAP public key) decrypts and verifies WAP callbacks.
+func TestExampleWAPRSA(t *testing.T) {
+	dir := t.TempDir()
+	wap := alipaytest.NewWAPRSASigner(nil, nil)
+	pub, priv := filepath.Join(dir, "wap_public.pem"), filepath.Join(dir, "merchant_private.pem")
+	if err := os.WriteFile(pub, []byte(wap.AlipayPublicKeyPEM()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(priv, []byte(wap.MerchantPrivateKeyPEM()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, binary(t, "nethttp"), []string{
+		"ALIPAY_PARTNER=" + alipaytest.DefaultPID, "ALIPAY_PUBLIC_KEY_FILE=" + pub, "ALIPAY_MERCHANT_PRIVATE_KEY_FILE=" + priv,
+	})
+	prefix := "WAPRSA" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	m := wap.Notify(alipaytest.Fields{"out_trade_no": prefix, "trade_status": "TRADE_FINISHED", "total_fee": "3.30", "subject": "加密通知"})
+	s.notify(t, m, "success")
+	s.expectLine(t, map[string]any{"protocol": "wap", "out_trade_no": prefix, "trade_status": "TRADE_FINISHED", "total_amount": "3.30", "subject": "加密通知"})
+	s.notify(t, m, "success")
+	s.notify(t, m.Tampered("sign", strings.Repeat("A", 172)), "fail")
+	n2 := wap.Notify(alipaytest.Fields{"out_trade_no": prefix + "2"})
+	s.notify(t, n2, "success")
+	s.expectLine(t, map[string]any{"out_trade_no": prefix + "2"})
+	s.stop(t)
 }
 
 // TestExamplesNeedCredentials checks that an example without Alipay

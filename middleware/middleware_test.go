@@ -378,15 +378,17 @@ func TestInFlightWait(t *testing.T) {
 // TestLeaseRenewal: a handler slower than the lease keeps its claim; a
 // duplicate arriving meanwhile never runs it a second time.
 func TestLeaseRenewal(t *testing.T) {
-	f := newFixture(t, middleware.Options{Lease: 90 * time.Millisecond, WaitInFlight: 2 * time.Second})
-	f.rec.sleep = 500 * time.Millisecond
+	// Renewal every 100ms keeps a 300ms lease alive through a 1s handler; a
+	// renewal would have to be late by 200ms for a duplicate to take over.
+	f := newFixture(t, middleware.Options{Lease: 300 * time.Millisecond, WaitInFlight: 3 * time.Second})
+	f.rec.sleep = time.Second
 	paid := f.signer.NewTrade("ORDER-9", "1.00").Paid()
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			time.Sleep(time.Duration(i) * 150 * time.Millisecond)
+			time.Sleep(time.Duration(i) * 400 * time.Millisecond)
 			f.notify(t, paid)
 		}(i)
 	}

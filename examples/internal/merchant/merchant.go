@@ -45,6 +45,12 @@ const DefaultAddr = "127.0.0.1:8080"
 //	ALIPAY_NOTIFY_VERIFY_URL  legacy: turn on the notify_verify remote check
 //	                          against this gateway (optional)
 //	ALIPAY_LEGACY_CHARSET     legacy: charset of your requests (default utf-8)
+//	ALIPAY_MERCHANT_PRIVATE_KEY_FILE
+//	                          legacy mobile web (alipay.wap.*) with sec_id=0001:
+//	                          your merchant private key (PEM); then
+//	                          ALIPAY_PUBLIC_KEY_FILE holds Alipay's WAP public
+//	                          key and ALIPAY_PARTNER is required. WAP callbacks
+//	                          with sec_id=MD5 only need the legacy mapi set.
 //	REDIS_URL                 redis://host:port/db for the dedupe state
 //	                          (default: in memory, this process only)
 //
@@ -61,6 +67,9 @@ type Config struct {
 	NotifyVerifyURL string
 	// LegacyCharset is the charset of legacy callbacks that do not name one.
 	LegacyCharset string
+	// MerchantPrivateKey (the key file's contents) enables legacy mobile web
+	// callbacks with sec_id=0001; AlipayPublicKey is then Alipay's WAP key.
+	MerchantPrivateKey string
 	// RedisURL, when set, keeps the dedupe state in Redis.
 	RedisURL string
 }
@@ -84,24 +93,36 @@ func FromEnv() (Config, error) {
 		c.LegacyCharset = string(alipaynotify.UTF8)
 	}
 	keyFile := os.Getenv("ALIPAY_PUBLIC_KEY_FILE")
-	open, legacy := c.AppID != "" || keyFile != "", c.Partner != "" || c.MD5Key != ""
+	privFile := os.Getenv("ALIPAY_MERCHANT_PRIVATE_KEY_FILE")
+	wapRSA := privFile != ""
+	open := c.AppID != "" || (keyFile != "" && !wapRSA)
+	legacy := c.Partner != "" || c.MD5Key != ""
 	switch {
-	case !open && !legacy:
+	case !open && !legacy && !wapRSA:
 		return c, errors.New("no Alipay credentials: set ALIPAY_APP_ID and ALIPAY_PUBLIC_KEY_FILE (open platform), " +
 			"ALIPAY_PARTNER and ALIPAY_MD5_KEY (legacy mapi), or both")
 	case open && (c.AppID == "" || keyFile == ""):
 		return c, errors.New("the open platform needs both ALIPAY_APP_ID and ALIPAY_PUBLIC_KEY_FILE")
-	case legacy && (c.Partner == "" || c.MD5Key == ""):
+	case wapRSA && (c.Partner == "" || keyFile == ""):
+		return c, errors.New("mobile web sec_id=0001 needs ALIPAY_PARTNER, ALIPAY_PUBLIC_KEY_FILE (Alipay's WAP key) and ALIPAY_MERCHANT_PRIVATE_KEY_FILE")
+	case legacy && !wapRSA && (c.Partner == "" || c.MD5Key == ""):
 		return c, errors.New("legacy mapi needs both ALIPAY_PARTNER and ALIPAY_MD5_KEY")
 	case c.NotifyVerifyURL != "" && !legacy:
 		return c, errors.New("ALIPAY_NOTIFY_VERIFY_URL needs ALIPAY_PARTNER and ALIPAY_MD5_KEY")
 	}
-	if open {
+	if keyFile != "" {
 		pem, err := os.ReadFile(keyFile)
 		if err != nil {
 			return c, fmt.Errorf("ALIPAY_PUBLIC_KEY_FILE: %w", err)
 		}
 		c.AlipayPublicKey = strings.TrimSpace(string(pem))
+	}
+	if wapRSA {
+		pem, err := os.ReadFile(privFile)
+		if err != nil {
+			return c, fmt.Errorf("ALIPAY_MERCHANT_PRIVATE_KEY_FILE: %w", err)
+		}
+		c.MerchantPrivateKey = strings.TrimSpace(string(pem))
 	}
 	return c, nil
 }
@@ -109,8 +130,13 @@ func FromEnv() (Config, error) {
 // VerifierOptions turns c into the options of alipaynotify.NewVerifier.
 func (c Config) VerifierOptions() alipaynotify.Options {
 	opts := alipaynotify.Options{AppID: c.AppID}
-	if c.AlipayPublicKey != "" {
+	if c.AlipayPublicKey != "" && c.AppID != "" {
 		opts.AlipayPublicKeys = []string{c.AlipayPublicKey}
+	}
+	if c.MerchantPrivateKey != "" {
+		opts.Partner = c.Partner
+		opts.MerchantPrivateKey = c.MerchantPrivateKey
+		opts.WAPPublicKeys = []string{c.AlipayPublicKey}
 	}
 	if c.Partner != "" {
 		opts.Partner, opts.MD5Key = c.Partner, c.MD5Key

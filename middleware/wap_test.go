@@ -1,0 +1,188 @@
+package middleware_test
+
+import (
+	"testing"
+
+	"github.com/alipaynotify/alipaynotify"
+	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/middleware"
+)
+
+// newWAPFixture serves WAP callbacks (MD5 and 0001) through the real
+// middleware; the middleware itself needs no WAP-specific option.
+func newWAPFixture(t *testing.T, opts middleware.Options, returnStatus alipaynotify.TradeStatus) *fixture {
+	t.Helper()
+	rsa := alipaytest.NewWAPRSASigner(nil, nil)
+	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
+		Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key,
+		MerchantPrivateKey: rsa.MerchantPrivateKeyPEM(), WAPPublicKeys: []string{rsa.AlipayPublicKeyPEM()},
+		WAPReturnStatus: returnStatus,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Verifier = v
+	return newFixture(t, opts)
+}
+
+func wapSigners() map[string]*alipaytest.WAPSigner {
+	return map[string]*alipaytest.WAPSigner{
+		"MD5":  alipaytest.NewWAPSigner("", ""),
+		"0001": alipaytest.NewWAPRSASigner(nil, nil),
+	}
+}
+
+func (f *fixture) returnPage(t *testing.T, m *alipaytest.Message) *middleware.Delivery {
+	t.Helper()
+	w := f.serve(m.Request("/alipay/return"))
+	if w.Code != 200 {
+		t.Fatalf("return page: %d %q", w.Code, w.Body.String())
+	}
+	return <-f.pages
+}
+
+func (f *fixture) runsOf(key string) (int, bool) {
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	return f.rec.runs[key], f.rec.stale[key]
+}
+
+// TestWAPNotifyAndReturnOnce: a WAP payment notification and the buyer's
+// call_back_url return are one event, in either order; retries of the
+// notification answer "success" without running the handler again.
+func TestWAPNotifyAndReturnOnce(t *testing.T) {
+	for name, s := range wapSigners() {
+		t.Run(name, func(t *testing.T) {
+			f := newWAPFixture(t, middleware.Options{}, "")
+			// Notification first, then the return and retries.
+			paid := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-1", "trade_no": "2013120331000001", "total_fee": "9.90"})
+			for i := 0; i < 3; i++ {
+				if code, body := f.notify(t, paid); code != 200 || body != "success" {
+					t.Fatalf("notify %d: %d %q", i, code, body)
+				}
+			}
+			ret := s.Return(alipaytest.Fields{"out_trade_no": "WAP-1", "trade_no": "2013120331000001"})
+			if d := f.returnPage(t, ret); d.Outcome != middleware.OutcomeDuplicate || !d.Notification.StatusInferred {
+				t.Fatalf("return after notify: %v %v", d.Outcome, d.Err)
+			}
+			// Return first, then the notification (re-sent with a new notify_id).
+			if d := f.returnPage(t, s.Return(alipaytest.Fields{"out_trade_no": "WAP-2", "trade_no": "2013120331000002"})); d.Outcome != middleware.OutcomeHandled {
+				t.Fatalf("return first: %v", d.Outcome)
+			}
+			for i := 0; i < 2; i++ {
+				m := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-2", "trade_no": "2013120331000002"})
+				if code, body := f.notify(t, m); code != 200 || body != "success" {
+					t.Fatalf("notify after return: %d %q", code, body)
+				}
+			}
+			if f.rec.total() != 2 || f.rec.maxRuns() != 1 {
+				t.Fatalf("handler runs: total %d, max per event %d; want 2, 1", f.rec.total(), f.rec.maxRuns())
+			}
+			if n, _ := f.runsOf(alipaytest.DefaultPID + "|WAP-1|TRADE_SUCCESS||"); n != 1 {
+				t.Fatalf("WAP-1 ran %d times", n)
+			}
+		})
+	}
+}
+
+// TestWAPRetryAfterFailure: a failed handler answers "fail"; Alipay's retry
+// runs it again; once handled, every retry answers "success".
+func TestWAPRetryAfterFailure(t *testing.T) {
+	for name, s := range wapSigners() {
+		t.Run(name, func(t *testing.T) {
+			f := newWAPFixture(t, middleware.Options{}, "")
+			paid := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-3"})
+			f.rec.fail.Store(1)
+			if code, body := f.notify(t, paid); code != 500 || body != "fail" {
+				t.Fatalf("failing handler: %d %q", code, body)
+			}
+			for i := 0; i < 3; i++ {
+				if code, body := f.notify(t, paid); code != 200 || body != "success" {
+					t.Fatalf("retry %d: %d %q", i, code, body)
+				}
+			}
+			if f.rec.total() != 1 {
+				t.Fatalf("handler ran %d times, want 1", f.rec.total())
+			}
+			forged := paid.Tampered("v", "2.0") // a signed field changed in flight
+			if code, body := f.notify(t, forged); code != 400 || body != "fail" {
+				t.Fatalf("forged: %d %q", code, body)
+			}
+		})
+	}
+}
+
+// TestWAPFinishedAndReturn: the return stands for TRADE_SUCCESS by default.
+// On a contract whose only notification is TRADE_FINISHED (普通即时到账)
+// the two are then different events: the return after TRADE_FINISHED is
+// delivered once, flagged Stale (skipped with SkipStale). With
+// WAPReturnStatus TRADE_FINISHED they dedupe.
+func TestWAPFinishedAndReturn(t *testing.T) {
+	s := alipaytest.NewWAPRSASigner(nil, nil)
+	finished := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-4", "trade_no": "2013120331000004", "trade_status": "TRADE_FINISHED", "gmt_close": "2013-12-03 18:01:40"})
+	ret := s.Return(alipaytest.Fields{"out_trade_no": "WAP-4", "trade_no": "2013120331000004"})
+	successKey := alipaytest.DefaultPID + "|WAP-4|TRADE_SUCCESS||"
+	finishedKey := alipaytest.DefaultPID + "|WAP-4|TRADE_FINISHED||"
+
+	for _, skip := range []bool{false, true} {
+		f := newWAPFixture(t, middleware.Options{SkipStale: skip}, "")
+		if code, body := f.notify(t, finished); code != 200 || body != "success" {
+			t.Fatalf("finished: %d %q", code, body)
+		}
+		d := f.returnPage(t, ret)
+		runs, stale := f.runsOf(successKey)
+		switch {
+		case skip && (d.Outcome != middleware.OutcomeSkippedStale || runs != 0):
+			t.Fatalf("SkipStale: outcome %v, runs %d", d.Outcome, runs)
+		case !skip && (d.Outcome != middleware.OutcomeHandled || !d.Stale || runs != 1 || !stale):
+			t.Fatalf("stale return: outcome %v stale %v runs %d", d.Outcome, d.Stale, runs)
+		}
+		if n, _ := f.runsOf(finishedKey); n != 1 {
+			t.Fatalf("finished ran %d times", n)
+		}
+	}
+
+	// Return first: TRADE_SUCCESS handled, then TRADE_FINISHED is a new
+	// (later) event and runs too.
+	f := newWAPFixture(t, middleware.Options{}, "")
+	if d := f.returnPage(t, ret); d.Outcome != middleware.OutcomeHandled {
+		t.Fatalf("return first: %v", d.Outcome)
+	}
+	if code, body := f.notify(t, finished); code != 200 || body != "success" {
+		t.Fatalf("finished: %d %q", code, body)
+	}
+	if f.rec.total() != 2 {
+		t.Fatalf("runs %d, want 2", f.rec.total())
+	}
+
+	// WAPReturnStatus TRADE_FINISHED: one event in either order.
+	g := newWAPFixture(t, middleware.Options{}, alipaynotify.TradeFinished)
+	if d := g.returnPage(t, ret); d.Outcome != middleware.OutcomeHandled || d.Notification.TradeStatus != alipaynotify.TradeFinished {
+		t.Fatalf("return: %v %s", d.Outcome, d.Notification.TradeStatus)
+	}
+	if code, body := g.notify(t, finished); code != 200 || body != "success" {
+		t.Fatalf("finished: %d %q", code, body)
+	}
+	if d := g.returnPage(t, ret); d.Outcome != middleware.OutcomeDuplicate {
+		t.Fatalf("second return: %v", d.Outcome)
+	}
+	if n, _ := g.runsOf(finishedKey); n != 1 || g.rec.total() != 1 {
+		t.Fatalf("runs %d (total %d), want 1", n, g.rec.total())
+	}
+}
+
+// TestWAPWrongRoute: a WAP notification sent to the return URL, or a return
+// POSTed to notify_url, is refused.
+func TestWAPWrongRoute(t *testing.T) {
+	f := newWAPFixture(t, middleware.Options{}, "")
+	s := alipaytest.NewWAPSigner("", "")
+	if w := f.serve(alipaytest.NewReturnRequest("/alipay/return", s.Notify(nil))); w.Code != 400 {
+		t.Fatalf("notify on return URL: %d", w.Code)
+	}
+	if w := f.serve(alipaytest.NewNotifyRequest("/alipay/notify", s.Return(nil))); w.Code != 400 || w.Body.String() != "fail" {
+		t.Fatalf("return on notify URL: %d %q", w.Code, w.Body.String())
+	}
+	if f.rec.total() != 0 {
+		t.Fatal("handler ran")
+	}
+}
