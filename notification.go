@@ -97,7 +97,7 @@ type Refund struct {
 type Notification struct {
 	// Source is notify (server POST) or return (browser GET).
 	Source Source
-	// Protocol is the open platform or legacy mapi.
+	// Protocol is the open platform, legacy mapi or legacy mobile web (WAP).
 	Protocol Protocol
 	// SignType is the verified signature algorithm.
 	SignType SignType
@@ -108,7 +108,7 @@ type Notification struct {
 	AppID string
 	// AuthAppID is the authorising app (ISV setups; equals AppID otherwise).
 	AuthAppID string
-	// Partner is the configured partner ID (legacy mapi).
+	// Partner is the configured partner ID (legacy mapi and mobile web).
 	Partner string
 	// NotifyID identifies a delivery chain: retries reuse it. It is not an
 	// event identity.
