@@ -1,0 +1,477 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alipaynotify/alipaynotify"
+	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/dedupe"
+	"github.com/alipaynotify/alipaynotify/dedupe/redisstore"
+	"github.com/alipaynotify/alipaynotify/internal/simulator"
+	"github.com/alipaynotify/alipaynotify/middleware"
+)
+
+// config tunes the demo.
+type config struct {
+	// Speed is the time compression: simulated seconds per wall-clock
+	// second.
+	Speed float64
+	// RedisURL, when set, keeps the dedupe state in Redis.
+	RedisURL string
+	// Seed makes the return page's race repeatable (0: random).
+	Seed uint64
+	// Key is Alipay's signing key. Default: a fresh RSA-2048 key.
+	Key *alipaytest.KeyPair
+	// FlakyFailures is how many times the handler fails for the flaky order
+	// before it succeeds. Alipay tries 8 times: 8 or more is an order the
+	// merchant never acknowledges.
+	FlakyFailures int
+}
+
+func defaultConfig() config { return config{Speed: 1800, FlakyFailures: 2} }
+
+// The orders of the demo's day.
+const (
+	orderFlaky   = "1001" // the handler fails twice before it succeeds
+	orderRace    = "1002" // return page racing the notification, duplicates
+	orderGBK     = "1003" // GBK payload with a Chinese subject
+	orderRefunds = "1004" // two partial refunds, acknowledgements lost
+	orderLate    = "1005" // TRADE_FINISHED first, TRADE_SUCCESS late
+	orderLegacy  = "1006" // legacy MD5 with notify_verify
+)
+
+// scenario is "a realistic day of Alipay traffic".
+func scenario(prefix string) *simulator.Scenario {
+	at := func(d time.Duration) simulator.Duration { return simulator.Duration(d) }
+	return &simulator.Scenario{
+		Name: "a day of Alipay traffic",
+		Trades: []simulator.Trade{
+			{OutTradeNo: prefix + orderFlaky, Story: simulator.StoryPaid, Amount: "59.00", Subject: "Coffee beans 1kg"},
+			{OutTradeNo: prefix + orderRace, Story: simulator.StoryPaid, Amount: "128.00", Subject: "Headphones",
+				Start: at(time.Minute), RaceReturn: true, Duplicates: 2},
+			{OutTradeNo: prefix + orderGBK, Story: simulator.StoryPaid, Amount: "36.50", Subject: "西湖龙井茶 250克",
+				Charset: "gbk", Start: at(3 * time.Minute)},
+			{OutTradeNo: prefix + orderRefunds, Story: simulator.StoryPartialRefund, Amount: "100.00", Subject: "Running shoes",
+				Refunds: []string{"10.00", "5.00"}, LostAcks: 1, Start: at(5 * time.Minute), Interval: at(20 * time.Minute)},
+			{OutTradeNo: prefix + orderLate, Story: simulator.StoryFinished, Amount: "20.00", Subject: "E-book",
+				OutOfOrder: true, Start: at(10 * time.Minute), Interval: at(50 * time.Minute)},
+			{OutTradeNo: prefix + orderLegacy, Story: simulator.StoryPaid, Amount: "9.90", Subject: "Phone case",
+				SignType: "MD5", Start: at(15 * time.Minute)},
+		},
+		Hostile: []simulator.Hostile{
+			{Kind: simulator.HostileForgedSignature, At: at(20 * time.Minute)},
+			{Kind: simulator.HostileTamperedAmount, At: at(30 * time.Minute)},
+		},
+	}
+}
+
+// errDatabaseBusy is what the flaky order's handler fails with.
+var errDatabaseBusy = errors.New("database busy")
+
+// note is what the merchant did with one delivery.
+type note struct {
+	ran, stale, duplicate bool
+	failed, rejected      error
+	subject               string
+	charset               alipaynotify.Charset
+	signType              alipaynotify.SignType
+}
+
+type noteKey struct{}
+
+// shop is the merchant: its business handler "marks orders paid" and
+// records, per delivery, what happened.
+type shop struct {
+	failFirst map[string]int // out_trade_no → runs to fail
+
+	mu         sync.Mutex
+	failed     map[string]int // out_trade_no → runs failed so far
+	handled    map[string]int // event → successful runs
+	notes      map[string]*note
+	failedRuns int
+	duplicates int
+	stale      int
+}
+
+func newShop(failFirst map[string]int) *shop {
+	return &shop{failFirst: failFirst, failed: map[string]int{}, handled: map[string]int{}, notes: map[string]*note{}}
+}
+
+// track gives every request a note, found again by the simulator's delivery
+// header.
+func (s *shop) track(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := &note{}
+		s.mu.Lock()
+		s.notes[r.Header.Get(simulator.DeliveryHeader)] = n
+		s.mu.Unlock()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), noteKey{}, n)))
+	})
+}
+
+func (s *shop) note(ctx context.Context, f func(*note)) {
+	if n, ok := ctx.Value(noteKey{}).(*note); ok {
+		s.mu.Lock()
+		f(n)
+		s.mu.Unlock()
+	}
+}
+
+// markPaid is the business handler.
+func (s *shop) markPaid(ctx context.Context, n *alipaynotify.Notification) error {
+	d, _ := middleware.DeliveryFromContext(ctx)
+	s.mu.Lock()
+	fail := s.failed[n.OutTradeNo] < s.failFirst[n.OutTradeNo]
+	if fail {
+		s.failed[n.OutTradeNo]++
+		s.failedRuns++
+	} else {
+		s.handled[n.Event().String()]++
+	}
+	s.mu.Unlock()
+	s.note(ctx, func(nt *note) {
+		if fail {
+			nt.failed = errDatabaseBusy
+			return
+		}
+		nt.ran, nt.stale = true, d != nil && d.Stale
+		nt.subject, nt.charset, nt.signType = n.Subject, n.Charset, n.SignType
+	})
+	if fail {
+		return errDatabaseBusy
+	}
+	return nil
+}
+
+func (s *shop) hooks() middleware.Hooks {
+	return middleware.Hooks{
+		Rejected: func(ctx context.Context, _ alipaynotify.Source, err error) {
+			s.note(ctx, func(n *note) { n.rejected = err })
+		},
+		Duplicate: func(ctx context.Context, _ *alipaynotify.Notification) {
+			s.note(ctx, func(n *note) { n.duplicate = true })
+			s.mu.Lock()
+			s.duplicates++
+			s.mu.Unlock()
+		},
+		Stale: func(ctx context.Context, _ *alipaynotify.Notification) {
+			s.mu.Lock()
+			s.stale++
+			s.mu.Unlock()
+		},
+	}
+}
+
+// returnPage is what the buyer sees after paying.
+func returnPage(w http.ResponseWriter, r *http.Request) {
+	d, _ := middleware.DeliveryFromContext(r.Context())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if d.Outcome.Acknowledged() {
+		fmt.Fprintf(w, "Thank you! Order %s is paid.", d.Notification.OutTradeNo)
+		return
+	}
+	fmt.Fprintf(w, "Thank you! We are confirming the payment of order %s.", d.Notification.OutTradeNo)
+}
+
+// summary is what the demo counts.
+type summary struct {
+	deliveries, events, handlerRuns, failedRuns, duplicates, stale int
+	notifications, acknowledged, hostile, refused, notifyVerify    int
+	simulated, wall                                                time.Duration
+}
+
+// run starts the merchant, plays the day at it and writes the timeline and
+// the summary to w. It fails when the merchant did not behave.
+func run(ctx context.Context, w io.Writer, cfg config) error {
+	// Alipay's side: a fresh RSA key for the open platform, a partner with
+	// an MD5 key for the legacy gateway, and a fake notify_verify gateway.
+	key := cfg.Key
+	if key == nil {
+		k, err := alipaytest.NewKeyPair(2048)
+		if err != nil {
+			return err
+		}
+		key = k
+	}
+	md5Key := randomHex(16)
+	gateway := alipaytest.NewNotifyVerifyServer()
+	defer gateway.Close()
+
+	// The merchant.
+	verifier, err := alipaynotify.NewVerifier(alipaynotify.Options{
+		AppID:            alipaytest.DefaultAppID,
+		AlipayPublicKeys: []string{key.PublicKeyPEM()},
+		Partner:          alipaytest.DefaultPID,
+		MD5Key:           md5Key,
+		NotifyVerify:     true,
+		NotifyVerifyURL:  gateway.GatewayURL(),
+	})
+	if err != nil {
+		return err
+	}
+	store, storeName, prefix, closeStore, err := openStore(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	sh := newShop(map[string]int{prefix + orderFlaky: cfg.FlakyFailures})
+	mw, err := middleware.New(middleware.Options{
+		Verifier: verifier,
+		Store:    store,
+		Logger:   slog.New(slog.DiscardHandler), // the timeline tells the story
+		Hooks:    sh.hooks(),
+	})
+	if err != nil {
+		return err
+	}
+	business := middleware.HandlerFunc(sh.markPaid)
+	mux := http.NewServeMux()
+	mux.Handle("/alipay/notify", mw.Notify(business))
+	mux.Handle("/alipay/return", mw.Return(business, http.HandlerFunc(returnPage)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: sh.track(mux), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.WithoutCancel(ctx))
+	base := "http://" + ln.Addr().String()
+
+	fmt.Fprintf(w, "Merchant on %s: alipaynotify verifier + middleware, %s dedupe store.\n", base, storeName)
+	fmt.Fprintf(w, "Alipay: a fresh RSA-2048 key (app %s) and a legacy partner %s with an MD5 key and notify_verify.\n",
+		alipaytest.DefaultAppID, alipaytest.DefaultPID)
+	fmt.Fprintf(w, "Playing a day of Alipay traffic at ×%g (Alipay's 2-minute retry takes %s)...\n\n",
+		cfg.Speed, (time.Duration(float64(2*time.Minute) / cfg.Speed)).Round(time.Millisecond))
+
+	// Alipay's side, played by the simulator.
+	var mu sync.Mutex
+	var rows []row
+	sim, err := simulator.New(simulator.Config{
+		NotifyURL: base + "/alipay/notify",
+		ReturnURL: base + "/alipay/return",
+		Key:       key,
+		MD5Key:    md5Key,
+		Gateway:   gateway,
+		Speed:     cfg.Speed,
+		Seed:      cfg.Seed,
+		OnDelivery: func(ev simulator.Event, a simulator.Answer) {
+			mu.Lock()
+			rows = append(rows, row{ev, a})
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		return err
+	}
+	rep, err := sim.Run(ctx, scenario(prefix))
+	if err != nil {
+		return err
+	}
+
+	sm := summary{
+		deliveries: rep.Totals.Deliveries, notifications: rep.Totals.Notifications, acknowledged: rep.Totals.Acknowledged,
+		hostile: rep.Totals.Hostile, refused: rep.Totals.Refused, notifyVerify: len(gateway.Requests()),
+		simulated: rep.Simulated, wall: rep.Wall,
+	}
+	sh.mu.Lock()
+	writeTimeline(w, rows, sh.notes)
+	sm.events, sm.failedRuns, sm.duplicates, sm.stale = len(sh.handled), sh.failedRuns, sh.duplicates, sh.stale
+	var twice []string
+	for ev, n := range sh.handled {
+		sm.handlerRuns += n
+		if n != 1 {
+			twice = append(twice, fmt.Sprintf("%s ran %d times", ev, n))
+		}
+	}
+	sh.mu.Unlock()
+	sm.handlerRuns += sm.failedRuns
+	writeSummary(w, sm)
+
+	// The verdict.
+	var problems []string
+	if !rep.OK() {
+		for _, r := range rep.Results {
+			if !r.OK {
+				problems = append(problems, fmt.Sprintf("%s: %s", r.ID, r.Outcome()))
+			}
+		}
+	}
+	slices.Sort(twice)
+	problems = append(problems, twice...)
+	if sm.events != sm.notifications {
+		problems = append(problems, fmt.Sprintf("%d events handled, want %d (one per notification)", sm.events, sm.notifications))
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(w, "\nFAIL\n  %s\n", strings.Join(problems, "\n  "))
+		return fmt.Errorf("the merchant misbehaved: %s", strings.Join(problems, "; "))
+	}
+	fmt.Fprintln(w, "\nOK: every event handled exactly once, every notification acknowledged, forged callbacks refused.")
+	return nil
+}
+
+// openStore returns the dedupe store: Redis when url is set, else memory.
+// With Redis the order numbers get a per-run prefix, since the state of
+// earlier runs is still there.
+func openStore(ctx context.Context, url string) (dedupe.Store, string, string, func(), error) {
+	if url == "" {
+		st := dedupe.NewMemoryStore()
+		return st, "in-memory", "ORDER-", func() { st.Close() }, nil
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, "", "", nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	client := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		client.Close()
+		return nil, "", "", nil, fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %w", opts.Addr, err)
+	}
+	st, err := redisstore.New(client, redisstore.Options{})
+	if err != nil {
+		client.Close()
+		return nil, "", "", nil, err
+	}
+	return st, "Redis (" + opts.Addr + ")", "ORDER-" + randomHex(3) + "-", func() { client.Close() }, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// row is one delivery of the timeline.
+type row struct {
+	ev simulator.Event
+	a  simulator.Answer
+}
+
+// writeTimeline prints the deliveries in simulated-time order with the
+// merchant's side of each.
+func writeTimeline(w io.Writer, rows []row, notes map[string]*note) {
+	slices.SortStableFunc(rows, func(x, y row) int {
+		return cmp.Or(cmp.Compare(x.a.Scheduled, y.a.Scheduled), cmp.Compare(x.ev.Index, y.ev.Index), cmp.Compare(x.a.Copy, y.a.Copy))
+	})
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tFROM\tREQUEST\tANSWER\tMERCHANT")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n",
+			simulator.FormatSim(r.a.Scheduled), from(r.ev), request(r.ev, r.a), answer(r.ev, r.a), merchantSide(r.a, notes[r.a.DeliveryID]))
+	}
+	tw.Flush()
+}
+
+func from(ev simulator.Event) string {
+	switch ev.Kind {
+	case simulator.KindReturn:
+		return "browser"
+	case simulator.KindHostile:
+		return "attacker"
+	}
+	return "alipay"
+}
+
+func request(ev simulator.Event, a simulator.Answer) string {
+	var s string
+	switch ev.Kind {
+	case simulator.KindReturn:
+		s = "GET return_url " + ev.OutTradeNo + " (racing the notification)"
+	case simulator.KindHostile:
+		s = "POST notify_url " + strings.ReplaceAll(string(ev.Hostile), "_", " ")
+	default:
+		s = "POST notify_url " + ev.OutTradeNo + " " + ev.TradeStatus
+		if ev.OutBizNo != "" {
+			s += " refund " + ev.OutBizNo[strings.LastIndexByte(ev.OutBizNo, '-')+1:]
+		}
+		if ev.Charset != "utf-8" {
+			s += " [" + ev.Charset + "]"
+		}
+		if ev.SignType == "MD5" {
+			s += " [MD5]"
+		}
+	}
+	switch {
+	case a.Copy > 0 && a.NotifyID == ev.NotifyID:
+		s += " (duplicate)"
+	case a.Copy > 0:
+		s += " (re-sent)"
+	case a.Attempt > 1:
+		s += fmt.Sprintf(" (try %d)", a.Attempt)
+	}
+	return s
+}
+
+func answer(ev simulator.Event, a simulator.Answer) string {
+	if a.Err != "" {
+		return "error: " + a.Err
+	}
+	body := a.Body
+	if ev.Kind == simulator.KindReturn {
+		body = "page"
+	}
+	return fmt.Sprintf("%d %s", a.Status, body)
+}
+
+func merchantSide(a simulator.Answer, n *note) string {
+	switch {
+	case n == nil:
+		return "-"
+	case n.rejected != nil:
+		return "refused: " + strings.TrimPrefix(n.rejected.Error(), "alipaynotify: ")
+	case n.failed != nil:
+		return "handler failed (" + n.failed.Error() + "): Alipay will retry"
+	case n.ran:
+		s := "handler ran ✓"
+		if n.stale {
+			s += " (flagged stale: a later status was handled first)"
+		}
+		if n.charset != alipaynotify.UTF8 {
+			s += fmt.Sprintf(" subject %q decoded from %s", n.subject, n.charset)
+		}
+		if n.signType == alipaynotify.SignMD5 {
+			s += " (MD5 + notify_verify)"
+		}
+		if a.Lost {
+			s += "; the answer is lost on the way back: Alipay will retry"
+		}
+		return s
+	case n.duplicate:
+		return "duplicate: handler skipped"
+	case a.Status == http.StatusMethodNotAllowed:
+		return "refused: wrong method"
+	}
+	return "-"
+}
+
+func writeSummary(w io.Writer, s summary) {
+	fmt.Fprintf(w, "\nSummary (simulated %s in %s)\n", simulator.FormatSim(s.simulated), s.wall.Round(time.Millisecond))
+	line := func(label string, v int, note string) {
+		fmt.Fprintf(w, "  %-24s %3d  %s\n", label, v, note)
+	}
+	line("deliveries", s.deliveries, "HTTP requests from Alipay, the browser and the attacker")
+	line("notifications", s.notifications, fmt.Sprintf("%d acknowledged with \"success\"", s.acknowledged))
+	line("events handled", s.events, "each exactly once")
+	line("handler runs", s.handlerRuns, fmt.Sprintf("%d failed (database busy) and were retried by Alipay", s.failedRuns))
+	line("duplicates absorbed", s.duplicates, "answered \"success\" without running the handler")
+	line("stale deliveries", s.stale, "delivered once, flagged: a later status came first")
+	line("notify_verify checks", s.notifyVerify, "legacy notifications confirmed with Alipay")
+	line("refused", s.refused, fmt.Sprintf("of %d forged callbacks", s.hostile))
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alipaynotify/alipaynotify/alipaytest"
+)
+
+// testConfig is the demo's configuration with the test binary's cached key,
+// so that each test does not pay for generating one.
+func testConfig() config {
+	cfg := defaultConfig()
+	cfg.Key = alipaytest.TestKey()
+	return cfg
+}
+
+// summaryNumbers reads the numbers of the summary block.
+func summaryNumbers(t *testing.T, out string) map[string]int {
+	t.Helper()
+	i := strings.Index(out, "\nSummary")
+	if i < 0 {
+		t.Fatalf("no summary in:\n%s", out)
+	}
+	got := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^  ([a-z_ ]+?) +(\d+)  `).FindAllStringSubmatch(out[i:], -1) {
+		n, _ := strconv.Atoi(m[2])
+		got[m[1]] = n
+	}
+	return got
+}
+
+// wantSummary is the demo's day, delivery by delivery:
+//
+//	1001 paid, handler fails twice      3 deliveries, 3 runs (2 failed)
+//	1002 paid + 2 copies + return       4 deliveries, 1 run, 3 duplicates
+//	1003 paid (GBK)                     1 delivery,   1 run
+//	1004 paid + 2 refunds, acks lost    6 deliveries, 3 runs, 3 duplicates
+//	1005 finished, then paid (stale)    2 deliveries, 2 runs
+//	1006 paid (MD5, notify_verify)      1 delivery,   1 run
+//	forged signature, tampered amount   2 deliveries, refused
+var wantSummary = map[string]int{
+	"deliveries":           19,
+	"notifications":        9,
+	"events handled":       9,
+	"handler runs":         11,
+	"duplicates absorbed":  6,
+	"stale deliveries":     1,
+	"notify_verify checks": 1,
+	"refused":              2,
+}
+
+func checkSummary(t *testing.T, out string) {
+	t.Helper()
+	got := summaryNumbers(t, out)
+	for k, want := range wantSummary {
+		if got[k] != want {
+			t.Errorf("%s = %d, want %d", k, got[k], want)
+		}
+	}
+	for _, s := range []string{
+		"9 acknowledged",
+		"of 2 forged callbacks",
+		`subject "西湖龙井茶 250克" decoded from gbk`,
+		"(try 3)  ",
+		"OK: every event handled exactly once",
+	} {
+		if !strings.Contains(out, s) {
+			t.Errorf("output lacks %q", s)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	var out bytes.Buffer
+	start := time.Now()
+	if err := run(context.Background(), &out, testConfig()); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the demo took %s, want < 20s", d)
+	}
+	checkSummary(t, out.String())
+	// The flaky order is acknowledged at its third try, Alipay's +12m.
+	if !regexp.MustCompile(`(?m)^\+00:12:00 +alipay +POST notify_url ORDER-1001 TRADE_SUCCESS \(try 3\) +200 success +handler ran`).MatchString(out.String()) {
+		t.Errorf("no acknowledgement of ORDER-1001 at +00:12:00:\n%s", out.String())
+	}
+}
+
+// TestDemoFails: a merchant that never acknowledges an order makes the demo
+// fail (and exit non-zero).
+func TestDemoFails(t *testing.T) {
+	cfg := testConfig()
+	cfg.Speed = 360_000 // Alipay's 24h22m in a quarter of a second
+	cfg.FlakyFailures = 8
+	var out bytes.Buffer
+	err := run(context.Background(), &out, cfg)
+	if err == nil || !strings.Contains(err.Error(), "ORDER-1001 TRADE_SUCCESS: NOT ACKNOWLEDGED") {
+		t.Fatalf("err = %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "\nFAIL\n") || strings.Count(out.String(), "ORDER-1001 TRADE_SUCCESS") < 8 {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
+
+// TestDemoRedis runs the demo on the Redis store when the test suite
+// provides a Redis (scripts/test.sh exports ALIPAYNOTIFY_REDIS_ADDR).
+func TestDemoRedis(t *testing.T) {
+	addr := os.Getenv("ALIPAYNOTIFY_REDIS_ADDR")
+	if addr == "" {
+		t.Skip("ALIPAYNOTIFY_REDIS_ADDR not set")
+	}
+	cfg := testConfig()
+	cfg.RedisURL = "redis://" + addr
+	var out bytes.Buffer
+	if err := run(context.Background(), &out, cfg); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "Redis ("+addr+") dedupe store") {
+		t.Errorf("not on Redis:\n%s", out.String())
+	}
+	checkSummary(t, out.String())
+}

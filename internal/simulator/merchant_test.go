@@ -1,0 +1,169 @@
+package simulator_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/alipaynotify/alipaynotify"
+	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/dedupe"
+	"github.com/alipaynotify/alipaynotify/internal/simulator"
+	"github.com/alipaynotify/alipaynotify/middleware"
+)
+
+// testMD5Key is the partner's MD5 key of the test merchant.
+const testMD5Key = "simulator-test-md5-key-000000000"
+
+// merchant is a real merchant server: the middleware with an in-memory store
+// in front of a business handler that records every run and can be told to
+// fail.
+type merchant struct {
+	*httptest.Server
+
+	failFirst int          // fail the first failFirst runs of every event
+	always    bool         // fail every run
+	inFlight  atomic.Int32 // requests being served
+	maxFlight atomic.Int32
+
+	mu       sync.Mutex
+	ok       map[string]int // successful runs per event
+	failed   map[string]int // failed runs per event
+	subjects map[string]string
+	stale    map[string]bool
+	rejected []error
+	headers  []string // DeliveryHeader of every request
+}
+
+type merchantOptions struct {
+	failFirst int
+	always    bool
+	verify    alipaynotify.Options // overrides
+}
+
+func newMerchant(t *testing.T, o merchantOptions) *merchant {
+	t.Helper()
+	vo := o.verify
+	if vo.AppID == "" {
+		vo.AppID = alipaytest.DefaultAppID
+	}
+	if vo.AlipayPublicKeys == nil {
+		vo.AlipayPublicKeys = []string{alipaytest.TestKey().PublicKeyPEM()}
+	}
+	if vo.Partner == "" {
+		vo.Partner, vo.MD5Key = alipaytest.DefaultPID, testMD5Key
+	}
+	v, err := alipaynotify.NewVerifier(vo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := dedupe.NewMemoryStore()
+	t.Cleanup(func() { store.Close() })
+	m := &merchant{
+		failFirst: o.failFirst, always: o.always,
+		ok: map[string]int{}, failed: map[string]int{}, subjects: map[string]string{}, stale: map[string]bool{},
+	}
+	mw, err := middleware.New(middleware.Options{
+		Verifier: v,
+		Store:    store,
+		Logger:   slog.New(slog.DiscardHandler),
+		Hooks: middleware.Hooks{Rejected: func(_ context.Context, _ alipaynotify.Source, err error) {
+			m.mu.Lock()
+			m.rejected = append(m.rejected, err)
+			m.mu.Unlock()
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	business := middleware.HandlerFunc(m.handle)
+	mux := http.NewServeMux()
+	mux.Handle("/alipay/notify", mw.Notify(business))
+	mux.Handle("/alipay/return", mw.Return(business, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<html>Thank you for your order</html>")
+	})))
+	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := m.inFlight.Add(1)
+		defer m.inFlight.Add(-1)
+		for {
+			old := m.maxFlight.Load()
+			if n <= old || m.maxFlight.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		m.mu.Lock()
+		m.headers = append(m.headers, r.Header.Get(simulator.DeliveryHeader))
+		m.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(m.Close)
+	return m
+}
+
+func (m *merchant) handle(ctx context.Context, n *alipaynotify.Notification) error {
+	key := n.Event().String()
+	d, _ := middleware.DeliveryFromContext(ctx)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.always || m.failed[key] < m.failFirst {
+		m.failed[key]++
+		return errors.New("database busy")
+	}
+	m.ok[key]++
+	m.subjects[n.OutTradeNo] = n.Subject
+	if d != nil && d.Stale {
+		m.stale[key] = true
+	}
+	return nil
+}
+
+// config returns a simulator configuration aimed at m.
+func (m *merchant) config(speed float64) simulator.Config {
+	return simulator.Config{
+		NotifyURL: m.URL + "/alipay/notify",
+		ReturnURL: m.URL + "/alipay/return",
+		Key:       alipaytest.TestKey(),
+		MD5Key:    testMD5Key,
+		Speed:     speed,
+		Seed:      1,
+	}
+}
+
+// runs returns the successful runs per event.
+func (m *merchant) runs() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range m.ok {
+		out[k] = v
+	}
+	return out
+}
+
+func (m *merchant) failures() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	total := 0
+	for _, v := range m.failed {
+		total += v
+	}
+	return total
+}
+
+// alipaytestLegacyOptions configures a legacy merchant that checks every
+// notify_id with the notify_verify gateway gw.
+func alipaytestLegacyOptions(gw *alipaytest.NotifyVerifyServer) alipaynotify.Options {
+	return alipaynotify.Options{
+		AppID:           alipaytest.DefaultAppID,
+		Partner:         alipaytest.DefaultPID,
+		MD5Key:          testMD5Key,
+		NotifyVerify:    true,
+		NotifyVerifyURL: gw.GatewayURL(),
+	}
+}
