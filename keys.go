@@ -27,20 +27,9 @@ type verifyKey struct {
 // PUBLIC KEY") or as the bare base64 string Alipay's console shows (SPKI or
 // PKCS#1 DER). Keys shorter than 1024 bits are rejected.
 func ParsePublicKey(s string) (*rsa.PublicKey, error) {
-	s = strings.TrimSpace(s)
-	var der []byte
-	if strings.HasPrefix(s, "-----BEGIN") {
-		block, _ := pem.Decode([]byte(s))
-		if block == nil {
-			return nil, errors.New("not a PEM block")
-		}
-		der = block.Bytes
-	} else {
-		var err error
-		der, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
-		if err != nil {
-			return nil, errors.New("neither PEM nor base64")
-		}
+	der, err := keyDER(s)
+	if err != nil {
+		return nil, err
 	}
 	var pub *rsa.PublicKey
 	if k, err := x509.ParsePKIXPublicKey(der); err == nil {
@@ -58,6 +47,28 @@ func ParsePublicKey(s string) (*rsa.PublicKey, error) {
 		return nil, fmt.Errorf("RSA key of %d bits is too short", pub.N.BitLen())
 	}
 	return pub, nil
+}
+
+// keyDER returns the DER of a key given as one PEM block or as bare base64
+// (the form Alipay's console and the Java demos use). Encrypted PEM is
+// refused: keys are configured in the clear.
+func keyDER(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "-----BEGIN") {
+		block, _ := pem.Decode([]byte(s))
+		if block == nil {
+			return nil, errors.New("not a PEM block")
+		}
+		if strings.Contains(block.Type, "ENCRYPTED") || block.Headers["Proc-Type"] != "" {
+			return nil, errors.New("encrypted keys are not supported")
+		}
+		return block.Bytes, nil
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil {
+		return nil, errors.New("neither PEM nor base64")
+	}
+	return der, nil
 }
 
 // pemCertificates returns the DER of every CERTIFICATE block in s.

@@ -313,7 +313,14 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 	if err := v.checkIdentity(n); err != nil {
 		return nil, err
 	}
-	if src == SourceNotify && n.Protocol == ProtocolMapi && v.opts.NotifyVerify {
+	return v.finish(ctx, n, src == SourceNotify && n.Protocol == ProtocolMapi && v.opts.NotifyVerify)
+}
+
+// finish runs the checks every verified callback gets last: the legacy
+// notify_verify remote check (when remote is set) and the merchant's
+// CheckOrder.
+func (v *Verifier) finish(ctx context.Context, n *Notification, remote bool) (*Notification, error) {
+	if remote {
 		if err := v.remoteCheck(ctx, n.NotifyID); err != nil {
 			return nil, err
 		}

@@ -54,7 +54,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -148,23 +147,9 @@ func (v *Verifier) initWAP() error {
 // parseRSAPrivateKey reads PEM "RSA PRIVATE KEY" (PKCS#1) or "PRIVATE KEY"
 // (PKCS#8), or the bare base64 of either DER form. Errors never quote the key.
 func parseRSAPrivateKey(s string) (*rsa.PrivateKey, error) {
-	s = strings.TrimSpace(s)
-	var der []byte
-	if strings.HasPrefix(s, "-----BEGIN") {
-		block, _ := pem.Decode([]byte(s))
-		if block == nil {
-			return nil, errors.New("not a PEM block")
-		}
-		if strings.Contains(block.Type, "ENCRYPTED") || block.Headers["Proc-Type"] != "" {
-			return nil, errors.New("encrypted private keys are not supported")
-		}
-		der = block.Bytes
-	} else {
-		var err error
-		der, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
-		if err != nil {
-			return nil, errors.New("neither PEM nor base64")
-		}
+	der, err := keyDER(s)
+	if err != nil {
+		return nil, err
 	}
 	var priv *rsa.PrivateKey
 	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
@@ -205,17 +190,7 @@ func (v *Verifier) verifyWAP(ctx context.Context, f *form, src Source, kind wapK
 	if err := v.checkWAPIdentity(n); err != nil {
 		return nil, err
 	}
-	if src == SourceNotify && v.opts.NotifyVerify {
-		if err := v.remoteCheck(ctx, n.NotifyID); err != nil {
-			return nil, err
-		}
-	}
-	if v.opts.CheckOrder != nil {
-		if err := v.opts.CheckOrder(ctx, n); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrOrder, err)
-		}
-	}
-	return n, nil
+	return v.finish(ctx, n, src == SourceNotify && v.opts.NotifyVerify)
 }
 
 // verifyWAPNotify checks the five fields, the signature (after decryption for
