@@ -150,10 +150,18 @@ func (s *MemoryStore) Extend(ctx context.Context, ev Event, token string, lease 
 	if err := checkPositive(op, "lease", lease); err != nil {
 		return false, err
 	}
+	return s.asOwner(ctx, op, ev, token, func(st *memoryState, key memoryKey, now time.Time) {
+		st.entries[key] = memoryEntry{ownerToken: token, expires: now.Add(lease)}
+	})
+}
+
+// asOwner runs change under the store's mutex if token owns ev's live claim,
+// and reports whether it did. It is the shared body of Extend, Complete and
+// Release; callers check their arguments first.
+func (s *MemoryStore) asOwner(ctx context.Context, op string, ev Event, token string, change func(st *memoryState, key memoryKey, now time.Time)) (bool, error) {
 	if err := checkContext(ctx, op); err != nil {
 		return false, err
 	}
-
 	st := s.state
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -165,7 +173,7 @@ func (s *MemoryStore) Extend(ctx context.Context, ev Event, token string, lease 
 	if !st.owns(key, token, now) {
 		return false, nil
 	}
-	st.entries[key] = memoryEntry{ownerToken: token, expires: now.Add(lease)}
+	change(st, key, now)
 	return true, nil
 }
 
@@ -184,33 +192,19 @@ func (s *MemoryStore) Complete(ctx context.Context, ev Event, token string, rete
 	if err := checkPositive(op, "retention", retention); err != nil {
 		return false, err
 	}
-	if err := checkContext(ctx, op); err != nil {
-		return false, err
-	}
-
-	st := s.state
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return false, fmt.Errorf("%w: %s", ErrClosed, op)
-	}
-	now := time.Now()
-	key := memoryKey{trade: ev.Trade, id: ev.ID}
-	if !st.owns(key, token, now) {
-		return false, nil
-	}
-	done := memoryEntry{expires: now.Add(retention)}
-	st.entries[key] = done
-	if ev.Mark != "" {
-		st.entries[memoryKey{trade: ev.Trade, id: ev.Mark}] = done
-	}
-	if ev.Binding != "" {
-		bk := bindingKey(ev.Trade)
-		if b, ok := st.live(bk, now); !ok || b.binding == ev.Binding {
-			st.entries[bk] = memoryEntry{binding: ev.Binding, expires: now.Add(retention)}
+	return s.asOwner(ctx, op, ev, token, func(st *memoryState, key memoryKey, now time.Time) {
+		done := memoryEntry{expires: now.Add(retention)}
+		st.entries[key] = done
+		if ev.Mark != "" {
+			st.entries[memoryKey{trade: ev.Trade, id: ev.Mark}] = done
 		}
-	}
-	return true, nil
+		if ev.Binding != "" {
+			bk := bindingKey(ev.Trade)
+			if b, ok := st.live(bk, now); !ok || b.binding == ev.Binding {
+				st.entries[bk] = memoryEntry{binding: ev.Binding, expires: now.Add(retention)}
+			}
+		}
+	})
 }
 
 // bindingKey names a trade's binding entry.
@@ -223,22 +217,9 @@ func (s *MemoryStore) Release(ctx context.Context, ev Event, token string) (bool
 	if err := checkOwnerCall(op, ev, token); err != nil {
 		return false, err
 	}
-	if err := checkContext(ctx, op); err != nil {
-		return false, err
-	}
-
-	st := s.state
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return false, fmt.Errorf("%w: %s", ErrClosed, op)
-	}
-	key := memoryKey{trade: ev.Trade, id: ev.ID}
-	if !st.owns(key, token, time.Now()) {
-		return false, nil
-	}
-	delete(st.entries, key)
-	return true, nil
+	return s.asOwner(ctx, op, ev, token, func(st *memoryState, key memoryKey, _ time.Time) {
+		delete(st.entries, key)
+	})
 }
 
 // Close stops the janitor and waits for it to return. Every later call of
