@@ -40,42 +40,49 @@ func parseCharset(b []byte) (Charset, bool) {
 	return "", false
 }
 
-// toUTF8 turns the raw bytes of every parameter into one UTF-8 string and
-// returns it with the parameters' offsets into it, so that the Notification's
-// strings share a single allocation.
-func toUTF8(f *form, cs Charset) (string, []int, error) {
-	offs := make([]int, 0, 4*len(f.params))
+// toUTF8 turns the raw bytes of every parameter into Params. All keys and
+// values share one string allocation.
+func toUTF8(f *form, cs Charset) (Params, error) {
+	params := make(Params, len(f.params))
 	if cs == UTF8 {
 		// f.buf is already UTF-8: validate and convert once.
-		for _, p := range f.params {
-			if !utf8.Valid(p.val) || !utf8.Valid(p.key) {
-				return "", nil, fieldErr(ErrCharset, safeField(p.key), "value is not valid utf-8")
+		if !utf8.Valid(f.buf) {
+			for _, p := range f.params {
+				if !utf8.Valid(p.val) || !utf8.Valid(p.key) {
+					return nil, fieldErr(ErrCharset, safeField(p.key), "value is not valid utf-8")
+				}
 			}
 		}
 		s := string(f.buf)
-		for _, p := range f.params {
-			offs = append(offs, p.koff, p.koff+len(p.key), p.voff, p.voff+len(p.val))
+		for i, p := range f.params {
+			params[i] = Param{Key: s[p.koff : p.koff+len(p.key)], Value: s[p.voff : p.voff+len(p.val)]}
 		}
-		return s, offs, nil
+		return params, nil
 	}
 	dec := simplifiedchinese.GB18030.NewDecoder()
 	out := make([]byte, 0, len(f.buf)*3/2)
+	offs := make([]int, 0, 4*len(f.params))
 	for _, p := range f.params {
 		ks := len(out)
 		out = append(out, p.key...) // keys are ASCII in practice; validated below
 		ke := len(out)
 		if !utf8.Valid(out[ks:ke]) {
-			return "", nil, fieldErr(ErrCharset, safeField(p.key), "parameter name is not text")
+			return nil, fieldErr(ErrCharset, safeField(p.key), "parameter name is not text")
 		}
 		vs := len(out)
 		var ok bool
 		out, ok = appendGB(dec, out, p.val)
 		if !ok {
-			return "", nil, fieldErr(ErrCharset, safeField(p.key), "value is not valid "+string(cs))
+			return nil, fieldErr(ErrCharset, safeField(p.key), "value is not valid "+string(cs))
 		}
 		offs = append(offs, ks, ke, vs, len(out))
 	}
-	return string(out), offs, nil
+	s := string(out)
+	for i := range params {
+		o := offs[4*i : 4*i+4]
+		params[i] = Param{Key: s[o[0]:o[1]], Value: s[o[2]:o[3]]}
+	}
+	return params, nil
 }
 
 // appendGB decodes GBK/GB18030 bytes, rejecting invalid sequences rather than

@@ -2,6 +2,7 @@ package alipaynotify
 
 import (
 	"bytes"
+	"io"
 	"slices"
 	"sync"
 )
@@ -145,12 +146,6 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// contentWriter receives the string-to-sign piece by piece, so that it can be
-// hashed without building it.
-type contentWriter interface {
-	Write(p []byte) (int, error)
-}
-
 // contentRule says how the string-to-sign is built from the parameters.
 type contentRule struct {
 	// withSignType includes sign_type (the V2 rule of gateway messages); V1,
@@ -160,22 +155,34 @@ type contentRule struct {
 	keepEmpty bool
 }
 
-// writeContent writes the sorted "k=v&k=v" string-to-sign; sign is never
-// part of it.
-func (f *form) writeContent(w contentWriter, rule contentRule) {
+// contentPool holds scratch buffers for the string-to-sign.
+var contentPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// appendContent appends the sorted "k=v&k=v" string-to-sign to dst; sign is
+// never part of it.
+func (f *form) appendContent(dst []byte, rule contentRule) []byte {
 	first := true
-	sep := []byte{'&'}
-	eq := []byte{'='}
 	for _, p := range f.params {
 		if string(p.key) == "sign" || (string(p.key) == "sign_type" && !rule.withSignType) || (!rule.keepEmpty && len(p.val) == 0) {
 			continue
 		}
 		if !first {
-			w.Write(sep)
+			dst = append(dst, '&')
 		}
 		first = false
-		w.Write(p.key)
-		w.Write(eq)
-		w.Write(p.val)
+		dst = append(dst, p.key...)
+		dst = append(dst, '=')
+		dst = append(dst, p.val...)
+	}
+	return dst
+}
+
+// writeContent writes the string-to-sign to w (a hash) in one Write.
+func (f *form) writeContent(w io.Writer, rule contentRule) {
+	bp := contentPool.Get().(*[]byte)
+	*bp = f.appendContent((*bp)[:0], rule)
+	w.Write(*bp)
+	if cap(*bp) <= 64<<10 {
+		contentPool.Put(bp)
 	}
 }

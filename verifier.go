@@ -13,9 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -298,15 +296,11 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 		return nil, err
 	}
 
-	text, offs, err := toUTF8(f, n.Charset)
+	params, err := toUTF8(f, n.Charset)
 	if err != nil {
 		return nil, err
 	}
-	n.Params = make(Params, len(f.params))
-	for i := range n.Params {
-		o := offs[4*i : 4*i+4]
-		n.Params[i] = Param{Key: text[o[0]:o[1]], Value: text[o[2]:o[3]]}
-	}
+	n.Params = params
 	if err := n.fill(); err != nil {
 		return nil, err
 	}
@@ -366,9 +360,6 @@ func (v *Verifier) checkSignature(f *form, n *Notification, sign []byte) error {
 	return fieldErr(ErrSignType, "sign_type", "unsupported value")
 }
 
-var sha256Pool = sync.Pool{New: func() any { return sha256.New() }}
-var sha1Pool = sync.Pool{New: func() any { return sha1.New() }}
-
 // rsaContentRules are tried in order. V1 with empty values dropped is the
 // documented rule for trade notifications and returns (Java/.NET SDKs); the
 // keep-empty variant is what the Node and PHP SDKs sign; V2 (sign_type signed)
@@ -394,21 +385,27 @@ func verifyRSA(f *form, st SignType, keys []verifyKey, certSN string, sign []byt
 		return fieldErr(ErrSignature, "sign", "not base64")
 	}
 	sig := sigBuf[:n]
-	pool, alg := &sha256Pool, crypto.SHA256
+	alg := crypto.SHA256
 	if st == SignRSA {
-		pool, alg = &sha1Pool, crypto.SHA1
+		alg = crypto.SHA1
 	}
-	h := pool.Get().(hash.Hash)
-	defer pool.Put(h)
+	bp := contentPool.Get().(*[]byte)
+	defer contentPool.Put(bp)
 	var sum [sha256.Size]byte
 	hasEmpty := f.hasEmptyValue()
 	for _, rule := range rsaContentRules {
 		if rule.keepEmpty && !hasEmpty {
 			continue
 		}
-		h.Reset()
-		f.writeContent(h, rule)
-		digest := h.Sum(sum[:0])
+		*bp = f.appendContent((*bp)[:0], rule)
+		var digest []byte
+		if alg == crypto.SHA1 {
+			sum1 := sha1.Sum(*bp)
+			digest = append(sum[:0], sum1[:]...)
+		} else {
+			sum = sha256.Sum256(*bp)
+			digest = sum[:]
+		}
 		if certSN != "" { // try the key the callback names first
 			for _, k := range keys {
 				if k.certSN == certSN && rsa.VerifyPKCS1v15(k.pub, alg, digest, sig) == nil {

@@ -295,15 +295,11 @@ func (v *Verifier) verifyWAPReturn(f *form) (*Notification, error) {
 	default:
 		return nil, fieldErr(ErrSignType, "sign_type", "unsupported value (MD5 or 0001)")
 	}
-	text, offs, err := toUTF8(f, UTF8)
+	params, err := toUTF8(f, UTF8)
 	if err != nil {
 		return nil, err
 	}
-	n.Params = make(Params, len(f.params))
-	for i := range n.Params {
-		o := offs[4*i : 4*i+4]
-		n.Params[i] = Param{Key: text[o[0]:o[1]], Value: text[o[2]:o[3]]}
-	}
+	n.Params = params
 	if err := n.fill(); err != nil {
 		return nil, err
 	}
