@@ -53,7 +53,7 @@ type Options struct {
 	// CheckTradeNo decides when a notification whose trade_no differs from
 	// the one already recorded for its out_trade_no is refused: that is an
 	// attack or a bug, never a new event. Recording costs one more store key
-	// per trade (about 100 bytes in Redis). Default: TradeNoCheckLegacy.
+	// per trade (about 165 bytes in Redis). Default: TradeNoCheckLegacy.
 	CheckTradeNo TradeNoCheck
 	// ReturnErrorHandler renders the page for a return that cannot be
 	// verified. Default: 400 with a short plain-text message; the reason is

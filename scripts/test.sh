@@ -254,8 +254,23 @@ else
 	step_done "$fuzz_count targets"
 fi
 
-# bench/ (if present) is a separate Go module with its own go.mod; go test
-# ./... above does not descend into it, and this script leaves it alone.
+# --------------------------------------------------------------------------
+# bench/ is a separate Go module (it pulls in peer SDKs the library must not
+# depend on); go test ./... above does not descend into it. Its tests check
+# that every peer verifies the benchmark input, the compatibility table's
+# alipaynotify column and the chaos checker's classification.
+step "bench module (vet, staticcheck, tests)"
+if [ -f bench/go.mod ]; then
+	run_cmd -C bench go vet ./...
+	if [ "${SKIP_STATICCHECK:-}" != 1 ]; then
+		run_cmd -C bench go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...
+	fi
+	run_cmd -C bench go test -race -count=1 ./...
+	step_done
+else
+	log "skipped: bench/go.mod does not exist"
+	step_done skipped
+fi
 
 # --------------------------------------------------------------------------
 CURRENT_STEP=summary

@@ -16,7 +16,9 @@
 // Cluster hash tag, so all keys of a trade live in one slot and one script can
 // use them together. A claim holds its random owner token; a done event holds
 // "1", which Redis stores as a shared integer. With the default Prefix a
-// remembered event costs about 120 bytes of Redis memory.
+// remembered event costs about 120 bytes of Redis memory. A trade whose
+// events carry a Binding has one more key, the trade's hash tag followed by
+// "~", holding the Binding for the retention: about 165 bytes per trade.
 //
 // Every method is one Lua script, run with EVALSHA (falling back to EVAL when
 // Redis has not cached the script yet, which costs one extra round trip per
