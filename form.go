@@ -110,28 +110,34 @@ func (f *form) hasEmptyValue() bool {
 	return false
 }
 
-// appendUnescaped appends the form-decoding of s to dst.
+// appendUnescaped appends the form-decoding of s to dst. Runs of plain bytes
+// are copied whole; only '+' and '%XX' are handled one at a time.
 func appendUnescaped(dst, s []byte) ([]byte, bool) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '+':
-			dst = append(dst, ' ')
-		case '%':
-			if i+2 >= len(s) {
-				return dst, false
-			}
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if !ok1 || !ok2 {
-				return dst, false
-			}
-			dst = append(dst, hi<<4|lo)
-			i += 2
-		default:
-			dst = append(dst, c)
+	for {
+		i := 0
+		for i < len(s) && s[i] != '%' && s[i] != '+' {
+			i++
 		}
+		dst = append(dst, s[:i]...)
+		if i == len(s) {
+			return dst, true
+		}
+		if s[i] == '+' {
+			dst = append(dst, ' ')
+			s = s[i+1:]
+			continue
+		}
+		if i+2 >= len(s) {
+			return dst, false
+		}
+		hi, ok1 := unhex(s[i+1])
+		lo, ok2 := unhex(s[i+2])
+		if !ok1 || !ok2 {
+			return dst, false
+		}
+		dst = append(dst, hi<<4|lo)
+		s = s[i+3:]
 	}
-	return dst, true
 }
 
 func unhex(c byte) (byte, bool) {
