@@ -6,7 +6,8 @@
 #   2. bench/: the same notification verified by alipaynotify, the crypto
 #      floor, smartwalle/alipay and go-pay/gopay, plus the compatibility table
 #   3. middleware: BenchmarkEndToEnd (dedupe off / memory / Redis)
-#   4. bench/cmd/load: loopback load with latency percentiles, Redis round
+#   4. bench/cmd/load: loopback load on the middleware in process and on
+#      examples/nethttp, with latency percentiles, CPU per delivery, Redis round
 #      trips per delivery and Redis memory per remembered event
 #   5. bench/cmd/chaos: Redis restarts, kill -9, injected errors and panics
 #
@@ -139,7 +140,7 @@ echo "--- Redis (library tests)"
 grep -E 'round trips|bytes' "$RESULTS/redis-tests.txt" || true
 echo
 echo "--- load"
-grep -E '^\||^notify|^Redis' "$RESULTS/load.txt" || true
+grep -E '^\||^notify|^Redis|^CPU|^examples' "$RESULTS/load.txt" || true
 if [ "${SKIP_CHAOS:-}" != 1 ]; then
 	echo
 	echo "--- chaos"

@@ -1,21 +1,32 @@
-// Command load measures alipaynotify's notify_url end to end: it serves the
-// real middleware on 127.0.0.1 in this process and fires signed notify
-// deliveries at it over loopback HTTP, first deliveries of distinct events
-// mixed with duplicates, with dedupe off, on (memory store) and on (Redis
-// store), interleaved round by round. It prints throughput and latency
-// percentiles per mode with their ratios to dedupe off, the Redis round trips
-// each delivery cost, and the Redis memory a remembered event costs.
+// Command load measures alipaynotify's notify_url end to end: it fires signed
+// notify deliveries over loopback HTTP, first deliveries of distinct events
+// mixed with duplicates, at five servers, interleaved round by round:
+//
+//	off, memory, redis    the real middleware served in this process with
+//	                      dedupe off (a no-op store), on (memory store) and
+//	                      on (Redis store): the library's own cost
+//	example-memory,       the examples/nethttp binary, configured through its
+//	example-redis         environment as a merchant deploys it, without and
+//	                      with REDIS_URL: what a merchant's server does,
+//	                      including the example's per-step logging and its
+//	                      one JSON line per handled event
+//
+// It prints throughput and latency percentiles per mode with their ratios to
+// dedupe off, checks that the business handler ran exactly once per event
+// (in the example modes, by counting the lines the example printed), the
+// Redis round trips each delivery cost, and the Redis memory a remembered
+// event costs.
 //
 // Usage (from bench/):
 //
-//	go run ./cmd/load [-redis 127.0.0.1:6379] [-n 6000] [-dup 0.3] [-c 16] [-rounds 5]
+//	go run ./cmd/load [-redis 127.0.0.1:6379] [-n 6000] [-dup 0.3] [-c 16] [-rounds 5] [-modes off,memory,...] [-example bin]
 //
-// The Redis mode uses -redis (default $ALIPAYNOTIFY_REDIS_ADDR) or, when that
-// is empty, a private redis-server started for the run. The memory
-// measurement always runs on a private, fresh redis-server (it needs
-// redis-server on PATH or $REDIS_SERVER_BIN) so that nobody else's keys
-// move the number. Only loopback addresses are ever contacted, and every
-// run is bounded by -n and -timeout.
+// The redis mode uses -redis (default $ALIPAYNOTIFY_REDIS_ADDR) or, when that
+// is empty, a private redis-server started for the run. The example-redis
+// mode and the memory measurement always run on private, fresh
+// redis-servers (they need redis-server on PATH or $REDIS_SERVER_BIN) so
+// that nobody else's keys move the numbers. Only loopback addresses are ever
+// contacted, and every run is bounded by -n and -timeout.
 package main
 
 import (
@@ -50,6 +61,14 @@ import (
 	"github.com/alipaynotify/alipaynotify/middleware"
 )
 
+// allModes are the modes a run can measure. off, memory and redis serve the
+// middleware in this process over a no-op, a memory and a Redis store; the
+// example-* modes run the examples/nethttp binary with its in-memory store
+// and with REDIS_URL set.
+var allModes = []string{"off", "memory", "redis", "example-memory", "example-redis"}
+
+func isExampleMode(mode string) bool { return strings.HasPrefix(mode, "example-") }
+
 // config is the command line.
 type config struct {
 	redisAddr   string
@@ -58,6 +77,7 @@ type config struct {
 	concurrency int
 	rounds      int
 	modes       []string
+	example     string
 	timeout     time.Duration
 	memEvents   int
 	seed        uint64
@@ -73,12 +93,18 @@ func main() {
 	flag.Float64Var(&cfg.dup, "dup", 0.3, "fraction of deliveries that resend an event already delivered")
 	flag.IntVar(&cfg.concurrency, "c", 16, "concurrent deliveries")
 	flag.IntVar(&cfg.rounds, "rounds", 5, "measured rounds; modes run interleaved within each round and the median round is reported")
-	flag.StringVar(&modes, "modes", "off,memory,redis", "comma-separated dedupe modes: off, memory, redis")
+	flag.StringVar(&modes, "modes", strings.Join(allModes, ","), "comma-separated modes: "+strings.Join(allModes, ", "))
+	flag.StringVar(&cfg.example, "example", "", "prebuilt examples/nethttp binary for the example-* modes (default: go build it)")
 	flag.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "upper bound for one mode's run")
 	flag.IntVar(&cfg.memEvents, "mem-events", 100_000, "completed events for the Redis memory measurement (0: skip)")
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the delivery order")
 	flag.Parse()
 	cfg.modes = strings.Split(modes, ",")
+	for _, m := range cfg.modes {
+		if !slices.Contains(allModes, m) {
+			log.Fatalf("-modes: unknown mode %q (known: %s)", m, strings.Join(allModes, ", "))
+		}
+	}
 	if cfg.n <= 0 || cfg.dup < 0 || cfg.dup >= 1 || cfg.concurrency <= 0 || cfg.rounds <= 0 {
 		log.Fatal("need -n > 0, 0 <= -dup < 1, -c > 0, -rounds > 0")
 	}
@@ -104,6 +130,7 @@ func run(cfg config) error {
 
 	var redisClient *redis.Client
 	var rt *roundTrips
+	var loadRedisPid int // the redis mode's redis-server, for its CPU time
 	if slices.Contains(cfg.modes, "redis") {
 		addr := cfg.redisAddr
 		if addr == "" {
@@ -125,6 +152,7 @@ func run(cfg config) error {
 		}
 		rt = &roundTrips{}
 		redisClient.AddHook(rt)
+		loadRedisPid = redisPid(ctx, redisClient)
 	}
 	newStore := func(mode string, run int) (dedupe.Store, func(), error) {
 		switch mode {
@@ -140,6 +168,67 @@ func run(cfg config) error {
 		}
 		return nil, nil, fmt.Errorf("unknown mode %q", mode)
 	}
+	// runInProcess serves the middleware in this process for one run.
+	runInProcess := func(mode string, runID, n int) (result, error) {
+		store, closeStore, err := newStore(mode, runID)
+		if err != nil {
+			return result{}, err
+		}
+		defer closeStore()
+		var modeRT *roundTrips
+		if mode == "redis" {
+			modeRT = rt
+			rt.reset()
+		}
+		srv, err := serveInProcess(verifier, store, modeRT)
+		if err != nil {
+			return result{}, err
+		}
+		rpid := 0
+		if mode == "redis" {
+			rpid = loadRedisPid
+		}
+		before := sampleCPU(0, rpid)
+		res, err := deliver(ctx, cfg, plan, n, srv.url, modeRT)
+		res.cpu = sampleCPU(0, rpid).sub(before)
+		srv.srv.Close()
+		res.handlerRuns = srv.runs.Load()
+		return res, err
+	}
+
+	// The example modes run the examples/nethttp binary, configured by its
+	// environment like any deployment: a fresh process per run, so the memory
+	// store starts empty, and a private redis-server flushed before each run.
+	var example exampleSetup
+	if slices.ContainsFunc(cfg.modes, isExampleMode) {
+		if example, err = setupExample(ctx, cfg, tmp, signer); err != nil {
+			return err
+		}
+		defer example.close()
+	}
+	runExample := func(mode string, n int) (result, error) {
+		redisURL := ""
+		if mode == "example-redis" {
+			if err := example.redis.FlushAll(ctx).Err(); err != nil {
+				return result{}, err
+			}
+			redisURL = "redis://" + example.redisAddr + "/0"
+		}
+		proc, err := startExample(ctx, example.bin, alipaytest.DefaultAppID, example.keyFile, redisURL)
+		if err != nil {
+			return result{}, err
+		}
+		rpid := 0
+		if mode == "example-redis" {
+			rpid = example.redisPid
+		}
+		before := sampleCPU(proc.cmd.Process.Pid, rpid)
+		res, err := deliver(ctx, cfg, plan, n, proc.url, nil)
+		res.cpu = sampleCPU(proc.cmd.Process.Pid, rpid).sub(before)
+		handled, stopErr := proc.stop()
+		res.handlerRuns = int64(handled)
+		return res, errors.Join(err, stopErr)
+	}
 
 	// One short warm-up run per mode (connections, scripts, heap), not reported.
 	results := map[string][]result{}
@@ -147,32 +236,38 @@ func run(cfg config) error {
 	for round := -1; round < cfg.rounds; round++ {
 		for _, mode := range cfg.modes {
 			runID++
-			store, closeStore, err := newStore(mode, runID)
-			if err != nil {
-				return err
-			}
 			n := cfg.n
 			if round < 0 {
 				n = min(cfg.n, 500)
 			}
-			var modeRT *roundTrips
-			if mode == "redis" {
-				modeRT = rt
-				rt.reset()
+			var res result
+			var err error
+			if isExampleMode(mode) {
+				res, err = runExample(mode, n)
+			} else {
+				res, err = runInProcess(mode, runID, n)
 			}
-			res, err := deliver(ctx, cfg, plan, n, verifier, store, modeRT)
-			closeStore()
+			// Exactly once with dedupe; once per delivery without.
+			if want := int64(res.firsts); mode == "off" && err == nil && res.handlerRuns != int64(res.n) {
+				err = fmt.Errorf("without dedupe the handler ran %d times for %d deliveries", res.handlerRuns, res.n)
+			} else if mode != "off" && err == nil && res.handlerRuns != want {
+				err = fmt.Errorf("the business handler ran %d times for %d distinct events", res.handlerRuns, want)
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", mode, err)
 			}
 			if round >= 0 {
 				results[mode] = append(results[mode], res)
-				log.Printf("round %d %-6s %7.0f deliveries/s  p50 %v  p99 %v", round+1, mode, res.throughput(), res.all.q(0.5), res.all.q(0.99))
+				log.Printf("round %d %-14s %7.0f deliveries/s  p50 %v  p99 %v", round+1, mode, res.throughput(), res.all.q(0.5), res.all.q(0.99))
 			}
 		}
 	}
 
 	printLoadTable(cfg, results)
+	if mem, rds := results["example-memory"], results["example-redis"]; len(mem) > 0 && len(rds) > 0 {
+		fmt.Printf("\nexamples/nethttp with REDIS_URL vs in memory: %.2f× the throughput\n", median(rds).throughput()/median(mem).throughput())
+	}
+	printCPU(cfg, results)
 	if rt != nil {
 		printRoundTrips(results["redis"])
 	}
@@ -248,9 +343,11 @@ type result struct {
 	n           int
 	all, first  latencies
 	dup         latencies
-	handlerRuns int64
-	rtFirst     float64 // mean Redis round trips per first delivery
-	rtDup       float64 // mean Redis round trips per duplicate
+	firsts      int       // first deliveries (distinct events)
+	cpu         cpuSample // CPU time the run cost each process
+	handlerRuns int64     // business handler runs the server reported
+	rtFirst     float64   // mean Redis round trips per first delivery
+	rtDup       float64   // mean Redis round trips per duplicate
 	rtMaxFirst  int64
 	rtMaxDup    int64
 }
@@ -323,16 +420,23 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error { h.count(ctx); return next(ctx, cmds) }
 }
 
-// deliver serves the middleware on a fresh loopback listener and sends the
-// first n deliveries of p with cfg.concurrency clients.
-func deliver(ctx context.Context, cfg config, p *plan, n int, v *alipaynotify.Verifier, store dedupe.Store, rt *roundTrips) (result, error) {
+// inProcess serves the middleware over store on a fresh loopback listener
+// in this process, counting handler runs and, when rt is set, the Redis
+// commands of each delivery.
+type inProcess struct {
+	srv  *http.Server
+	url  string
+	runs atomic.Int64
+}
+
+func serveInProcess(v *alipaynotify.Verifier, store dedupe.Store, rt *roundTrips) (*inProcess, error) {
 	mw, err := middleware.New(middleware.Options{Verifier: v, Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	var runs atomic.Int64
+	s := &inProcess{}
 	notify := mw.Notify(middleware.HandlerFunc(func(context.Context, *alipaynotify.Notification) error {
-		runs.Add(1)
+		s.runs.Add(1)
 		return nil
 	}))
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -346,12 +450,18 @@ func deliver(ctx context.Context, cfg config, p *plan, n int, v *alipaynotify.Ve
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	defer srv.Close()
-	url := "http://" + l.Addr().String() + "/alipay/notify"
+	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(l)
+	s.url = "http://" + l.Addr().String() + "/alipay/notify"
+	return s, nil
+}
+
+// deliver sends the first n deliveries of p to url with cfg.concurrency
+// clients; every one must be answered "success". rt, when set, holds the
+// Redis round trips the server counted per delivery.
+func deliver(ctx context.Context, cfg config, p *plan, n int, url string, rt *roundTrips) (result, error) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConnsPerHost: cfg.concurrency, MaxConnsPerHost: cfg.concurrency, DisableCompression: true}}
 	defer client.CloseIdleConnections()
@@ -402,18 +512,14 @@ func deliver(ctx context.Context, cfg config, p *plan, n int, v *alipaynotify.Ve
 	if ctx.Err() != nil {
 		return result{}, fmt.Errorf("run exceeded -timeout %v", cfg.timeout)
 	}
-	res := result{wall: wall, n: n, all: lat, handlerRuns: runs.Load()}
-	firsts := 0
+	res := result{wall: wall, n: n, all: lat}
 	for i := range n {
 		if p.first[i] {
 			res.first = append(res.first, lat[i])
-			firsts++
+			res.firsts++
 		} else {
 			res.dup = append(res.dup, lat[i])
 		}
-	}
-	if _, off := store.(nopstore.Store); !off && res.handlerRuns != int64(firsts) {
-		return result{}, fmt.Errorf("the handler ran %d times for %d distinct events", res.handlerRuns, firsts)
 	}
 	if rt != nil {
 		rt.mu.Lock()
@@ -462,7 +568,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) 
 func printLoadTable(cfg config, results map[string][]result) {
 	fmt.Printf("\nnotify deliveries over loopback HTTP: %d per run (%.0f%% duplicates), %d concurrent, GOMAXPROCS=%d, median of %d interleaved rounds\n\n",
 		cfg.n, 100*cfg.dup, cfg.concurrency, runtime.GOMAXPROCS(0), cfg.rounds)
-	fmt.Println("| dedupe | deliveries/s | × off | p50 | × off | p99 | × off | p50 first | p99 first | p50 dup | p99 dup |")
+	fmt.Println("| server, dedupe | deliveries/s | × off | p50 | × off | p99 | × off | p50 first | p99 first | p50 dup | p99 dup |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	off := results["off"]
 	for _, mode := range cfg.modes {
@@ -491,6 +597,48 @@ func printLoadTable(cfg config, results map[string][]result) {
 			ms(medianOf(rs, func(r result) time.Duration { return r.first.q(0.99) })),
 			ms(medianOf(rs, func(r result) time.Duration { return r.dup.q(0.5) })),
 			ms(medianOf(rs, func(r result) time.Duration { return r.dup.q(0.99) })))
+	}
+}
+
+// printCPU prints the CPU time per delivery each process spent, summed over
+// the measured rounds. On a machine whose cores the load generator, the
+// server and Redis all share, throughput is bounded by the total; the column
+// without redis-server estimates the ratio with Redis on its own host.
+func printCPU(cfg config, results map[string][]result) {
+	perDelivery := func(rs []result) (self, server, rds float64) {
+		var n int
+		var sum cpuSample
+		for _, r := range rs {
+			n += r.n
+			sum.self += r.cpu.self
+			sum.server += r.cpu.server
+			sum.redis += r.cpu.redis
+		}
+		us := func(d time.Duration) float64 { return float64(d) / 1e3 / float64(n) }
+		return us(sum.self), us(sum.server), us(sum.redis)
+	}
+	var offTotal float64
+	if off := results["off"]; len(off) > 0 {
+		a, b, c := perDelivery(off)
+		offTotal = a + b + c
+	}
+	fmt.Printf("\nCPU time per delivery (µs, all measured rounds; load process = HTTP clients + in-process server; /proc and getrusage):\n\n")
+	fmt.Println("| server, dedupe | load process | example process | redis-server | total | off total ÷ total | off total ÷ (total − redis-server) |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
+	for _, mode := range cfg.modes {
+		rs := results[mode]
+		if len(rs) == 0 {
+			continue
+		}
+		self, server, rds := perDelivery(rs)
+		total := self + server + rds
+		ratio := func(base, x float64) string {
+			if base == 0 || x == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f", base/x)
+		}
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f | %s | %s |\n", mode, self, server, rds, total, ratio(offTotal, total), ratio(offTotal, total-rds))
 	}
 }
 
