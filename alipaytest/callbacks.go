@@ -49,8 +49,10 @@ func FormatCents(fen int64) string {
 	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
 }
 
-// parseCents parses a non-negative decimal with at most two places.
-func parseCents(s string) (int64, error) {
+// ParseCents parses Alipay's two-place decimal text of a non-negative
+// amount into fen, the inverse of FormatCents: "88.88" → 8888, "0.1" → 10,
+// "100" → 10000. It rejects signs, spaces, exponents and a third decimal.
+func ParseCents(s string) (int64, error) {
 	var fen int64
 	digits, places, dot := 0, 0, false
 	for i := 0; i < len(s); i++ {

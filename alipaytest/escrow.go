@@ -128,7 +128,7 @@ type EscrowTrade struct {
 // positive integer.
 func (s *Signer) NewEscrowTrade(outTradeNo, price, quantity, logisticsFee string) *EscrowTrade {
 	for _, a := range []string{price, logisticsFee} {
-		if _, err := parseCents(a); err != nil {
+		if _, err := ParseCents(a); err != nil {
 			panic(err)
 		}
 	}
@@ -136,7 +136,7 @@ func (s *Signer) NewEscrowTrade(outTradeNo, price, quantity, logisticsFee string
 		panic(fmt.Sprintf("alipaytest: quantity %q is not a positive integer", quantity))
 	}
 	created := s.now().Truncate(time.Second)
-	fee, _ := parseCents(logisticsFee)
+	fee, _ := ParseCents(logisticsFee)
 	payment := "SELLER_PAY"
 	if fee != 0 {
 		payment = "BUYER_PAY"
@@ -188,7 +188,7 @@ func mustSignedCents(s string) int64 {
 	if neg {
 		s = s[1:]
 	}
-	c, err := parseCents(s)
+	c, err := ParseCents(s)
 	if err != nil {
 		panic(err)
 	}

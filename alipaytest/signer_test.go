@@ -255,6 +255,23 @@ func TestFormatHelpers(t *testing.T) {
 			t.Errorf("FormatCents(%d) = %s", fen, got)
 		}
 	}
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"88.88", 8888, true}, {"0.1", 10, true}, {"100", 10000, true}, {"0.00", 0, true}, {"1234567.89", 123456789, true},
+		{"", 0, false}, {"-1.00", 0, false}, {"+1", 0, false}, {"1.234", 0, false}, {"1.", 0, false}, {".5", 0, false},
+		{"1e3", 0, false}, {" 1", 0, false}, {"1.2.3", 0, false}, {"99999999999999999999", 0, false},
+	} {
+		got, err := alipaytest.ParseCents(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseCents(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if tc.ok && alipaytest.FormatCents(got) != alipaytest.FormatCents(tc.want) {
+			t.Errorf("round trip of %q", tc.in)
+		}
+	}
 	utc := time.Date(2024, 12, 31, 16, 30, 0, 0, time.UTC)
 	if got := alipaytest.FormatTime(utc); got != "2025-01-01 00:30:00" {
 		t.Errorf("FormatTime = %s", got)

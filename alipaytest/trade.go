@@ -42,7 +42,7 @@ type Trade struct {
 // It panics if totalAmount is not a non-negative decimal with at most two
 // places; build malformed amounts with Signer.Notify and Fields instead.
 func (s *Signer) NewTrade(outTradeNo, totalAmount string) *Trade {
-	total, err := parseCents(totalAmount)
+	total, err := ParseCents(totalAmount)
 	if err != nil {
 		panic(err)
 	}
@@ -111,7 +111,7 @@ func (t *Trade) ClosedUnpaid() *Message {
 // malformed or zero, or if the refunds would reach the total: use
 // FullRefund for the refund that empties the trade.
 func (t *Trade) PartialRefund(outBizNo, refundFee string) *Message {
-	fee, err := parseCents(refundFee)
+	fee, err := ParseCents(refundFee)
 	if err != nil || fee == 0 {
 		panic(fmt.Sprintf("alipaytest: bad refund amount %q", refundFee))
 	}

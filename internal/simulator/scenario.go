@@ -488,30 +488,12 @@ func parseSignType(s string) (alipaytest.SignType, error) {
 	return "", fmt.Errorf("unsupported sign type %q; want RSA2, RSA or MD5", s)
 }
 
-// parseCents parses a non-negative amount with at most two decimals.
+// parseCents parses a scenario amount: yuan with at most two decimals, below
+// ten trillion yuan so that a trade's refunds can be summed without overflow.
 func parseCents(s string) (int64, error) {
-	var fen int64
-	digits, places, dot := 0, 0, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.' && !dot && digits > 0:
-			dot = true
-		case c >= '0' && c <= '9' && (!dot || places < 2) && fen < 1e15:
-			fen = fen*10 + int64(c-'0')
-			digits++
-			if dot {
-				places++
-			}
-		default:
-			return 0, fmt.Errorf("amount %q: want yuan with at most two decimals, e.g. \"88.88\"", s)
-		}
-	}
-	if digits == 0 || (dot && places == 0) {
+	fen, err := alipaytest.ParseCents(s)
+	if err != nil || fen > 1e15 {
 		return 0, fmt.Errorf("amount %q: want yuan with at most two decimals, e.g. \"88.88\"", s)
-	}
-	for ; places < 2; places++ {
-		fen *= 10
 	}
 	return fen, nil
 }
