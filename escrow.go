@@ -178,6 +178,18 @@ func (n *Notification) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
+// Format implements fmt.Formatter: every verb prints n.Masked() (the
+// fields, with %+v their names, with %#v as Go syntax), so that
+// fmt.Printf("%+v", n), log.Print(n) or an error message that wraps n never
+// writes the buyer's personal data. Read the fields to use them.
+func (n Notification) Format(s fmt.State, verb rune) {
+	fmt.Fprintf(s, fmt.FormatString(s, verb), (*maskedNotification)(n.Masked()))
+}
+
+// maskedNotification is a Notification without its methods, so that Format
+// prints its fields rather than calling itself.
+type maskedNotification Notification
+
 // piiParams are the parameters Masked masks in Params.
 var piiParams = map[string]func(string) string{
 	"receive_name":    maskName,

@@ -486,6 +486,20 @@ func TestNotificationLogValueOmitsPII(t *testing.T) {
 				t.Errorf("notification group = %v", g)
 			}
 
+			// fmt prints the masked copy whatever the verb, by value or by
+			// pointer, alone or nested.
+			for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+				out := fmt.Sprintf(f, n) + fmt.Sprintf(f, *n) + fmt.Sprintf(f, struct{ N *alipaynotify.Notification }{n}) + fmt.Sprint(n)
+				assertNoPII(t, out, tc.receiver, n)
+				if !strings.Contains(out, n.OutTradeNo) || !strings.Contains(out, tc.receiver.Masked().Mobile) {
+					t.Errorf("%s printed without identity or masked fields: %s", f, out)
+				}
+			}
+			var none *alipaynotify.Notification
+			if got := fmt.Sprintf("%v", none); got != "<nil>" {
+				t.Errorf("nil notification printed %q", got)
+			}
+
 			// Masked: a copy safe to print whole; the original is untouched.
 			m := n.Masked()
 			printed := fmt.Sprintf("%+v %v", *m, m)

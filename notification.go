@@ -222,7 +222,8 @@ type Notification struct {
 	// Receiver is the buyer's shipping address (receive_*) of a legacy escrow
 	// or dual-function trade, nil when the callback carries no receive_*
 	// field. It is personal data: its String and LogValue methods mask it,
-	// and the Notification's own LogValue leaves it out.
+	// the Notification's own LogValue leaves it out, and printing the
+	// Notification with fmt prints it masked (see Format).
 	Receiver *Receiver
 	// BuyerActions is the legacy return's buyer_actions (e.g.
 	// "REFUND,CONFIRM_GOODS"; the vocabulary is unconfirmed).
