@@ -66,6 +66,11 @@ type WAPSigner struct {
 	// encrypts notify_data; configure the verifier's MerchantPrivateKey with
 	// MerchantKey.PrivateKeyPKCS8PEM(). Default: WAPMerchantTestKey().
 	MerchantKey *KeyPair
+	// MerchantPublicKey, when set, encrypts notify_data instead of
+	// MerchantKey's public half: all that Alipay itself holds of a real
+	// merchant's key (DecryptWAPNotifyData then needs the merchant's own
+	// private key).
+	MerchantPublicKey *rsa.PublicKey
 	// ChunkSize is the plaintext bytes per RSA block of notify_data, at most
 	// the merchant key's modulus size minus 11. Default: DefaultWAPChunkSize.
 	ChunkSize int
@@ -183,7 +188,10 @@ func (s *WAPSigner) SignContent(content string) (string, error) {
 // concatenated and standard base64-encoded with padding. Pieces split bytes,
 // not characters, so a multi-byte character may straddle two blocks.
 func (s *WAPSigner) EncryptNotifyData(plain []byte) (string, error) {
-	pub := s.merchantKey().PublicKey()
+	pub := s.MerchantPublicKey
+	if pub == nil {
+		pub = s.merchantKey().PublicKey()
+	}
 	chunk := s.ChunkSize
 	if chunk == 0 {
 		chunk = DefaultWAPChunkSize

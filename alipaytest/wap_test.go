@@ -251,6 +251,17 @@ func TestWAPSignerDefaults(t *testing.T) {
 		t.Fatal("Omit kept notify_id")
 	}
 
+	// With only the merchant's public key, as Alipay holds it.
+	merchant := alipaytest.WAPMerchantTestKey()
+	pubOnly := &alipaytest.WAPSigner{SecID: alipaytest.WAPRSA, MerchantKey: alipaytest.WAPAlipayTestKey(), MerchantPublicKey: merchant.PublicKey()}
+	enc := pubOnly.Notify(alipaytest.Fields{"out_trade_no": "PUB-ONLY"}).Get("notify_data")
+	if plain, err := alipaytest.DecryptWAPNotifyData(merchant, enc); err != nil || !strings.Contains(string(plain), "<out_trade_no>PUB-ONLY</out_trade_no>") {
+		t.Fatalf("MerchantPublicKey: %q, %v", plain, err)
+	}
+	if _, err := alipaytest.DecryptWAPNotifyData(alipaytest.WAPAlipayTestKey(), enc); err == nil {
+		t.Fatal("MerchantPublicKey ignored: MerchantKey decrypts")
+	}
+
 	r := alipaytest.NewWAPRSASigner(nil, nil)
 	r.ChunkSize = 118
 	if _, err := r.SignNotifyData("<notify/>"); err == nil {

@@ -250,7 +250,7 @@ func (s *server) expectLine(t *testing.T, want map[string]any) map[string]any {
 	t.Helper()
 	got := s.nextLine(t)
 	for _, k := range []string{"event", "source", "protocol", "app_id", "partner", "out_trade_no", "trade_no",
-		"trade_status", "total_amount", "refund_fee", "out_biz_no", "subject"} {
+		"trade_status", "refund_status", "total_amount", "refund_fee", "out_biz_no", "subject"} {
 		if _, ok := got[k].(string); !ok {
 			t.Errorf("line lacks string %q: %v", k, got)
 		}
@@ -415,6 +415,26 @@ func contract(t *testing.T, s *server, gw *alipaytest.NotifyVerifyServer, legacy
 	if code, _, body := s.send(t, "/alipay/return", wap.Return(alipaytest.Fields{"out_trade_no": prefix + "W", "trade_no": wapNotify.Get("trade_no")})); code != http.StatusOK {
 		t.Fatalf("WAP return: %d %q", code, body)
 	}
+
+	// A legacy escrow trade (担保交易) with the same legacy configuration:
+	// each status change once, Alipay's re-send of the same state with a new
+	// notify_id a duplicate, and the buyer's refund request (same
+	// trade_status, refund_status set) an event of its own.
+	x := legacy.NewEscrowTrade(prefix+"X", "44.00", "2", "10.00")
+	escrowLine := func(status, refundStatus string) map[string]any {
+		return map[string]any{"source": "notify", "protocol": "mapi", "partner": alipaytest.DefaultPID, "out_trade_no": prefix + "X",
+			"trade_no": x.TradeNo, "trade_status": status, "refund_status": refundStatus, "total_amount": "98.00", "subject": x.Subject}
+	}
+	s.notify(t, x.WaitBuyerPay(), "success")
+	s.expectLine(t, escrowLine("WAIT_BUYER_PAY", ""))
+	xPaid := x.Paid()
+	s.notify(t, xPaid, "success")
+	s.expectLine(t, escrowLine("WAIT_SELLER_SEND_GOODS", ""))
+	s.notify(t, x.Resent(xPaid), "success")
+	s.notify(t, x.Shipped(), "success")
+	s.expectLine(t, escrowLine("WAIT_BUYER_CONFIRM_GOODS", ""))
+	s.notify(t, x.RefundRequested(), "success")
+	s.expectLine(t, escrowLine("WAIT_BUYER_CONFIRM_GOODS", "WAIT_SELLER_AGREE"))
 
 	// Returns that cannot be verified get an error page and run nothing.
 	unsigned := ret.Clone()

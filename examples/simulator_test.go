@@ -47,6 +47,10 @@ func TestSimulatorAgainstExamples(t *testing.T) {
 					{Story: "finished", OutOfOrder: true, Duplicates: 1},
 					{Story: "full_refund", Refunds: []string{"8.88"}, Charset: "gbk", Subject: "中文"},
 					{Story: "paid", SignType: "MD5", Duplicates: 2},
+					// The legacy flows, with the same legacy configuration.
+					{Story: "escrow_refunded", Duplicates: 1, RaceReturn: true, OutOfOrder: true},
+					{Story: "dual_instant", Duplicates: 1},
+					{Story: "paid", SignType: "WAP_MD5", Duplicates: 2, RaceReturn: true},
 				},
 				Hostile: []simulator.Hostile{{Kind: "forged_signature"}, {Kind: "tampered_amount"}, {Kind: "garbage_body"}, {Kind: "wrong_method"}},
 			}
@@ -71,7 +75,8 @@ func TestSimulatorAgainstExamples(t *testing.T) {
 					if err := json.Unmarshal([]byte(line), &ev); err != nil {
 						t.Fatalf("not a JSON line: %q", line)
 					}
-					key := ev["out_trade_no"].(string) + "|" + ev["trade_status"].(string) + "|" + ev["out_biz_no"].(string) + "|" + ev["refund_fee"].(string)
+					key := ev["out_trade_no"].(string) + "|" + ev["trade_status"].(string) + "|" + ev["refund_status"].(string) + "|" +
+						ev["out_biz_no"].(string) + "|" + ev["refund_fee"].(string)
 					seen[key]++
 				case <-deadline:
 					break drain

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,9 +10,11 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
 	"github.com/alipaynotify/alipaynotify/internal/simulator"
 )
@@ -34,7 +37,7 @@ deliver statuses out of order, and send hostile inputs that must be refused.
 -speed compresses time (3600: one simulated hour per second).
 
 Usage:
-  alipaysim -url URL (-key FILE | -genkey | -md5-key KEY) [traffic flags]
+  alipaysim -url URL (-key FILE | -genkey | -md5-key KEY | -wap-key FILE -merchant-pubkey FILE) [traffic flags]
   alipaysim -url URL -key FILE -scenario FILE [run flags]
   alipaysim -genkey [-key-out FILE] [-pubkey-out FILE]
 
@@ -57,14 +60,18 @@ durations are strings ("90s", "30m"), amounts are strings in yuan.
       {"story": "partial_refund", "refunds": ["10.00", "5.00"], "lost_acks": 1},
       {"story": "full_refund", "refunds": ["20.00"], "start": "1h"},
       {"story": "finished", "out_of_order": true},
-      {"story": "closed_unpaid", "sign_type": "MD5"}
+      {"story": "closed_unpaid", "sign_type": "MD5"},
+      {"story": "escrow_refunded", "charset": "gbk", "duplicates": 1},
+      {"story": "paid", "sign_type": "WAP_MD5", "race_return": true}
     ],
     "hostile": ["forged_signature", {"kind": "tampered_amount", "at": "5m"}]
   }
 Trade fields: story (required: paid, finished, closed_unpaid, partial_refund,
-full_refund), out_trade_no, amount, subject, refunds, charset (utf-8, gbk,
-gb2312), sign_type (RSA2, RSA, MD5), start, interval (between story steps,
-default 30m), duplicates, race_return, out_of_order, lost_acks, repeat.
+full_refund; legacy escrow, MD5 only: escrow_finished, escrow_refunded,
+dual_instant), out_trade_no, amount, subject, refunds, charset (utf-8, gbk,
+gb2312), sign_type (RSA2, RSA, MD5; mobile web, paid and finished stories in
+utf-8: WAP_MD5, WAP_0001), start, interval (between story steps, default
+30m), duplicates, race_return, out_of_order, lost_acks, repeat.
 Hostile kinds: forged_signature, tampered_amount, garbage_body,
 oversized_body, wrong_method (as a string, or {"kind", "at", "sign_type",
 "charset"}).
@@ -73,7 +80,10 @@ Keys: RSA2/RSA events are signed with Alipay's private key (-key, PEM or
 bare base64, PKCS#1 or PKCS#8; or -genkey); the merchant verifies them with
 the public half. MD5 events are legacy mapi callbacks signed with -md5-key
 for -partner; legacy callbacks carry no charset, so the merchant must expect
-the one sent.
+the one sent. Mobile web (alipay.wap.*) WAP_MD5 events use -md5-key too;
+WAP_0001 events are signed with Alipay's WAP key (-wap-key) and their
+notify_data is encrypted to the merchant's public key (-merchant-pubkey),
+which the merchant decrypts with its private key.
 
 Every request carries the header Alipaysim-Delivery: e<event>.t<try>.c<copy>,
 matching the report. Progress: a live line when stdout is a terminal, else a
@@ -114,6 +124,7 @@ type options struct {
 	oversize   int
 
 	keyFile, appID, partner, sellerID, md5Key string
+	wapKeyFile, merchantPubkeyFile            string
 	genkey                                    bool
 	keyOut, pubkeyOut                         string
 
@@ -141,7 +152,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.scenario, "scenario", "", "JSON scenario `file` (instead of the traffic flags)")
 
 	fs.IntVar(&o.trades, "trades", 1, "number of trades")
-	fs.StringVar(&o.story, "story", "paid", "what happens to each trade: paid, finished, closed_unpaid, partial_refund, full_refund, or mixed (cycle through them)")
+	fs.StringVar(&o.story, "story", "paid", "what happens to each trade: paid, finished, closed_unpaid, partial_refund, full_refund, escrow_finished, escrow_refunded, dual_instant (MD5), or mixed (cycle through those the sign type can tell)")
 	fs.StringVar(&o.amount, "amount", "88.88", "order `amount` in yuan")
 	fs.StringVar(&o.subject, "subject", "", "order `title` (default alipaytest's 测试商品)")
 	fs.BoolVar(&o.refunds, "refunds", false, "refund each paid trade partially (-refund-amounts); turns -story paid into partial_refund")
@@ -152,7 +163,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.lostAcks, "lost-acks", 0, "ignore the first `n` \"success\" answers of each notification, so Alipay retries")
 	fs.BoolVar(&o.hostile, "hostile", false, "also send each hostile input once (forged signature, tampered amount, garbage, oversized body, wrong method)")
 	fs.StringVar(&o.charset, "charset", "utf-8", "`charset` of the signed bytes: utf-8, gbk, gb2312")
-	fs.StringVar(&o.signType, "sign-type", "RSA2", "sign `type`: RSA2, RSA (need -key or -genkey) or MD5 (needs -md5-key)")
+	fs.StringVar(&o.signType, "sign-type", "RSA2", "sign `type`: RSA2, RSA (need -key or -genkey), MD5, WAP_MD5 (need -md5-key) or WAP_0001 (needs -wap-key and -merchant-pubkey)")
 	fs.DurationVar(&o.interval, "interval", 30*time.Minute, "simulated time between the steps of a story")
 	fs.DurationVar(&o.stagger, "stagger", 0, "simulated time between the starts of consecutive trades")
 
@@ -168,7 +179,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.appID, "app-id", alipaytest.DefaultAppID, "app_id of open-platform callbacks")
 	fs.StringVar(&o.partner, "partner", alipaytest.DefaultPID, "legacy partner ID of MD5 callbacks")
 	fs.StringVar(&o.sellerID, "seller-id", "", "seller_id (default: -partner)")
-	fs.StringVar(&o.md5Key, "md5-key", "", "the partner's MD5 `key` for MD5 callbacks")
+	fs.StringVar(&o.md5Key, "md5-key", "", "the partner's MD5 `key` for MD5 and WAP_MD5 callbacks")
+	fs.StringVar(&o.wapKeyFile, "wap-key", "", "Alipay's mobile web private key `file` (PEM or base64) for WAP_0001")
+	fs.StringVar(&o.merchantPubkeyFile, "merchant-pubkey", "", "the merchant's public key `file` (PEM or base64) that WAP_0001 notify_data is encrypted to")
 	fs.BoolVar(&o.genkey, "genkey", false, "generate an RSA-2048 key pair and print the public key PEM; without -url, exit after that")
 	fs.StringVar(&o.keyOut, "key-out", "", "with -genkey: write the private key (PKCS#8 PEM) to `file`, to reuse with -key")
 	fs.StringVar(&o.pubkeyOut, "pubkey-out", "", "with -genkey: write the public key PEM to `file`")
@@ -241,7 +254,7 @@ func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stder
 	case o.keyOut != "" || o.pubkeyOut != "":
 		return 0, usagef("-key-out and -pubkey-out go with -genkey")
 	case o.keyFile != "":
-		k, err := readKey(o.keyFile)
+		k, err := readKey("-key", o.keyFile)
 		if err != nil {
 			return 0, err
 		}
@@ -249,6 +262,24 @@ func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stder
 	}
 	if o.base == "" {
 		return 0, usagef("-url is required (the merchant's base URL, e.g. http://127.0.0.1:8080)")
+	}
+	var wapKey *alipaytest.KeyPair
+	if o.wapKeyFile != "" {
+		k, err := readKey("-wap-key", o.wapKeyFile)
+		if err != nil {
+			return 0, err
+		}
+		wapKey = k
+	}
+	var merchantPub *rsa.PublicKey
+	if o.merchantPubkeyFile != "" {
+		data, err := os.ReadFile(o.merchantPubkeyFile)
+		if err != nil {
+			return 0, usagef("-merchant-pubkey: %v", err)
+		}
+		if merchantPub, err = alipaynotify.ParsePublicKey(string(data)); err != nil {
+			return 0, usagef("-merchant-pubkey %s: not an RSA public key (want PEM or base64)", o.merchantPubkeyFile)
+		}
 	}
 	notifyURL, returnURL, err := urls(o)
 	if err != nil {
@@ -298,20 +329,23 @@ func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stder
 		}
 	}
 	cfg := simulator.Config{
-		NotifyURL:     notifyURL,
-		ReturnURL:     returnURL,
-		Key:           key,
-		AppID:         o.appID,
-		Partner:       o.partner,
-		SellerID:      o.sellerID,
-		MD5Key:        o.md5Key,
-		Speed:         o.speed,
-		Schedule:      schedule,
-		Timeout:       o.timeout,
-		Workers:       o.workers,
-		Seed:          o.seed,
-		RaceWindow:    o.raceWindow,
-		OversizeBytes: o.oversize,
+		NotifyURL: notifyURL,
+		ReturnURL: returnURL,
+		Key:       key,
+		AppID:     o.appID,
+		Partner:   o.partner,
+		SellerID:  o.sellerID,
+		MD5Key:    o.md5Key,
+		WAPKey:    wapKey,
+		// Alipay holds the merchant's public key only.
+		MerchantPublicKey: merchantPub,
+		Speed:             o.speed,
+		Schedule:          schedule,
+		Timeout:           o.timeout,
+		Workers:           o.workers,
+		Seed:              o.seed,
+		RaceWindow:        o.raceWindow,
+		OversizeBytes:     o.oversize,
 	}
 	// A live line on the terminal that shows the report (stderr with
 	// -json), else periodic lines on stderr.
@@ -369,6 +403,8 @@ func keyHint(err error) error {
 		return usagef("%s: pass -key FILE or -genkey", msg)
 	case strings.Contains(msg, "needs the partner's MD5 key"):
 		return usagef("%s: pass -md5-key", msg)
+	case strings.Contains(msg, "needs Alipay's WAP private key"):
+		return usagef("%s: pass -wap-key FILE and -merchant-pubkey FILE", msg)
 	case strings.Contains(msg, "needs a return URL"):
 		return usagef("%s: set -return-path", msg)
 	}
@@ -413,7 +449,14 @@ func scenarioFromFlags(o *options) (*simulator.Scenario, error) {
 	}
 	stories := []simulator.Story{simulator.Story(o.story)}
 	if o.story == "mixed" {
-		stories = simulator.Stories
+		switch strings.ToUpper(o.signType) {
+		case "MD5": // instant transfer and escrow
+			stories = append(slices.Clone(simulator.Stories), simulator.EscrowStories...)
+		case "WAP_MD5", "WAP_0001":
+			stories = []simulator.Story{simulator.StoryPaid, simulator.StoryFinished}
+		default:
+			stories = simulator.Stories
+		}
 	}
 	sc := &simulator.Scenario{}
 	for i := range o.trades {
@@ -487,14 +530,15 @@ func flagHint(se *simulator.ScenarioError) string {
 	return flagName + ": " + se.Err.Error()
 }
 
-func readKey(path string) (*alipaytest.KeyPair, error) {
+// readKey reads the private key file path given with flagName.
+func readKey(flagName, path string) (*alipaytest.KeyPair, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usagef("-key: %v", err)
+		return nil, usagef("%s: %v", flagName, err)
 	}
 	k, err := alipaytest.ParseKeyPair(string(data))
 	if err != nil {
-		return nil, usagef("-key %s: not an RSA private key (want PEM or base64, PKCS#1 or PKCS#8)", path)
+		return nil, usagef("%s %s: not an RSA private key (want PEM or base64, PKCS#1 or PKCS#8)", flagName, path)
 	}
 	return k, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,9 @@ func newShop(t *testing.T, fail bool) *shop {
 		AlipayPublicKeys: []string{alipaytest.TestKey().PublicKeyPEM()},
 		Partner:          alipaytest.DefaultPID,
 		MD5Key:           md5Key,
+		// Mobile web sec_id=0001: the merchant decrypts notify_data.
+		MerchantPrivateKey: alipaytest.WAPMerchantTestKey().PrivateKeyPKCS8PEM(),
+		WAPPublicKeys:      []string{alipaytest.WAPAlipayTestKey().PublicKeyPEM()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +99,60 @@ func TestAllAcknowledged(t *testing.T) {
 	}
 	if !strings.Contains(out, "PASS — notifications") || !strings.Contains(out, "hostile 5/5 refused") {
 		t.Fatalf("stdout:\n%s", out)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ev, n := range s.runs {
+		if n != 1 {
+			t.Errorf("%s handled %d times", ev, n)
+		}
+	}
+}
+
+// TestLegacyFlows: -story mixed with MD5 tells the escrow stories too, and
+// mobile web trades are signed with -md5-key (WAP_MD5) or with -wap-key and
+// encrypted to -merchant-pubkey (WAP_0001); every event is handled once.
+func TestLegacyFlows(t *testing.T) {
+	s := newShop(t, false)
+	dir := t.TempDir()
+	wapKey := filepath.Join(dir, "alipay_wap.pem")
+	merchantPub := filepath.Join(dir, "merchant_pub.pem")
+	os.WriteFile(wapKey, []byte(alipaytest.WAPAlipayTestKey().PrivateKeyPKCS8PEM()), 0o600)
+	os.WriteFile(merchantPub, []byte(alipaytest.WAPMerchantTestKey().PublicKeyPEM()), 0o644)
+	// A different -seed per run: the same seed would reuse order numbers,
+	// and the shop would rightly refuse a second trade_no for them.
+	for i, args := range [][]string{
+		{"-sign-type", "MD5", "-story", "mixed", "-trades", "8", "-dup", "1", "-race-return", "-out-of-order"},
+		{"-sign-type", "WAP_MD5", "-story", "mixed", "-trades", "2", "-dup", "2", "-race-return"},
+		{"-sign-type", "WAP_0001", "-story", "finished", "-trades", "2", "-dup", "1", "-race-return",
+			"-wap-key", wapKey, "-merchant-pubkey", merchantPub},
+	} {
+		s.mu.Lock()
+		before := len(s.runs)
+		s.mu.Unlock()
+		code, out, errOut := runCLI(t, append([]string{"-url", s.URL, "-md5-key", md5Key, "-speed", "360000", "-seed", strconv.Itoa(3 + i), "-table", "all"}, args...)...)
+		if code != exitOK {
+			t.Fatalf("%q: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
+		}
+		s.mu.Lock()
+		handled := len(s.runs) - before
+		s.mu.Unlock()
+		var want int
+		switch args[1] {
+		case "MD5": // paid (made finished by -out-of-order) 2, finished 2, closed 1, partial 2, full 2,
+			// escrow finished 4, escrow refunded 5, dual instant 2
+			want = 2 + 2 + 1 + 2 + 2 + 4 + 5 + 2
+			if !strings.Contains(out, "WAIT_SELLER_SEND_GOODS") || !strings.Contains(out, "refund WAIT_SELLER_AGREE") {
+				t.Errorf("no escrow steps in the report:\n%s", out)
+			}
+		case "WAP_MD5":
+			want = 1 + 2
+		case "WAP_0001":
+			want = 2 + 2
+		}
+		if handled != want {
+			t.Errorf("%q: %d events handled, want %d\n%s", args, handled, want, out)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -196,6 +254,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-genkey"}, "-genkey and -key exclude each other"},
 		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-return-path", "", "-race-return"}, "needs a return URL: set -return-path"},
 		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-table", "some"}, "-table: want auto"},
+		{[]string{"-url", "http://127.0.0.1:1", "-sign-type", "WAP_0001"}, "WAP_0001 needs Alipay's WAP private key and the merchant's public key: pass -wap-key FILE and -merchant-pubkey FILE"},
+		{[]string{"-url", "http://127.0.0.1:1", "-md5-key", "k", "-sign-type", "WAP_MD5", "-story", "escrow_finished"}, "-sign-type: the escrow_finished story is a legacy escrow trade, signed with MD5 only"},
+		{[]string{"-url", "http://127.0.0.1:1", "-merchant-pubkey", key}, "-merchant-pubkey " + key + ": not an RSA public key"},
+		{[]string{"-url", "http://127.0.0.1:1", "-wap-key", scenario}, "-wap-key " + scenario + ": not an RSA private key"},
 	} {
 		code, out, errOut := runCLI(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) || out != "" {

@@ -54,6 +54,8 @@ const (
 	orderRefunds = "1004" // two partial refunds, acknowledgements lost
 	orderLate    = "1005" // TRADE_FINISHED first, TRADE_SUCCESS late
 	orderLegacy  = "1006" // legacy MD5 with notify_verify
+	orderEscrow  = "1007" // legacy escrow (担保交易): four status changes, each re-sent
+	orderWAP     = "1008" // legacy mobile web (alipay.wap.*), return racing
 )
 
 // scenario is "a realistic day of Alipay traffic".
@@ -73,6 +75,10 @@ func scenario(prefix string) *simulator.Scenario {
 				OutOfOrder: true, Start: at(10 * time.Minute), Interval: at(50 * time.Minute)},
 			{OutTradeNo: prefix + orderLegacy, Story: simulator.StoryPaid, Amount: "9.90", Subject: "Phone case",
 				SignType: "MD5", Start: at(15 * time.Minute)},
+			{OutTradeNo: prefix + orderEscrow, Story: simulator.StoryEscrowFinished, Amount: "299.00", Subject: "Desk lamp",
+				Duplicates: 1, Start: at(40 * time.Minute), Interval: at(20 * time.Minute)},
+			{OutTradeNo: prefix + orderWAP, Story: simulator.StoryPaid, Amount: "15.00", Subject: "Phone charger",
+				SignType: "WAP_MD5", RaceReturn: true, Start: at(45 * time.Minute)},
 		},
 		Hostile: []simulator.Hostile{
 			{Kind: simulator.HostileForgedSignature, At: at(20 * time.Minute)},
@@ -404,8 +410,11 @@ func request(ev simulator.Event, a simulator.Answer) string {
 		if ev.Charset != "utf-8" {
 			s += " [" + ev.Charset + "]"
 		}
-		if ev.SignType == "MD5" {
+		switch ev.SignType {
+		case "MD5":
 			s += " [MD5]"
+		case "WAP_MD5", "WAP_0001":
+			s += " [mobile web]"
 		}
 	}
 	switch {

@@ -44,15 +44,20 @@ func summaryNumbers(t *testing.T, out string) map[string]int {
 //	1004 paid + 2 refunds, acks lost    6 deliveries, 3 runs, 3 duplicates
 //	1005 finished, then paid (stale)    2 deliveries, 2 runs
 //	1006 paid (MD5, notify_verify)      1 delivery,   1 run
+//	1007 escrow: 4 statuses, re-sent    8 deliveries, 4 runs, 4 duplicates
+//	1008 mobile web paid + return       2 deliveries, 1 run,  1 duplicate
 //	forged signature, tampered amount   2 deliveries, refused
+//
+// notify_verify: 1006 once, each of 1007's 8 deliveries (a re-send has a
+// notify_id of its own), 1008's notification once.
 var wantSummary = map[string]int{
-	"deliveries":           19,
-	"notifications":        9,
-	"events handled":       9,
-	"handler runs":         11,
-	"duplicates absorbed":  6,
+	"deliveries":           29,
+	"notifications":        14,
+	"events handled":       14,
+	"handler runs":         16,
+	"duplicates absorbed":  11,
 	"stale deliveries":     1,
-	"notify_verify checks": 1,
+	"notify_verify checks": 10,
 	"refused":              2,
 }
 
@@ -65,7 +70,9 @@ func checkSummary(t *testing.T, out string) {
 		}
 	}
 	for _, s := range []string{
-		"9 acknowledged",
+		"14 acknowledged",
+		"ORDER-1007 WAIT_BUYER_CONFIRM_GOODS [MD5] (re-sent)",
+		"ORDER-1008 TRADE_SUCCESS [mobile web]",
 		"of 2 forged callbacks",
 		`subject "西湖龙井茶 250克" decoded from gbk`,
 		"(try 3)  ",

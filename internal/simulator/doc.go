@@ -17,6 +17,20 @@
 //	partial_refund  TRADE_SUCCESS, then one TRADE_SUCCESS refund per amount
 //	full_refund     TRADE_SUCCESS, partial refunds if any, then TRADE_CLOSED
 //
+// and, for legacy escrow and dual-function trades (MD5 only;
+// alipaytest.EscrowTrade):
+//
+//	escrow_finished  WAIT_BUYER_PAY, WAIT_SELLER_SEND_GOODS,
+//	                 WAIT_BUYER_CONFIRM_GOODS, then TRADE_FINISHED
+//	escrow_refunded  the same to WAIT_BUYER_CONFIRM_GOODS, the refund request
+//	                 (refund_status WAIT_SELLER_AGREE), then TRADE_CLOSED
+//	                 with REFUND_SUCCESS
+//	dual_instant     WAIT_BUYER_PAY, then TRADE_FINISHED (instant branch)
+//
+// Legacy mobile web trades (sign_type WAP_MD5 or WAP_0001;
+// alipaytest.WAPSigner) tell the paid and finished stories as notify_data
+// notifications, and race the call_back_url return.
+//
 // Story steps are Trade.Interval apart in simulated time (30m by default),
 // latest first with OutOfOrder. Each notification is one event; options add
 // concurrent duplicates of its first delivery (same notify_id, or a re-send
@@ -63,22 +77,25 @@
 //	    {"story": "partial_refund", "amount": "100.00", "refunds": ["10.00", "5.00"], "lost_acks": 1},
 //	    {"story": "full_refund", "refunds": ["20.00"], "start": "1h"},
 //	    {"story": "finished", "out_of_order": true},
-//	    {"story": "closed_unpaid", "sign_type": "MD5"}
+//	    {"story": "closed_unpaid", "sign_type": "MD5"},
+//	    {"story": "escrow_refunded", "charset": "gbk", "duplicates": 1},
+//	    {"story": "paid", "sign_type": "WAP_MD5", "race_return": true}
 //	  ],
 //	  "hostile": ["forged_signature", {"kind": "tampered_amount", "at": "5m", "sign_type": "MD5"}]
 //	}
 //
 // Trade fields (all optional but story): out_trade_no (default a number
 // unique to the run), amount ("88.88"), subject, story, refunds, charset
-// (utf-8, gbk, gb2312; default utf-8), sign_type (RSA2, RSA, MD5; default
-// RSA2), start (simulated time of the first notification; default 0),
+// (utf-8, gbk, gb2312; default utf-8), sign_type (RSA2, RSA, MD5, WAP_MD5,
+// WAP_0001; default RSA2, MD5 for escrow stories), start (simulated time of the first notification; default 0),
 // interval (between story steps; default 30m), duplicates (0-100), race_return,
 // out_of_order, lost_acks, repeat (default 1). Hostile entries are a kind
 // (forged_signature, tampered_amount, garbage_body, oversized_body,
 // wrong_method) or an object with kind, at, sign_type and charset.
 //
-// RSA2 and RSA events are signed with Config.Key, MD5 events with
-// Config.MD5Key as legacy mapi callbacks for Config.Partner. Legacy
-// callbacks name no charset: a merchant receiving gbk MD5 callbacks must be
-// configured for it.
+// RSA2 and RSA events are signed with Config.Key, MD5 and WAP_MD5 events
+// with Config.MD5Key as legacy callbacks for Config.Partner, WAP_0001
+// events with Config.WAPKey and their notify_data encrypted to
+// Config.MerchantPublicKey. Legacy mapi callbacks name no charset: a
+// merchant receiving gbk MD5 callbacks must be configured for it.
 package simulator

@@ -32,13 +32,14 @@ type merchant struct {
 	inFlight  atomic.Int32 // requests being served
 	maxFlight atomic.Int32
 
-	mu       sync.Mutex
-	ok       map[string]int // successful runs per event
-	failed   map[string]int // failed runs per event
-	subjects map[string]string
-	stale    map[string]bool
-	rejected []error
-	headers  []string // DeliveryHeader of every request
+	mu        sync.Mutex
+	ok        map[string]int // successful runs per event
+	failed    map[string]int // failed runs per event
+	subjects  map[string]string
+	receivers map[string]alipaynotify.Receiver // escrow shipping addresses by order
+	stale     map[string]bool
+	rejected  []error
+	headers   []string // DeliveryHeader of every request
 }
 
 type merchantOptions struct {
@@ -59,6 +60,10 @@ func newMerchant(t *testing.T, o merchantOptions) *merchant {
 	if vo.Partner == "" {
 		vo.Partner, vo.MD5Key = alipaytest.DefaultPID, testMD5Key
 	}
+	if vo.MerchantPrivateKey == "" { // mobile web sec_id=0001
+		vo.MerchantPrivateKey = alipaytest.WAPMerchantTestKey().PrivateKeyPKCS8PEM()
+		vo.WAPPublicKeys = []string{alipaytest.WAPAlipayTestKey().PublicKeyPEM()}
+	}
 	v, err := alipaynotify.NewVerifier(vo)
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +73,7 @@ func newMerchant(t *testing.T, o merchantOptions) *merchant {
 	m := &merchant{
 		failFirst: o.failFirst, always: o.always,
 		ok: map[string]int{}, failed: map[string]int{}, subjects: map[string]string{}, stale: map[string]bool{},
+		receivers: map[string]alipaynotify.Receiver{},
 	}
 	mw, err := middleware.New(middleware.Options{
 		Verifier: v,
@@ -116,7 +122,12 @@ func (m *merchant) handle(ctx context.Context, n *alipaynotify.Notification) err
 		return errors.New("database busy")
 	}
 	m.ok[key]++
-	m.subjects[n.OutTradeNo] = n.Subject
+	if n.Subject != "" { // a WAP return carries none
+		m.subjects[n.OutTradeNo] = n.Subject
+	}
+	if n.Receiver != nil {
+		m.receivers[n.OutTradeNo] = *n.Receiver
+	}
 	if d != nil && d.Stale {
 		m.stale[key] = true
 	}
@@ -130,8 +141,11 @@ func (m *merchant) config(speed float64) simulator.Config {
 		ReturnURL: m.URL + "/alipay/return",
 		Key:       alipaytest.TestKey(),
 		MD5Key:    testMD5Key,
-		Speed:     speed,
-		Seed:      1,
+		WAPKey:    alipaytest.WAPAlipayTestKey(),
+		// Alipay holds only the merchant's public key.
+		MerchantPublicKey: alipaytest.WAPMerchantTestKey().PublicKey(),
+		Speed:             speed,
+		Seed:              1,
 	}
 }
 

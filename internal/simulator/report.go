@@ -41,10 +41,13 @@ type Event struct {
 	// OutTradeNo is the order.
 	OutTradeNo string `json:"out_trade_no,omitempty"`
 	// Step is the story step: paid, finished, closed, refund, full_refund,
-	// or return.
+	// return, or for escrow stories wait_buyer_pay, shipped,
+	// refund_requested, refund_succeeded, instant_finished.
 	Step string `json:"step,omitempty"`
 	// TradeStatus is the trade_status sent.
 	TradeStatus string `json:"trade_status,omitempty"`
+	// RefundStatus is the refund_status of escrow refund steps.
+	RefundStatus string `json:"refund_status,omitempty"`
 	// OutBizNo is the refund request number of refunds.
 	OutBizNo string `json:"out_biz_no,omitempty"`
 	// RefundFee is the cumulative refunded amount of refunds.

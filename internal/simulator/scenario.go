@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,8 +36,38 @@ const (
 	StoryFullRefund Story = "full_refund"
 )
 
-// Stories lists every Story, in the order the documentation gives them.
+// The stories of legacy escrow and dual-function trades
+// (create_partner_trade_by_buyer, trade_create_by_buyer;
+// alipay-protocol.md §11). They are mapi callbacks signed with MD5, the
+// only way Alipay signs them; each step is a distinct business event.
+const (
+	// StoryEscrowFinished is WAIT_BUYER_PAY (the trade is created),
+	// WAIT_SELLER_SEND_GOODS (paid into escrow), WAIT_BUYER_CONFIRM_GOODS
+	// (shipped), then TRADE_FINISHED (the money goes to the seller).
+	StoryEscrowFinished Story = "escrow_finished"
+	// StoryEscrowRefunded is WAIT_BUYER_PAY, WAIT_SELLER_SEND_GOODS,
+	// WAIT_BUYER_CONFIRM_GOODS, the buyer's refund request (the same
+	// trade_status with refund_status WAIT_SELLER_AGREE), then TRADE_CLOSED
+	// with refund_status REFUND_SUCCESS.
+	StoryEscrowRefunded Story = "escrow_refunded"
+	// StoryDualInstant is the dual-function service's instant branch:
+	// WAIT_BUYER_PAY, then TRADE_FINISHED at once (即时到账).
+	StoryDualInstant Story = "dual_instant"
+)
+
+// Stories lists the stories of open platform and instant-transfer trades,
+// in the order the documentation gives them; EscrowStories the legacy
+// escrow ones.
 var Stories = []Story{StoryPaid, StoryFinished, StoryClosedUnpaid, StoryPartialRefund, StoryFullRefund}
+
+// EscrowStories lists the stories of legacy escrow and dual-function
+// trades.
+var EscrowStories = []Story{StoryEscrowFinished, StoryEscrowRefunded, StoryDualInstant}
+
+// isEscrow reports whether st is one of EscrowStories.
+func (st Story) isEscrow() bool {
+	return st == StoryEscrowFinished || st == StoryEscrowRefunded || st == StoryDualInstant
+}
 
 // HostileKind names a callback that a merchant must refuse: its answer must
 // not be "success".
@@ -107,8 +138,13 @@ type Trade struct {
 	// Default: utf-8. Legacy MD5 callbacks carry no charset parameter: the
 	// merchant must expect this one (alipaynotify.Options.LegacyCharset).
 	Charset string `json:"charset,omitempty"`
-	// SignType is RSA2, RSA (open platform, signed with Config.Key) or MD5
-	// (legacy mapi, signed with Config.MD5Key). Default: RSA2.
+	// SignType is RSA2, RSA (open platform, signed with Config.Key), MD5
+	// (legacy mapi, signed with Config.MD5Key), WAP_MD5 or WAP_0001 (legacy
+	// mobile web, alipay.wap.*: a notify_data XML notification signed with
+	// Config.MD5Key, or signed with Config.WAPKey and encrypted to
+	// Config.MerchantPublicKey; its return is the call_back_url redirect).
+	// WAP trades tell the paid and finished stories in utf-8; escrow
+	// stories are MD5 only. Default: RSA2, MD5 for escrow stories.
 	SignType string `json:"sign_type,omitempty"`
 	// Start is the simulated time of the trade's first notification.
 	// Default: 0, the start of the run.
@@ -314,7 +350,8 @@ func (t *Trade) validate() *ScenarioError {
 	switch t.Story {
 	case "":
 		return bad("story", "missing; want one of %s", storyList())
-	case StoryPaid, StoryFinished, StoryClosedUnpaid, StoryPartialRefund, StoryFullRefund:
+	case StoryPaid, StoryFinished, StoryClosedUnpaid, StoryPartialRefund, StoryFullRefund,
+		StoryEscrowFinished, StoryEscrowRefunded, StoryDualInstant:
 	default:
 		return bad("story", "unknown story %q; want one of %s", t.Story, storyList())
 	}
@@ -349,8 +386,17 @@ func (t *Trade) validate() *ScenarioError {
 	if err != nil {
 		return bad("charset", "%v", err)
 	}
-	if _, err := parseSignType(t.SignType); err != nil {
+	sg, err := t.signing()
+	if err != nil {
 		return bad("sign_type", "%v", err)
+	}
+	switch {
+	case t.Story.isEscrow() && (sg.wap || sg.st != alipaytest.MD5):
+		return bad("sign_type", "the %s story is a legacy escrow trade, signed with MD5 only (got %s)", t.Story, t.SignType)
+	case sg.wap && t.Story != StoryPaid && t.Story != StoryFinished:
+		return bad("story", "mobile web (%s) trades tell the paid and finished stories only (got %s)", t.SignType, t.Story)
+	case sg.wap && cs != "utf-8":
+		return bad("charset", "mobile web (%s) callbacks are utf-8 only (got %s)", t.SignType, t.Charset)
 	}
 	if _, err := alipaytest.EncodeText(t.Subject, cs); err != nil {
 		return bad("subject", "cannot be written in %s", cs)
@@ -398,17 +444,21 @@ func (h Hostile) validate() *ScenarioError {
 		return bad("charset", "%v", err)
 	}
 	if h.SignType != "" {
-		if _, err := parseSignType(h.SignType); err != nil {
+		sg, err := parseSignType(h.SignType)
+		if err != nil {
 			return bad("sign_type", "%v", err)
+		}
+		if sg.wap {
+			return bad("sign_type", "hostile inputs are RSA2, RSA or MD5 callbacks (got %s)", h.SignType)
 		}
 	}
 	return nil
 }
 
 func storyList() string {
-	s := make([]string, len(Stories))
-	for i, v := range Stories {
-		s[i] = string(v)
+	var s []string
+	for _, v := range append(slices.Clone(Stories), EscrowStories...) {
+		s = append(s, string(v))
 	}
 	return strings.Join(s, ", ")
 }
@@ -439,14 +489,32 @@ func (t *Trade) repeat() int { return max(t.Repeat, 1) }
 
 // step is one notification of a story.
 type step struct {
-	kind   string // "paid", "finished", "closed", "refund", "full_refund"
+	kind   string // "paid", "finished", "closed", "refund", "full_refund", or an escrow step
 	status string // trade_status
 	refund string // amount of a partial refund
 	bizNo  int    // refund number (1-based) for refunds
 }
 
+// The steps of the escrow stories, named after alipaytest.EscrowTrade's
+// methods.
+var (
+	stepWaitBuyerPay    = step{kind: "wait_buyer_pay", status: "WAIT_BUYER_PAY"}
+	stepEscrowPaid      = step{kind: "paid", status: "WAIT_SELLER_SEND_GOODS"}
+	stepShipped         = step{kind: "shipped", status: "WAIT_BUYER_CONFIRM_GOODS"}
+	stepEscrowFinished  = step{kind: "finished", status: "TRADE_FINISHED"}
+	stepRefundRequested = step{kind: "refund_requested", status: "WAIT_BUYER_CONFIRM_GOODS"}
+	stepRefundSucceeded = step{kind: "refund_succeeded", status: "TRADE_CLOSED"}
+	stepInstantFinished = step{kind: "instant_finished", status: "TRADE_FINISHED"}
+)
+
 func (t *Trade) steps() []step {
 	switch t.Story {
+	case StoryEscrowFinished:
+		return []step{stepWaitBuyerPay, stepEscrowPaid, stepShipped, stepEscrowFinished}
+	case StoryEscrowRefunded:
+		return []step{stepWaitBuyerPay, stepEscrowPaid, stepShipped, stepRefundRequested, stepRefundSucceeded}
+	case StoryDualInstant:
+		return []step{stepWaitBuyerPay, stepInstantFinished}
 	case StoryPaid:
 		return []step{{kind: "paid", status: "TRADE_SUCCESS"}}
 	case StoryFinished:
@@ -476,16 +544,45 @@ func canonicalCharset(name string) (string, error) {
 	return "", fmt.Errorf("unsupported charset %q; want utf-8, gbk or gb2312", name)
 }
 
-func parseSignType(s string) (alipaytest.SignType, error) {
+// signing is how a trade's callbacks are signed.
+type signing struct {
+	st  alipaytest.SignType // RSA2, RSA, MD5, or WAPRSA (sec_id=0001)
+	wap bool                // legacy mobile web (alipay.wap.*)
+}
+
+// name is the sign type as scenarios write it.
+func (sg signing) name() string {
+	switch {
+	case sg.wap && sg.st == alipaytest.WAPRSA:
+		return "WAP_0001"
+	case sg.wap:
+		return "WAP_MD5"
+	}
+	return string(sg.st)
+}
+
+func parseSignType(s string) (signing, error) {
 	switch strings.ToUpper(strings.TrimSpace(s)) {
 	case "", "RSA2":
-		return alipaytest.RSA2, nil
+		return signing{st: alipaytest.RSA2}, nil
 	case "RSA":
-		return alipaytest.RSA, nil
+		return signing{st: alipaytest.RSA}, nil
 	case "MD5":
-		return alipaytest.MD5, nil
+		return signing{st: alipaytest.MD5}, nil
+	case "WAP_MD5":
+		return signing{st: alipaytest.MD5, wap: true}, nil
+	case "WAP_0001":
+		return signing{st: alipaytest.WAPRSA, wap: true}, nil
 	}
-	return "", fmt.Errorf("unsupported sign type %q; want RSA2, RSA or MD5", s)
+	return signing{}, fmt.Errorf("unsupported sign type %q; want RSA2, RSA, MD5, WAP_MD5 or WAP_0001", s)
+}
+
+// signing returns the trade's signing, with the story's default.
+func (t *Trade) signing() (signing, error) {
+	if strings.TrimSpace(t.SignType) == "" && t.Story.isEscrow() {
+		return signing{st: alipaytest.MD5}, nil
+	}
+	return parseSignType(t.SignType)
 }
 
 // parseCents parses a scenario amount: yuan with at most two decimals, below

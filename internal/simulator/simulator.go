@@ -6,11 +6,13 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
@@ -66,6 +68,13 @@ type Config struct {
 	// MD5Key is the partner's MD5 key. Required when the scenario signs with
 	// MD5.
 	MD5Key string
+	// WAPKey is Alipay's mobile web signing key for WAP_0001 trades; the
+	// merchant is configured with its public half (WAPPublicKeys).
+	WAPKey *alipaytest.KeyPair
+	// MerchantPublicKey is the merchant's public key, which WAP_0001
+	// notifications' notify_data is encrypted to; the merchant decrypts
+	// with its private half (MerchantPrivateKey).
+	MerchantPublicKey *rsa.PublicKey
 	// Gateway, when set, learns every notify_id sent, so a merchant that
 	// runs the legacy notify_verify check against it gets "true".
 	Gateway *alipaytest.NotifyVerifyServer
@@ -224,8 +233,8 @@ func (s *Simulator) CheckScenario(sc *Scenario) error {
 		return err
 	}
 	for i, t := range sc.Trades {
-		st, _ := parseSignType(t.SignType)
-		if err := s.checkKey(st); err != nil {
+		sg, _ := t.signing()
+		if err := s.checkKey(sg); err != nil {
 			return &ScenarioError{Path: fmt.Sprintf("trades[%d].sign_type", i), Err: err}
 		}
 		if t.RaceReturn && s.cfg.ReturnURL == "" {
@@ -233,19 +242,21 @@ func (s *Simulator) CheckScenario(sc *Scenario) error {
 		}
 	}
 	for i, h := range sc.Hostile {
-		if err := s.checkKey(s.hostileSignType(h)); err != nil {
+		if err := s.checkKey(signing{st: s.hostileSignType(h)}); err != nil {
 			return &ScenarioError{Path: fmt.Sprintf("hostile[%d].sign_type", i), Err: err}
 		}
 	}
 	return nil
 }
 
-func (s *Simulator) checkKey(st alipaytest.SignType) error {
-	if st == alipaytest.MD5 && s.cfg.MD5Key == "" {
-		return errors.New("MD5 needs the partner's MD5 key")
-	}
-	if st != alipaytest.MD5 && s.cfg.Key == nil {
-		return fmt.Errorf("%s needs Alipay's private key", st)
+func (s *Simulator) checkKey(sg signing) error {
+	switch {
+	case sg.st == alipaytest.MD5 && s.cfg.MD5Key == "":
+		return fmt.Errorf("%s needs the partner's MD5 key", sg.name())
+	case sg.st == alipaytest.WAPRSA && (s.cfg.WAPKey == nil || s.cfg.MerchantPublicKey == nil):
+		return errors.New("WAP_0001 needs Alipay's WAP private key and the merchant's public key")
+	case !sg.wap && sg.st != alipaytest.MD5 && s.cfg.Key == nil:
+		return fmt.Errorf("%s needs Alipay's private key", sg.st)
 	}
 	return nil
 }
@@ -257,8 +268,8 @@ func (s *Simulator) hostileSignType(h Hostile) alipaytest.SignType {
 		}
 		return alipaytest.RSA2
 	}
-	st, _ := parseSignType(h.SignType)
-	return st
+	sg, _ := parseSignType(h.SignType)
+	return sg.st
 }
 
 // Progress is a snapshot of a running simulation.
@@ -722,27 +733,118 @@ func (p *planner) trade(tp tradePlan) (err error) {
 		}
 	}()
 	t := tp.t
-	st, _ := parseSignType(t.SignType)
+	sg, _ := t.signing()
 	cs, _ := canonicalCharset(t.Charset)
-	s, setClock := p.signer(st, cs)
-	start := time.Duration(t.Start)
-	setClock(start)
-	tr := s.NewTrade(tp.order, t.amount())
+	b := &tradeBuilder{p: p, tp: tp, slot: tp.base, cs: cs, signType: sg.name()}
+	switch {
+	case sg.wap:
+		b.wap(sg.st)
+	case t.Story.isEscrow():
+		b.escrow()
+	default:
+		b.trade(sg.st)
+	}
+	return nil
+}
+
+// tradeBuilder builds the events of one trade in story order.
+type tradeBuilder struct {
+	p        *planner
+	tp       tradePlan
+	slot     int    // where the next event goes in p.evs
+	cs       string // charset
+	signType string // as the scenario names it
+}
+
+func (b *tradeBuilder) add(ev *event) {
+	ev.info.Index = b.slot
+	b.p.evs[b.slot] = ev
+	b.slot++
+}
+
+// at returns the simulated time of step i of n (latest first with
+// OutOfOrder).
+func (b *tradeBuilder) at(i, n int) time.Duration {
+	t := b.tp.t
+	if t.OutOfOrder {
+		i = n - 1 - i
+	}
+	return time.Duration(t.Start) + time.Duration(i)*t.interval()
+}
+
+// notify adds the notification m of step stp: fields reads its business
+// fields, and resend signs the same state again under a new notify_id,
+// for the odd duplicates (even ones repeat m itself).
+func (b *tradeBuilder) notify(stp step, id string, at time.Duration, m *alipaytest.Message, fields func(string) string, resend func() *alipaytest.Message) {
+	t := b.tp.t
+	ev := &event{
+		info: Event{
+			ID:           id,
+			Kind:         KindNotify,
+			OutTradeNo:   b.tp.order,
+			Step:         stp.kind,
+			TradeStatus:  fields("trade_status"),
+			RefundStatus: fields("refund_status"),
+			OutBizNo:     fields("out_biz_no"),
+			RefundFee:    fields("refund_fee"),
+			NotifyID:     fields("notify_id"),
+			Charset:      b.cs,
+			SignType:     b.signType,
+			Subject:      fields("subject"),
+			Start:        at,
+			Copies:       t.Duplicates,
+			LostAcks:     t.LostAcks,
+		},
+		msg:      m,
+		lostAcks: t.LostAcks,
+	}
+	for c := 1; c <= t.Duplicates; c++ {
+		if c%2 == 0 {
+			ev.copies = append(ev.copies, m)
+			continue
+		}
+		ev.copies = append(ev.copies, resend())
+	}
+	b.add(ev)
+}
+
+// ret adds the buyer's return visit rm, racing the payment notification
+// sent at paidAt.
+func (b *tradeBuilder) ret(rm *alipaytest.Message, at time.Duration, subject string) {
+	b.add(&event{
+		info: Event{
+			ID:         b.tp.order + " return",
+			Kind:       KindReturn,
+			OutTradeNo: b.tp.order,
+			Step:       "return",
+			NotifyID:   rm.Get("notify_id"),
+			Charset:    b.cs,
+			SignType:   b.signType,
+			Subject:    subject,
+			Start:      at,
+		},
+		msg: rm,
+	})
+}
+
+// returnAt is the simulated time of the return visit racing a payment
+// notification sent at paidAt.
+func (b *tradeBuilder) returnAt(paidAt time.Duration) time.Duration {
+	return max(paidAt+b.tp.returnOff, 0)
+}
+
+// trade builds an open platform or instant-transfer (mapi) trade.
+func (b *tradeBuilder) trade(st alipaytest.SignType) {
+	t := b.tp.t
+	s, setClock := b.p.signer(st, b.cs)
+	setClock(time.Duration(t.Start))
+	tr := s.NewTrade(b.tp.order, t.amount())
 	if t.Subject != "" {
 		tr.Extra = alipaytest.Fields{"subject": t.Subject}
 	}
-	slot := tp.base
-	add := func(ev *event) {
-		ev.info.Index = slot
-		p.evs[slot] = ev
-		slot++
-	}
 	steps := t.steps()
 	for i, stp := range steps {
-		at := start + time.Duration(i)*t.interval()
-		if t.OutOfOrder {
-			at = start + time.Duration(len(steps)-1-i)*t.interval()
-		}
+		at := b.at(i, len(steps))
 		setClock(at)
 		var m *alipaytest.Message
 		bizNo := fmt.Sprintf("%s-R%d", tr.OutTradeNo, stp.bizNo)
@@ -761,58 +863,130 @@ func (p *planner) trade(tp tradePlan) (err error) {
 			m = tr.FullRefund(bizNo)
 			id = fmt.Sprintf("%s full refund R%d", tr.OutTradeNo, stp.bizNo)
 		}
-		ev := &event{
-			info: Event{
-				ID:          id,
-				Kind:        KindNotify,
-				OutTradeNo:  tr.OutTradeNo,
-				Step:        stp.kind,
-				TradeStatus: m.Get("trade_status"),
-				OutBizNo:    m.Get("out_biz_no"),
-				RefundFee:   m.Get("refund_fee"),
-				NotifyID:    m.Get("notify_id"),
-				Charset:     cs,
-				SignType:    string(st),
-				Subject:     m.Get("subject"),
-				Start:       at,
-				Copies:      t.Duplicates,
-				LostAcks:    t.LostAcks,
-			},
-			msg:      m,
-			lostAcks: t.LostAcks,
-		}
-		for c := 1; c <= t.Duplicates; c++ {
-			if c%2 == 0 {
-				ev.copies = append(ev.copies, m)
-				continue
-			}
+		b.notify(stp, id, at, m, m.Get, func() *alipaytest.Message {
 			// A re-send of the same state: new notify_id, signed again.
 			params := m.Params.Clone()
 			params.Set("notify_id", s.NotifyParams(nil).Get("notify_id"))
-			ev.copies = append(ev.copies, s.MustSign(params))
-		}
-		add(ev)
+			return s.MustSign(params)
+		})
 		if stp.kind == "paid" && t.RaceReturn {
-			rat := max(at+tp.returnOff, 0)
+			rat := b.returnAt(at)
 			setClock(rat)
 			rm := tr.Return()
-			add(&event{
-				info: Event{
-					ID:         tr.OutTradeNo + " return",
-					Kind:       KindReturn,
-					OutTradeNo: tr.OutTradeNo,
-					Step:       "return",
-					NotifyID:   rm.Get("notify_id"),
-					Charset:    cs,
-					SignType:   string(st),
-					Subject:    rm.Get("subject"),
-					Start:      rat,
-				},
-				msg: rm,
-			})
+			b.ret(rm, rat, rm.Get("subject"))
 		}
 	}
-	return nil
+}
+
+// escrow builds a legacy escrow or dual-function trade (MD5): one price
+// (the amount) times quantity 1, no logistics fee, each gmt_* time at its
+// step's simulated time.
+func (b *tradeBuilder) escrow() {
+	t := b.tp.t
+	s, setClock := b.p.signer(alipaytest.MD5, b.cs)
+	start := time.Duration(t.Start)
+	setClock(start)
+	tr := s.NewEscrowTrade(b.tp.order, t.amount(), "1", "0.00")
+	if t.Subject != "" {
+		tr.Subject = t.Subject
+	}
+	steps := t.steps()
+	// Step i happens at start + i × interval and is notified a second
+	// later (with OutOfOrder it is delivered at another step's time, but
+	// still reports when it happened).
+	clock := func(i int) time.Time { return b.p.epoch.Add(start + time.Duration(i)*t.interval()) }
+	tr.ResendAfter = time.Second // duplicates are sent with the first try
+	tr.Created = clock(0).Add(-time.Second)
+	tr.LogisticsModified = tr.Created
+	tr.PaidAt = clock(1).Add(-time.Second)
+	if len(steps) > 2 {
+		tr.ShippedAt = clock(2).Add(-time.Second)
+		tr.FinishedAt = clock(3).Add(-time.Second)
+		tr.RefundRequestedAt = tr.FinishedAt
+	}
+	if len(steps) > 4 {
+		tr.RefundedAt = clock(4).Add(-time.Second)
+	}
+	for i, stp := range steps {
+		at := b.at(i, len(steps))
+		setClock(at)
+		var m *alipaytest.Message
+		id := tr.OutTradeNo + " " + stp.status
+		switch stp {
+		case stepWaitBuyerPay:
+			m = tr.WaitBuyerPay()
+		case stepEscrowPaid:
+			m = tr.Paid()
+		case stepShipped:
+			m = tr.Shipped()
+		case stepEscrowFinished:
+			m = tr.Finished()
+		case stepInstantFinished:
+			m = tr.InstantFinished()
+		case stepRefundRequested:
+			m = tr.RefundRequested()
+			id += " refund WAIT_SELLER_AGREE"
+		case stepRefundSucceeded:
+			m = tr.RefundSucceeded()
+			id += " refund REFUND_SUCCESS"
+		}
+		b.notify(stp, id, at, m, m.Get, func() *alipaytest.Message { return tr.Resent(m) })
+		if (stp == stepEscrowPaid || stp == stepInstantFinished) && t.RaceReturn {
+			rat := b.returnAt(at)
+			setClock(rat)
+			rm := tr.Return()
+			b.ret(rm, rat, rm.Get("subject"))
+		}
+	}
+}
+
+// wap builds a legacy mobile web trade (alipay.wap.*): notifications whose
+// business fields travel in notify_data, and the call_back_url return.
+func (b *tradeBuilder) wap(st alipaytest.SignType) {
+	t := b.tp.t
+	cfg := b.p.sim.cfg
+	var now time.Time
+	s := &alipaytest.WAPSigner{
+		SecID: st, Partner: cfg.Partner, SellerID: cfg.SellerID, MD5Key: cfg.MD5Key,
+		AlipayKey: cfg.WAPKey, MerchantPublicKey: cfg.MerchantPublicKey, Gateway: cfg.Gateway,
+		Now: func() time.Time { return now },
+	}
+	setClock := func(at time.Duration) { now = b.p.epoch.Add(at) }
+	setClock(time.Duration(t.Start))
+	base := s.NotifyFields(nil) // a fresh trade_no for the whole trade
+	fields := alipaytest.Fields{"out_trade_no": b.tp.order, "trade_no": base.Get("trade_no"), "total_fee": t.amount()}
+	if t.Subject != "" {
+		fields["subject"] = t.Subject
+	}
+	steps := t.steps()
+	for i, stp := range steps {
+		at := b.at(i, len(steps))
+		setClock(at)
+		f := maps.Clone(fields)
+		f["trade_status"] = stp.status
+		if stp.kind == "finished" {
+			f["gmt_close"] = alipaytest.FormatTime(now)
+		}
+		p := s.NotifyFields(f)
+		sign := func(p *alipaytest.Params) *alipaytest.Message {
+			m, err := s.SignNotifyData(alipaytest.WAPNotifyXML(p))
+			if err != nil {
+				panic(err)
+			}
+			return m
+		}
+		m := sign(p)
+		b.notify(stp, b.tp.order+" "+stp.status, at, m, p.Get, func() *alipaytest.Message {
+			again := p.Clone()
+			again.Set("notify_id", s.NotifyFields(nil).Get("notify_id"))
+			return sign(again)
+		})
+		if stp.kind == "paid" && t.RaceReturn {
+			rat := b.returnAt(at)
+			setClock(rat)
+			b.ret(s.Return(alipaytest.Fields{"out_trade_no": b.tp.order, "trade_no": fields["trade_no"]}), rat, p.Get("subject"))
+		}
+	}
 }
 
 func (p *planner) hostile(h Hostile) (err error) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
 	"github.com/alipaynotify/alipaynotify/internal/simulator"
 )
@@ -59,6 +60,13 @@ func TestEveryEventHandledOnce(t *testing.T) {
 		{Story: simulator.StoryFullRefund, Refunds: []string{"20.00"}, OutOfOrder: true, RaceReturn: true, Interval: day},
 		{Story: simulator.StoryPaid, SignType: "RSA", Charset: "gb2312"},
 		{Story: simulator.StoryPartialRefund, SignType: "MD5", Refunds: []string{"1.00"}},
+		// Legacy escrow and dual-function trades (MD5).
+		{Story: simulator.StoryEscrowFinished, RaceReturn: true, Duplicates: 3, LostAcks: 1},
+		{Story: simulator.StoryEscrowRefunded, OutOfOrder: true, Interval: day, Subject: "中文商品", Duplicates: 2},
+		{Story: simulator.StoryDualInstant, RaceReturn: true, Duplicates: 1, Repeat: 2},
+		// Legacy mobile web (alipay.wap.*).
+		{Story: simulator.StoryPaid, SignType: "WAP_MD5", RaceReturn: true, Duplicates: 3},
+		{Story: simulator.StoryFinished, SignType: "WAP_0001", RaceReturn: true, OutOfOrder: true, Interval: day, Duplicates: 1},
 	}}
 	rep := run(t, m.config(fast), sc)
 	if !rep.OK() {
@@ -80,15 +88,27 @@ func TestEveryEventHandledOnce(t *testing.T) {
 			t.Errorf("event %s handled %d times", ev, n)
 		}
 	}
-	// The out-of-order finished trade: TRADE_FINISHED first, then the stale
-	// TRADE_SUCCESS, delivered once and flagged.
+	// The out-of-order trades: the latest status first, then each earlier
+	// one delivered once and flagged stale: TRADE_SUCCESS of the finished
+	// and full_refund trades and of the mobile web one, and WAIT_BUYER_PAY,
+	// WAIT_SELLER_SEND_GOODS and WAIT_BUYER_CONFIRM_GOODS of the escrow
+	// trade refunded last (its refund request is not ranked: not stale).
 	m.mu.Lock()
-	if len(m.stale) != 2 {
-		t.Errorf("stale deliveries %v, want the two late TRADE_SUCCESS", m.stale)
+	staleStatus := map[string]int{}
+	for ev := range m.stale {
+		parts := strings.Split(ev, "|")
+		staleStatus[parts[2]+"|"+parts[3]]++
+	}
+	if len(m.stale) != 6 || staleStatus["TRADE_SUCCESS|"] != 3 || staleStatus["WAIT_BUYER_PAY|"] != 1 ||
+		staleStatus["WAIT_SELLER_SEND_GOODS|"] != 1 || staleStatus["WAIT_BUYER_CONFIRM_GOODS|"] != 1 {
+		t.Errorf("stale deliveries %v", m.stale)
 	}
 	m.mu.Unlock()
 	tot := rep.Totals
-	if tot.Copies != 5*3+2*1+1*2+3*2 || tot.LostAcks != 3 || tot.Returns != 7 || tot.ReturnsOK != 7 {
+	copies := 5*3 + 2*1 + 1*2 + 3*2 + // open platform and mapi trades
+		4*3 + 5*2 + 2*2*1 + // escrow and dual-function
+		3 + 2*1 // mobile web
+	if tot.Copies != copies || tot.LostAcks != 3+4 || tot.Returns != 12 || tot.ReturnsOK != 12 {
 		t.Errorf("totals %+v", tot)
 	}
 	// Every request carried the delivery header, matching an answer.
@@ -248,12 +268,40 @@ func TestCharsetsAndLegacy(t *testing.T) {
 	cfg.Gateway = gw
 	rep = run(t, cfg, &simulator.Scenario{Trades: []simulator.Trade{
 		{Story: simulator.StoryPartialRefund, SignType: "MD5", Refunds: []string{"1.00"}, Duplicates: 1},
+		{Story: simulator.StoryPaid, SignType: "WAP_MD5", Duplicates: 1}, // mobile web: notify_id inside notify_data
 	}})
-	if !rep.OK() || len(legacy.runs()) != 2 {
+	if !rep.OK() || len(legacy.runs()) != 3 {
 		t.Fatalf("runs %v\n%s", legacy.runs(), table(rep))
 	}
-	if len(gw.Requests()) == 0 {
-		t.Errorf("the merchant never called notify_verify")
+	if len(gw.Requests()) < 3 {
+		t.Errorf("the merchant called notify_verify %d times for 3 events", len(gw.Requests()))
+	}
+
+	// A GBK escrow trade: legacy callbacks name no charset, so this
+	// merchant expects gbk (LegacyCharset); the Chinese subject and the
+	// shipping address arrive as UTF-8, each of the five steps once.
+	gbkOpts := alipaytestLegacyOptions(gw)
+	gbkOpts.LegacyCharset = alipaynotify.GBK
+	gbk := newMerchant(t, merchantOptions{verify: gbkOpts})
+	cfg = gbk.config(fast)
+	cfg.Gateway = gw
+	rep = run(t, cfg, &simulator.Scenario{Trades: []simulator.Trade{
+		{OutTradeNo: "ESCROW-GBK", Story: simulator.StoryEscrowRefunded, Charset: "gbk", Subject: "龙井茶 250克", Duplicates: 1, RaceReturn: true},
+	}})
+	if !rep.OK() || len(gbk.runs()) != 5 {
+		t.Fatalf("runs %v\n%s", gbk.runs(), table(rep))
+	}
+	for ev, n := range gbk.runs() {
+		if n != 1 {
+			t.Errorf("event %s handled %d times", ev, n)
+		}
+	}
+	if got := gbk.subjects["ESCROW-GBK"]; got != "龙井茶 250克" {
+		t.Errorf("escrow subject %q", got)
+	}
+	want := alipaytest.DefaultReceiver
+	if got := gbk.receivers["ESCROW-GBK"]; got.Name != want.Name || got.Address != want.Address || got.Mobile != want.Mobile {
+		t.Errorf("escrow receiver %+v", got.Masked())
 	}
 }
 
@@ -406,9 +454,12 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for sc, want := range map[*simulator.Scenario]string{
-		{Trades: []simulator.Trade{{Story: "paid"}}}:                  "trades[0].sign_type: RSA2 needs Alipay's private key",
-		{Trades: []simulator.Trade{{Story: "paid", SignType: "MD5"}}}: "trades[0].sign_type: MD5 needs the partner's MD5 key",
-		{Hostile: []simulator.Hostile{{Kind: "forged_signature"}}}:    "hostile[0].sign_type: MD5 needs the partner's MD5 key",
+		{Trades: []simulator.Trade{{Story: "paid"}}}:                       "trades[0].sign_type: RSA2 needs Alipay's private key",
+		{Trades: []simulator.Trade{{Story: "paid", SignType: "MD5"}}}:      "trades[0].sign_type: MD5 needs the partner's MD5 key",
+		{Hostile: []simulator.Hostile{{Kind: "forged_signature"}}}:         "hostile[0].sign_type: MD5 needs the partner's MD5 key",
+		{Trades: []simulator.Trade{{Story: "escrow_finished"}}}:            "trades[0].sign_type: MD5 needs the partner's MD5 key",
+		{Trades: []simulator.Trade{{Story: "paid", SignType: "WAP_MD5"}}}:  "trades[0].sign_type: WAP_MD5 needs the partner's MD5 key",
+		{Trades: []simulator.Trade{{Story: "paid", SignType: "WAP_0001"}}}: "trades[0].sign_type: WAP_0001 needs Alipay's WAP private key and the merchant's public key",
 	} {
 		if err := sim.CheckScenario(sc); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want %q", err, want)

@@ -245,11 +245,14 @@ type Line struct {
 	OutTradeNo  string `json:"out_trade_no"`
 	TradeNo     string `json:"trade_no"`
 	TradeStatus string `json:"trade_status"`
-	TotalAmount string `json:"total_amount"`
-	RefundFee   string `json:"refund_fee"`
-	OutBizNo    string `json:"out_biz_no"`
-	Subject     string `json:"subject"`
-	Stale       bool   `json:"stale"`
+	// RefundStatus is a legacy escrow trade's refund_status: a refund
+	// request keeps the trade_status and changes only this.
+	RefundStatus string `json:"refund_status"`
+	TotalAmount  string `json:"total_amount"`
+	RefundFee    string `json:"refund_fee"`
+	OutBizNo     string `json:"out_biz_no"`
+	Subject      string `json:"subject"`
+	Stale        bool   `json:"stale"`
 }
 
 // Handle is the business handler (a middleware.HandlerFunc): the middleware
@@ -258,18 +261,19 @@ type Line struct {
 // token; this one prints a Line. An error makes Alipay retry.
 func (s *Shop) Handle(ctx context.Context, n *alipaynotify.Notification) error {
 	line := Line{
-		Event:       "handled",
-		Source:      string(n.Source),
-		Protocol:    string(n.Protocol),
-		SignType:    string(n.SignType),
-		Charset:     string(n.Charset),
-		AppID:       n.AppID,
-		Partner:     n.Partner,
-		OutTradeNo:  n.OutTradeNo,
-		TradeNo:     n.TradeNo,
-		TradeStatus: string(n.TradeStatus),
-		OutBizNo:    n.OutBizNo,
-		Subject:     n.Subject,
+		Event:        "handled",
+		Source:       string(n.Source),
+		Protocol:     string(n.Protocol),
+		SignType:     string(n.SignType),
+		Charset:      string(n.Charset),
+		AppID:        n.AppID,
+		Partner:      n.Partner,
+		OutTradeNo:   n.OutTradeNo,
+		TradeNo:      n.TradeNo,
+		TradeStatus:  string(n.TradeStatus),
+		RefundStatus: string(n.RefundStatus),
+		OutBizNo:     n.OutBizNo,
+		Subject:      n.Subject,
 	}
 	if has(n, "total_amount", "total_fee") {
 		line.TotalAmount = n.TotalAmount.String()
