@@ -51,6 +51,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/alipaynotify/alipaynotify"
@@ -150,15 +151,18 @@ func (m *Middleware) Notify(business http.Handler) http.Handler {
 	})
 }
 
-// Return returns the return_url handler: GET only (405 otherwise); verify →
-// run the same once-per-event business handler → render page, which reads the
-// Notification and the Outcome with DeliveryFromContext so the buyer always
-// gets a page. Returns that cannot be verified go to
+// Return returns the return_url handler: GET only (405 otherwise, HEAD
+// included: the buyer's browser sends GET, and nothing else should run the
+// business handler); verify → run the same once-per-event business handler →
+// render page, which reads the Notification and the Outcome with
+// DeliveryFromContext so the buyer always gets a page, even when the
+// business handler fails or panics (OutcomeFailed; the panic is logged with
+// its stack). Returns that cannot be verified go to
 // Options.ReturnErrorHandler.
 func (m *Middleware) Return(business, page http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
 			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 			return
 		}
@@ -338,8 +342,10 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, bu
 		if !panicked {
 			return
 		}
-		// Release the claim so the next retry can run, then let the panic go
-		// on to the server's (or framework's) recovery.
+		// Release the claim so the next retry can run. On notify, let the
+		// panic go on to the server's (or framework's) recovery, which drops
+		// the connection: Alipay retries. On a return, the buyer still gets
+		// the page (with OutcomeFailed), so log the panic here.
 		rec := recover()
 		if stopRenew != nil {
 			stopRenew()
@@ -347,7 +353,11 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, bu
 		}
 		d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: %v", ErrHandlerPanic, rec)
 		m.failed(ctx, n, d.Err, time.Since(start))
-		panic(rec)
+		if n.Source != alipaynotify.SourceReturn || rec == http.ErrAbortHandler {
+			panic(rec)
+		}
+		m.opts.Logger.ErrorContext(ctx, "alipaynotify: business handler panicked on a return; showing the page",
+			"event", logEvent(n), "stack", string(debug.Stack()))
 	}()
 	err = callBusiness(business, w, r.WithContext(hctx))
 	panicked = false

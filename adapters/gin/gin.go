@@ -94,7 +94,7 @@ func NotifyHandler(m *middleware.Middleware, business middleware.HandlerFunc) gi
 }
 
 // Return is gin middleware for return_url; the rest of the gin chain is the
-// page shown to the buyer. It runs m.Return: GET or HEAD only, verify, run
+// page shown to the buyer. It runs m.Return: GET only, verify, run
 // business at most once per business event (shared with notify_url), then run
 // the rest of the chain, which reads the notification and the Outcome with
 // DeliveryFromContext and writes the page. A return that cannot be verified

@@ -55,10 +55,10 @@ func HandleNotify(r *mux.Router, path string, m *middleware.Middleware, business
 	return r.Handle(path, m.Notify(business)).Methods(http.MethodPost)
 }
 
-// HandleReturn registers m.Return(business, page) on r for GET and HEAD
+// HandleReturn registers m.Return(business, page) on r for GET
 // requests to path and returns the route. A return that cannot be verified is
 // answered by middleware.Options.ReturnErrorHandler (400 by default). Other
 // methods are answered by mux, as for HandleNotify.
 func HandleReturn(r *mux.Router, path string, m *middleware.Middleware, business, page http.Handler) *mux.Route {
-	return r.Handle(path, m.Return(business, page)).Methods(http.MethodGet, http.MethodHead)
+	return r.Handle(path, m.Return(business, page)).Methods(http.MethodGet)
 }

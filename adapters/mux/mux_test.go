@@ -100,7 +100,7 @@ func routers(m *middleware.Middleware, b *business) map[string]*mux.Router {
 	notify.Methods(http.MethodPost).Handler(b)
 	ret := alipay.Path("/return").Subrouter()
 	ret.Use(alipaymux.ReturnMiddleware(m, b))
-	ret.Methods(http.MethodGet, http.MethodHead).HandlerFunc(page)
+	ret.Methods(http.MethodGet).HandlerFunc(page)
 
 	return map[string]*mux.Router{"route helpers": helpers, "middleware": mw}
 }
