@@ -317,15 +317,6 @@ func TestNotifyVerifyRemoteCheck(t *testing.T) {
 	}
 }
 
-func TestReturnInfersPaid(t *testing.T) {
-	// A modern page-pay return has no trade_status; a verified one stands for
-	// TRADE_SUCCESS of the trade, so it dedupes against the notify.
-	n := &alipaynotify.Notification{Protocol: alipaynotify.ProtocolOpenPlatform, AppID: "1", OutTradeNo: "O", TradeStatus: alipaynotify.TradeSuccess}
-	if n.Event().ID() != "TRADE_SUCCESS" || n.Event().Trade() != "1|O" {
-		t.Fatalf("event = %+v", n.Event())
-	}
-}
-
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])

@@ -115,6 +115,10 @@ type Notification struct {
 	NotifyID string
 	// NotifyType is e.g. "trade_status_sync".
 	NotifyType string
+	// NotifyActionType is notify_action_type when sent (open platform, e.g.
+	// "payByAccountAction", "closeTradeAction", "reverseAction"; its
+	// meaning is not documented by Alipay: use TradeStatus).
+	NotifyActionType string
 	// NotifyTime is when Alipay sent the notification.
 	NotifyTime time.Time
 	// Version is the protocol version ("1.0").
@@ -335,6 +339,8 @@ func (n *Notification) fill() error {
 			n.NotifyID = v
 		case "notify_type":
 			n.NotifyType = v
+		case "notify_action_type":
+			n.NotifyActionType = v
 		case "version":
 			n.Version = v
 		case "method":

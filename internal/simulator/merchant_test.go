@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
@@ -27,9 +28,10 @@ const testMD5Key = "simulator-test-md5-key-000000000"
 type merchant struct {
 	*httptest.Server
 
-	failFirst int          // fail the first failFirst runs of every event
-	always    bool         // fail every run
-	inFlight  atomic.Int32 // requests being served
+	failFirst int           // fail the first failFirst runs of every event
+	always    bool          // fail every run
+	sleep     time.Duration // each run takes this long
+	inFlight  atomic.Int32  // requests being served
 	maxFlight atomic.Int32
 
 	mu        sync.Mutex
@@ -45,6 +47,7 @@ type merchant struct {
 type merchantOptions struct {
 	failFirst int
 	always    bool
+	sleep     time.Duration
 	verify    alipaynotify.Options // overrides
 }
 
@@ -71,7 +74,7 @@ func newMerchant(t *testing.T, o merchantOptions) *merchant {
 	store := dedupe.NewMemoryStore()
 	t.Cleanup(func() { store.Close() })
 	m := &merchant{
-		failFirst: o.failFirst, always: o.always,
+		failFirst: o.failFirst, always: o.always, sleep: o.sleep,
 		ok: map[string]int{}, failed: map[string]int{}, subjects: map[string]string{}, stale: map[string]bool{},
 		receivers: map[string]alipaynotify.Receiver{},
 	}
@@ -113,6 +116,7 @@ func newMerchant(t *testing.T, o merchantOptions) *merchant {
 }
 
 func (m *merchant) handle(ctx context.Context, n *alipaynotify.Notification) error {
+	time.Sleep(m.sleep)
 	key := n.Event().String()
 	d, _ := middleware.DeliveryFromContext(ctx)
 	m.mu.Lock()

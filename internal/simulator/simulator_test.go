@@ -370,7 +370,9 @@ func TestTimeoutRetried(t *testing.T) {
 
 // TestWorkersBound: no more deliveries in flight than Config.Workers.
 func TestWorkersBound(t *testing.T) {
-	m := newMerchant(t, merchantOptions{})
+	// Each run takes 50 ms (and duplicates wait for it), so the three
+	// workers are busy at once even on a loaded machine.
+	m := newMerchant(t, merchantOptions{sleep: 50 * time.Millisecond})
 	cfg := m.config(fast)
 	cfg.Workers = 3
 	rep := run(t, cfg, &simulator.Scenario{Trades: []simulator.Trade{{Story: simulator.StoryPaid, Duplicates: 4, Repeat: 10}}})
