@@ -654,6 +654,7 @@ type testServer struct {
 	bin    string
 	dir    string
 	port   int
+	conf   string // config file given first, when set (Sentinel needs one)
 	args   []string
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has been waited for
@@ -662,6 +663,13 @@ type testServer struct {
 // startServer starts a redis-server with persistence off, unless args (extra
 // redis-server arguments) turn it on, and kills it when the test ends.
 func startServer(t *testing.T, args ...string) *testServer {
+	t.Helper()
+	return startServerConf(t, nil, args...)
+}
+
+// startServerConf is startServer with a config file whose content conf
+// returns for the server's directory and port (nil: none).
+func startServerConf(t *testing.T, conf func(dir string, port int) string, args ...string) *testServer {
 	t.Helper()
 	bin := os.Getenv(envServerBin)
 	if bin == "" {
@@ -678,6 +686,12 @@ func startServer(t *testing.T, args ...string) *testServer {
 	_ = listener.Close()
 
 	s := &testServer{t: t, bin: bin, dir: t.TempDir(), port: port, args: args}
+	if conf != nil {
+		s.conf = filepath.Join(s.dir, "redis.conf")
+		if err := os.WriteFile(s.conf, []byte(conf(s.dir, port)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.start()
 	t.Cleanup(func() {
 		if s.running() {
@@ -704,14 +718,19 @@ func (s *testServer) running() bool {
 // start starts the server and waits until it answers PING.
 func (s *testServer) start() {
 	s.t.Helper()
-	args := append([]string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args, []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--logfile", "redis.log",
 		"--save", "",
 		"--appendonly", "no",
-	}, s.args...)
+	}...)
+	args = append(args, s.args...)
 	s.cmd = exec.Command(s.bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("starting %s: %v", s.bin, err)
@@ -770,4 +789,89 @@ func (s *testServer) client(t *testing.T, opts *redis.Options) *redis.Client {
 	client := redis.NewClient(&clientOpts)
 	t.Cleanup(func() { _ = client.Close() })
 	return client
+}
+
+// sentinelMaster is the master name the Sentinel test monitors.
+const sentinelMaster = "alipaynotify"
+
+// startSentinel starts a Sentinel (redis-server --sentinel) that monitors
+// master with quorum 1 and fails over one second after losing it.
+func startSentinel(t *testing.T, master *testServer) *testServer {
+	t.Helper()
+	return startServerConf(t, func(string, int) string {
+		return fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 1\n"+
+			"sentinel down-after-milliseconds %[1]s 1000\n"+
+			"sentinel failover-timeout %[1]s 5000\n", sentinelMaster, master.port)
+	}, "--sentinel")
+}
+
+// TestSentinel runs the conformance suite through Sentinel
+// (redis.NewFailoverClient), then kills the master: once Sentinel has
+// promoted the replica, the same client and store find a completed event
+// still done and a fresh one claimable.
+func TestSentinel(t *testing.T) {
+	t.Parallel()
+	master := startServer(t)
+	replica := startServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
+	sentinel := startSentinel(t, master)
+	client := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:    sentinelMaster,
+		SentinelAddrs: []string{sentinel.addr()},
+		DialTimeout:   time.Second,
+		ReadTimeout:   time.Second,
+		WriteTimeout:  time.Second,
+	})
+	t.Cleanup(func() { _ = client.Close() })
+
+	t.Run("Conformance", func(t *testing.T) {
+		store := newTestStore(t, client)
+		storetest.Run(t, func(*testing.T) dedupe.Store { return store })
+	})
+
+	t.Run("Failover", func(t *testing.T) {
+		ctx := t.Context()
+		store, err := New(client, Options{Prefix: "failover"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := dedupe.Event{Trade: "2088000000000001|ESCROW-1", ID: "WAIT_SELLER_SEND_GOODS|"}
+		c, err := store.Claim(ctx, ev, time.Minute)
+		if err != nil || c.State != dedupe.Claimed {
+			t.Fatalf("Claim = %+v, %v", c, err)
+		}
+		if ok, err := store.Complete(ctx, ev, c.Token, 190*24*time.Hour); err != nil || !ok {
+			t.Fatalf("Complete = %v, %v", ok, err)
+		}
+		// Redis replicates asynchronously (see the package documentation):
+		// wait until the replica has the done mark before failing over.
+		if n, err := client.Do(ctx, "WAIT", 1, 5000).Int64(); err != nil || n < 1 {
+			t.Fatalf("WAIT = %d, %v", n, err)
+		}
+		master.stop(syscall.SIGKILL)
+
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			c, err = store.Claim(ctx, ev, time.Minute)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no master 60s after the failover started: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if c.State != dedupe.Done {
+			t.Fatalf("Claim of the completed event after the failover = %+v, want done", c)
+		}
+		sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.addr()})
+		defer sc.Close()
+		addr, err := sc.GetMasterAddrByName(ctx, sentinelMaster).Result()
+		if err != nil || len(addr) != 2 || addr[1] != strconv.Itoa(replica.port) {
+			t.Fatalf("Sentinel's master is %v (%v), want the replica on port %d", addr, err, replica.port)
+		}
+		fresh, err := store.Claim(ctx, dedupe.Event{Trade: ev.Trade, ID: "WAIT_BUYER_CONFIRM_GOODS|"}, time.Minute)
+		if err != nil || fresh.State != dedupe.Claimed {
+			t.Fatalf("Claim of a new event on the new master = %+v, %v", fresh, err)
+		}
+	})
 }
