@@ -31,7 +31,11 @@ func TestCoreNeverCompilesFrameworks(t *testing.T) {
 	for _, dep := range deps(t,
 		"github.com/alipaynotify/alipaynotify",
 		"github.com/alipaynotify/alipaynotify/middleware",
+		"github.com/alipaynotify/alipaynotify/dedupe",
 		"github.com/alipaynotify/alipaynotify/dedupe/redisstore",
+		"github.com/alipaynotify/alipaynotify/alipaytest",
+		"github.com/alipaynotify/alipaynotify/cmd/alipaysim",
+		"github.com/alipaynotify/alipaynotify/examples/nethttp",
 	) {
 		for _, f := range frameworks {
 			if strings.Contains(dep, f) {

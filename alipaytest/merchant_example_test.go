@@ -57,7 +57,7 @@ func Example_ginHandler() {
 	gin.SetMode(gin.TestMode)
 	s := alipaytest.NewSigner(alipaytest.TestKey())
 	r := gin.New()
-	r.POST("/alipay/notify", alipaygin.NotifyHandler(merchantMiddleware(s), func(ctx context.Context, n *alipaynotify.Notification) error {
+	r.POST("/alipay/notify", alipaygin.Notify(merchantMiddleware(s), func(ctx context.Context, n *alipaynotify.Notification) error {
 		fmt.Println("handled", n.OutTradeNo, n.TradeStatus)
 		return nil
 	}))

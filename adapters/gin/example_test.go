@@ -36,13 +36,13 @@ func exampleMiddleware() *middleware.Middleware {
 // The business handler is the rest of the gin chain. It runs once per
 // business event; Alipay gets exactly "success" for the delivery and for its
 // duplicate.
-func ExampleNotify() {
+func ExampleNotifyMiddleware() {
 	gin.SetMode(gin.ReleaseMode)
 	m := exampleMiddleware()
 
 	r := gin.New()
 	alipay := r.Group("/alipay")
-	alipay.POST("/notify", alipaygin.Notify(m), func(c *gin.Context) {
+	alipay.POST("/notify", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
 		n, _ := alipaygin.FromContext(c)
 		if err := markPaid(c.Request.Context(), n); err != nil {
 			_ = c.AbortWithError(http.StatusInternalServerError, err) // Alipay gets "fail" and retries
@@ -68,7 +68,7 @@ func markPaid(context.Context, *alipaynotify.Notification) error { return nil }
 
 // The typed form: notify and return share one business handler, so whichever
 // arrives first does the work; the return page shows the outcome.
-func ExampleReturnHandler() {
+func ExampleReturn() {
 	gin.SetMode(gin.ReleaseMode)
 	m := exampleMiddleware()
 	business := func(ctx context.Context, n *alipaynotify.Notification) error {
@@ -82,8 +82,8 @@ func ExampleReturnHandler() {
 
 	r := gin.New()
 	alipay := r.Group("/alipay")
-	alipay.POST("/notify", alipaygin.NotifyHandler(m, business))
-	alipay.GET("/return", alipaygin.ReturnHandler(m, business, page))
+	alipay.POST("/notify", alipaygin.Notify(m, business))
+	alipay.GET("/return", alipaygin.Return(m, business, page))
 
 	trade := alipaytest.NewSigner(nil).NewTrade("ORDER-2", "10.00")
 	w := httptest.NewRecorder()
@@ -101,11 +101,11 @@ func ExampleReturnHandler() {
 
 // A callback that fails verification is answered "fail" and the rest of the
 // chain never runs.
-func ExampleNotify_rejected() {
+func ExampleNotifyMiddleware_rejected() {
 	gin.SetMode(gin.ReleaseMode)
 	m := exampleMiddleware()
 	r := gin.New()
-	r.POST("/alipay/notify", alipaygin.Notify(m), func(c *gin.Context) {
+	r.POST("/alipay/notify", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
 		fmt.Println("never printed")
 	})
 

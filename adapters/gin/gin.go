@@ -1,18 +1,22 @@
 // Package alipaygin serves Alipay's notify_url and return_url on gin, around
 // the net/http middleware of package middleware: same verification, same
-// exactly-once contract, same answers to Alipay. The names mirror the core.
+// exactly-once contract, same answers to Alipay. The names mirror the core:
+// Notify and Return take the business handler (as m.Notify and m.Return
+// do), NotifyMiddleware and ReturnMiddleware make the rest of the gin chain
+// the business handler or the page (as m.NotifyMiddleware and
+// m.ReturnMiddleware, and package alipaymux, do).
 //
 // Two shapes are offered. As gin middleware, the business handler is the rest
 // of the gin chain:
 //
 //	alipay := r.Group("/alipay")
-//	alipay.POST("/notify", alipaygin.Notify(m), markPaid)
-//	alipay.GET("/return", alipaygin.Return(m, business), thanksPage)
+//	alipay.POST("/notify", alipaygin.NotifyMiddleware(m), markPaid)
+//	alipay.GET("/return", alipaygin.ReturnMiddleware(m, business), thanksPage)
 //
 // As route handlers, the business handler is a typed middleware.HandlerFunc:
 //
-//	alipay.POST("/notify", alipaygin.NotifyHandler(m, shop.Handle))
-//	alipay.GET("/return", alipaygin.ReturnHandler(m, shop.Handle, thanksPage))
+//	alipay.POST("/notify", alipaygin.Notify(m, shop.Handle))
+//	alipay.GET("/return", alipaygin.Return(m, shop.Handle, thanksPage))
 //
 // Later handlers read the verified notification with FromContext (or
 // DeliveryFromContext for the claim token, the stale flag and, on the return
@@ -48,7 +52,7 @@ func (k *contextKey) String() string { return "alipaynotify/adapters/gin context
 
 var deliveryKey = &contextKey{"delivery"}
 
-// Notify is gin middleware for notify_url; the rest of the gin chain is the
+// NotifyMiddleware is gin middleware for notify_url; the rest of the gin chain is the
 // business handler. It runs m.Notify: POST only, verify, claim, run the rest
 // of the chain at most once per business event, then answer Alipay exactly
 // "success" or "fail" and call c.Abort.
@@ -70,7 +74,7 @@ var deliveryKey = &contextKey{"delivery"}
 // the chain again. A panic in a later handler releases the claim too and
 // propagates to gin's recovery with c.Writer restored. Rejected, duplicate and
 // in-flight deliveries never reach the later handlers.
-func Notify(m *middleware.Middleware) gin.HandlerFunc {
+func NotifyMiddleware(m *middleware.Middleware) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		orig := c.Request
 		defer func() { c.Request = orig }()
@@ -82,10 +86,10 @@ func Notify(m *middleware.Middleware) gin.HandlerFunc {
 	}
 }
 
-// NotifyHandler is the notify_url route handler for a typed business handler:
+// Notify is the notify_url route handler for a typed business handler:
 // m.Notify(business) as a gin.HandlerFunc. It answers Alipay exactly "success"
 // or "fail" and calls c.Abort.
-func NotifyHandler(m *middleware.Middleware, business middleware.HandlerFunc) gin.HandlerFunc {
+func Notify(m *middleware.Middleware, business middleware.HandlerFunc) gin.HandlerFunc {
 	h := m.Notify(business)
 	return func(c *gin.Context) {
 		h.ServeHTTP(c.Writer, c.Request)
@@ -93,23 +97,24 @@ func NotifyHandler(m *middleware.Middleware, business middleware.HandlerFunc) gi
 	}
 }
 
-// Return is gin middleware for return_url; the rest of the gin chain is the
+// ReturnMiddleware is gin middleware for return_url; the rest of the gin chain is the
 // page shown to the buyer. It runs m.Return: GET only, verify, run
 // business at most once per business event (shared with notify_url), then run
 // the rest of the chain, which reads the notification and the Outcome with
 // DeliveryFromContext and writes the page. A return that cannot be verified
 // is answered by middleware.Options.ReturnErrorHandler (400 by default)
-// without running the rest of the chain. Return calls c.Abort when done.
-func Return(m *middleware.Middleware, business http.Handler) gin.HandlerFunc {
+// without running the rest of the chain. ReturnMiddleware calls c.Abort
+// when done.
+func ReturnMiddleware(m *middleware.Middleware, business http.Handler) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		serveReturn(c, m, business, c.Next)
 	}
 }
 
-// ReturnHandler is the return_url route handler for a typed business handler
-// and a gin page handler: like Return, with page in place of the rest of the
-// chain. It calls c.Abort when done.
-func ReturnHandler(m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc) gin.HandlerFunc {
+// Return is the return_url route handler for a typed business handler
+// and a gin page handler: like ReturnMiddleware, with page in place of the
+// rest of the chain. It calls c.Abort when done.
+func Return(m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		serveReturn(c, m, business, func() { page(c) })
 	}
@@ -130,8 +135,8 @@ func serveReturn(c *gin.Context, m *middleware.Middleware, business http.Handler
 }
 
 // FromContext returns the verified notification of the request, if any. It
-// works in every handler after Notify, NotifyHandler's business, Return and
-// ReturnHandler's page. It never panics, whatever c holds.
+// works in every handler after NotifyMiddleware, Notify's business,
+// ReturnMiddleware and Return's page. It never panics, whatever c holds.
 func FromContext(c *gin.Context) (*alipaynotify.Notification, bool) {
 	d, ok := DeliveryFromContext(c)
 	if !ok || d.Notification == nil {

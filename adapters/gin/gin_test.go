@@ -81,7 +81,7 @@ func TestNotifyOncePerEvent(t *testing.T) {
 	var after atomic.Int32
 	r := gin.New()
 	alipay := r.Group("/alipay")
-	alipay.POST("/notify", alipaygin.Notify(m),
+	alipay.POST("/notify", alipaygin.NotifyMiddleware(m),
 		func(c *gin.Context) {
 			n, ok := alipaygin.FromContext(c)
 			if !ok {
@@ -121,7 +121,7 @@ func TestNotifyConcurrentDuplicates(t *testing.T) {
 	m, s := newMiddleware(t, middleware.Options{})
 	var runs atomic.Int32
 	r := gin.New()
-	r.POST("/alipay/notify", alipaygin.Notify(m), func(c *gin.Context) {
+	r.POST("/alipay/notify", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
 		time.Sleep(50 * time.Millisecond) // keep the claim while the others arrive
 		runs.Add(1)
 	})
@@ -169,11 +169,11 @@ func TestNotifyRejectedAborts(t *testing.T) {
 		c.Next()
 		aborted.Store(c.IsAborted())
 	})
-	r.POST("/alipay/notify", alipaygin.Notify(m),
+	r.POST("/alipay/notify", alipaygin.NotifyMiddleware(m),
 		func(c *gin.Context) { business.Add(1) },
 		func(c *gin.Context) { after.Add(1) },
 	)
-	r.GET("/alipay/notify", alipaygin.Notify(m), func(c *gin.Context) { business.Add(1) })
+	r.GET("/alipay/notify", alipaygin.NotifyMiddleware(m), func(c *gin.Context) { business.Add(1) })
 
 	paid := s.NewTrade("GIN-FORGED", "100.00").Paid()
 	cases := []struct {
@@ -244,7 +244,7 @@ func TestNotifyOutcome(t *testing.T) {
 			}})
 			var runs, afterRuns int
 			r := gin.New()
-			r.POST("/n", alipaygin.Notify(m), func(c *gin.Context) {
+			r.POST("/n", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
 				runs++
 				if runs == 1 {
 					tc.fail(c)
@@ -284,7 +284,7 @@ func TestNotifyPanicReleasesClaim(t *testing.T) {
 	var runs int
 	r := gin.New()
 	r.Use(gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }))
-	r.POST("/n", alipaygin.Notify(m), func(c *gin.Context) {
+	r.POST("/n", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
 		runs++
 		if runs == 1 {
 			c.String(http.StatusOK, "half written")
@@ -320,7 +320,7 @@ func TestNotifyContext(t *testing.T) {
 		_, outerRequestHasNotification = middleware.FromContext(c.Request.Context())
 	})
 	g := r.Group("/alipay")
-	g.POST("/notify", alipaygin.Notify(m), func(c *gin.Context) {
+	g.POST("/notify", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
 		got.gin, _ = alipaygin.FromContext(c)
 		got.std, _ = middleware.FromContext(c.Request.Context())
 		if d, ok := alipaygin.DeliveryFromContext(c); ok {
@@ -369,13 +369,13 @@ func TestFromContextNeverPanics(t *testing.T) {
 	}
 }
 
-func TestNotifyHandler(t *testing.T) {
+func TestNotifyRouteHandler(t *testing.T) {
 	m, s := newMiddleware(t, middleware.Options{})
 	var runs, fails atomic.Int32
 	fails.Store(1)
 	var after atomic.Int32
 	r := gin.New()
-	r.Group("/alipay").POST("/notify", alipaygin.NotifyHandler(m, func(ctx context.Context, n *alipaynotify.Notification) error {
+	r.Group("/alipay").POST("/notify", alipaygin.Notify(m, func(ctx context.Context, n *alipaynotify.Notification) error {
 		if fails.Add(-1) >= 0 {
 			return errors.New("database down")
 		}
@@ -401,7 +401,7 @@ func TestNotifyHandler(t *testing.T) {
 		t.Fatalf("business succeeded %d times, want 1", runs.Load())
 	}
 	if after.Load() != 0 {
-		t.Fatal("a handler after NotifyHandler ran")
+		t.Fatal("a handler after Notify ran")
 	}
 	if w := serve(r, paid.Tampered("out_trade_no", "OTHER").Request("/alipay/notify")); w.Body.String() != "fail" {
 		t.Fatalf("forged: %q", w.Body.String())
@@ -416,11 +416,11 @@ func TestReturn(t *testing.T) {
 		name  string
 		route func(g *gin.RouterGroup, m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc)
 	}{
-		{"ReturnHandler", func(g *gin.RouterGroup, m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc) {
-			g.GET("/return", alipaygin.ReturnHandler(m, business, page))
+		{"Return", func(g *gin.RouterGroup, m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc) {
+			g.GET("/return", alipaygin.Return(m, business, page))
 		}},
 		{"Return middleware", func(g *gin.RouterGroup, m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc) {
-			g.GET("/return", alipaygin.Return(m, business), page)
+			g.GET("/return", alipaygin.ReturnMiddleware(m, business), page)
 		}},
 	}
 	for _, shape := range shapes {
@@ -434,7 +434,7 @@ func TestReturn(t *testing.T) {
 			}
 			r := gin.New()
 			g := r.Group("/alipay")
-			g.POST("/notify", alipaygin.NotifyHandler(m, business))
+			g.POST("/notify", alipaygin.Notify(m, business))
 			shape.route(g, m, business, func(c *gin.Context) {
 				pages.Add(1)
 				d, ok := alipaygin.DeliveryFromContext(c)
@@ -476,7 +476,7 @@ func TestResponseController(t *testing.T) {
 	m, s := newMiddleware(t, middleware.Options{})
 	var deadlineErr, hijackErr error
 	r := gin.New()
-	r.POST("/n", alipaygin.Notify(m), func(c *gin.Context) {
+	r.POST("/n", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
 		rc := http.NewResponseController(c.Writer)
 		deadlineErr = rc.SetWriteDeadline(time.Now().Add(time.Minute))
 		c.String(http.StatusOK, "early")

@@ -46,7 +46,7 @@ type config struct {
 
 func defaultConfig() config { return config{Speed: 1800, FlakyFailures: 2} }
 
-// The orders of the demo's day.
+// The orders of the demo's traffic.
 const (
 	orderFlaky   = "1001" // the handler fails twice before it succeeds
 	orderRace    = "1002" // return page racing the notification, duplicates
@@ -58,11 +58,12 @@ const (
 	orderWAP     = "1008" // legacy mobile web (alipay.wap.*), return racing
 )
 
-// scenario is "a realistic day of Alipay traffic".
+// scenario is 100 minutes of realistic Alipay traffic: every kind of
+// delivery a merchant meets in a day, compressed.
 func scenario(prefix string) *simulator.Scenario {
 	at := func(d time.Duration) simulator.Duration { return simulator.Duration(d) }
 	return &simulator.Scenario{
-		Name: "a day of Alipay traffic",
+		Name: "100 minutes of Alipay traffic",
 		Trades: []simulator.Trade{
 			{OutTradeNo: prefix + orderFlaky, Story: simulator.StoryPaid, Amount: "59.00", Subject: "Coffee beans 1kg"},
 			{OutTradeNo: prefix + orderRace, Story: simulator.StoryPaid, Amount: "128.00", Subject: "Headphones",
@@ -202,7 +203,7 @@ type summary struct {
 	simulated, wall                                                time.Duration
 }
 
-// run starts the merchant, plays the day at it and writes the timeline and
+// run starts the merchant, plays the traffic at it and writes the timeline and
 // the summary to w. It fails when the merchant did not behave.
 func run(ctx context.Context, w io.Writer, cfg config) error {
 	// Alipay's side: a fresh RSA key for the open platform, a partner with
@@ -262,7 +263,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	fmt.Fprintf(w, "Merchant on %s: alipaynotify verifier + middleware, %s dedupe store.\n", base, storeName)
 	fmt.Fprintf(w, "Alipay: a fresh RSA-2048 key (app %s) and a legacy partner %s with an MD5 key and notify_verify.\n",
 		alipaytest.DefaultAppID, alipaytest.DefaultPID)
-	fmt.Fprintf(w, "Playing a day of Alipay traffic at ×%g (Alipay's 2-minute retry takes %s)...\n\n",
+	fmt.Fprintf(w, "Playing 100 minutes of Alipay traffic at ×%g (Alipay's 2-minute retry takes %s)...\n\n",
 		cfg.Speed, (time.Duration(float64(2*time.Minute) / cfg.Speed)).Round(time.Millisecond))
 
 	// Alipay's side, played by the simulator.

@@ -1,6 +1,6 @@
 // Command demo shows alipaynotify at work with nothing to configure: it
 // starts a merchant on 127.0.0.1 built with the real verifier and
-// middleware, plays a day of Alipay traffic at it through the simulator
+// middleware, plays 100 minutes of Alipay traffic at it through the simulator
 // (time compressed, so it takes seconds) and prints what happened.
 //
 //	go run ./examples/demo
@@ -10,7 +10,9 @@
 // notification, with concurrent duplicates; a GBK payload with a Chinese
 // subject; two partial refunds whose acknowledgements are lost, so Alipay
 // retries them; a status delivered late, after a later one; a legacy MD5
-// payment checked with notify_verify; and forged callbacks.
+// payment checked with notify_verify; a legacy escrow trade whose four
+// status changes Alipay each re-sends; a mobile web (alipay.wap.*) payment
+// racing its return; and forged callbacks.
 //
 // With REDIS_URL set (redis://localhost:6379/0) the dedupe state lives in
 // Redis (dedupe/redisstore) instead of memory.

@@ -58,7 +58,7 @@ func run() error {
 	alipay := r.Group("/alipay")
 	// notify_url as gin middleware: the handler after it is the business
 	// handler, run once per business event; Alipay gets "success" or "fail".
-	alipay.POST("/notify", alipaygin.Notify(shop.Middleware), func(c *gin.Context) {
+	alipay.POST("/notify", alipaygin.NotifyMiddleware(shop.Middleware), func(c *gin.Context) {
 		n, _ := alipaygin.FromContext(c)
 		if err := shop.Handle(c.Request.Context(), n); err != nil {
 			_ = c.AbortWithError(http.StatusInternalServerError, err) // "fail": Alipay retries
@@ -66,7 +66,7 @@ func run() error {
 	})
 	// return_url as a route handler: the same business handler, typed, and a
 	// gin page handler that sees the outcome.
-	alipay.GET("/return", alipaygin.ReturnHandler(shop.Middleware, shop.Handle, func(c *gin.Context) {
+	alipay.GET("/return", alipaygin.Return(shop.Middleware, shop.Handle, func(c *gin.Context) {
 		d, _ := alipaygin.DeliveryFromContext(c)
 		merchant.RenderPage(c.Writer, d)
 	}))

@@ -13,8 +13,8 @@ import (
 // Routes serves notify_url and return_url on a gin engine.
 func Routes(r *gin.Engine, mw *middleware.Middleware, markPaid middleware.HandlerFunc) {
 	alipay := r.Group("/alipay")
-	alipay.POST("/notify", alipaygin.NotifyHandler(mw, markPaid))
-	alipay.GET("/return", alipaygin.ReturnHandler(mw, markPaid, func(c *gin.Context) {
+	alipay.POST("/notify", alipaygin.Notify(mw, markPaid))
+	alipay.GET("/return", alipaygin.Return(mw, markPaid, func(c *gin.Context) {
 		d, _ := alipaygin.DeliveryFromContext(c)
 		c.String(http.StatusOK, "Order %s: %s", d.Notification.OutTradeNo, d.Outcome)
 	}))
