@@ -304,7 +304,9 @@ func TestExamples(t *testing.T) {
 		{name: "mux", example: "mux"},
 	}
 	if addr := os.Getenv("ALIPAYNOTIFY_REDIS_ADDR"); addr != "" {
-		variants = append(variants, variant{name: "nethttp-redis", example: "nethttp", redisURL: "redis://" + addr + "/0"})
+		for _, ex := range examples {
+			variants = append(variants, variant{name: ex + "-redis", example: ex, redisURL: "redis://" + addr + "/0"})
+		}
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -326,7 +328,28 @@ func TestExamples(t *testing.T) {
 				env = append(env, "REDIS_URL="+v.redisURL)
 			}
 			s := start(t, bin, env)
-			contract(t, s, gw, v.legacyCharset, strings.ToUpper(strings.ReplaceAll(v.name, "-", ""))+strconv.FormatInt(time.Now().UnixNano(), 36))
+			prefix := strings.ToUpper(strings.ReplaceAll(v.name, "-", "")) + strconv.FormatInt(time.Now().UnixNano(), 36)
+			contract(t, s, gw, v.legacyCharset, prefix)
+			s.stop(t)
+			if v.redisURL == "" {
+				return
+			}
+			// With REDIS_URL the state outlives the process: a restarted
+			// example answers a handled event's re-delivery without
+			// running the handler.
+			if !strings.Contains(s.stderr.String(), "dedupe state in Redis") {
+				t.Fatalf("REDIS_URL set but the example did not say it uses Redis:\n%s", s.stderr.String())
+			}
+			signer := alipaytest.NewSigner(alipaytest.TestKey())
+			paid := signer.NewTrade(prefix+"R", "5.00").Paid()
+			s = start(t, bin, env)
+			s.notify(t, paid, "success")
+			s.expectLine(t, map[string]any{"out_trade_no": prefix + "R"})
+			s.stop(t)
+			s = start(t, bin, env)
+			s.notify(t, paid, "success")
+			s.notify(t, signer.NewTrade(prefix+"S", "5.00").Paid(), "success")
+			s.expectLine(t, map[string]any{"out_trade_no": prefix + "S"}) // not R again
 			s.stop(t)
 		})
 	}
