@@ -24,51 +24,52 @@ func (frozenRenewals) Extend(context.Context, dedupe.Event, string, time.Duratio
 // while it was paused cannot mark done over the delivery that took over; the
 // new owner's done mark stands and later duplicates run nothing.
 func TestPausedOwnerCannotCompleteOverNewOwner(t *testing.T) {
-	mem := dedupe.NewMemoryStore()
-	defer mem.Close()
-	var storeErrs atomic.Int32
-	f := newFixture(t, middleware.Options{Store: frozenRenewals{mem}, Lease: 60 * time.Millisecond, WaitInFlight: 10 * time.Millisecond,
-		Hooks: middleware.Hooks{StoreError: func(ctx context.Context, op string, err error) {
-			if op == "complete" {
-				storeErrs.Add(1)
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		mem := newStore()
+		var storeErrs atomic.Int32
+		f := newFixture(t, middleware.Options{Store: frozenRenewals{mem}, Lease: 60 * time.Millisecond, WaitInFlight: 10 * time.Millisecond,
+			Hooks: middleware.Hooks{StoreError: func(ctx context.Context, op string, err error) {
+				if op == "complete" {
+					storeErrs.Add(1)
+				}
+			}}})
+		release := make(chan struct{})
+		var calls atomic.Int32
+		var tokens sync.Map
+		f.mux.Handle("/paused", f.mw.Notify(middleware.HandlerFunc(func(ctx context.Context, n *alipaynotify.Notification) error {
+			d, _ := middleware.DeliveryFromContext(ctx)
+			tokens.Store(calls.Add(1), d.ClaimToken)
+			if calls.Load() == 1 {
+				<-release // paused past the lease
 			}
-		}}})
-	release := make(chan struct{})
-	var calls atomic.Int32
-	var tokens sync.Map
-	f.mux.Handle("/paused", f.mw.Notify(middleware.HandlerFunc(func(ctx context.Context, n *alipaynotify.Notification) error {
-		d, _ := middleware.DeliveryFromContext(ctx)
-		tokens.Store(calls.Add(1), d.ClaimToken)
-		if calls.Load() == 1 {
-			<-release // paused past the lease
+			return nil
+		})))
+		paid := f.signer.NewTrade("PAUSED-1", "1.00").Paid()
+		first := make(chan string)
+		go func() {
+			w := f.serve(paid.Request("/paused"))
+			first <- w.Body.String()
+		}()
+		time.Sleep(200 * time.Millisecond) // the first owner's lease has run out
+		if w := f.serve(paid.Request("/paused")); w.Body.String() != "success" {
+			t.Fatalf("take-over delivery: %q", w.Body.String())
 		}
-		return nil
-	})))
-	paid := f.signer.NewTrade("PAUSED-1", "1.00").Paid()
-	first := make(chan string)
-	go func() {
-		w := f.serve(paid.Request("/paused"))
-		first <- w.Body.String()
-	}()
-	time.Sleep(200 * time.Millisecond) // the first owner's lease has run out
-	if w := f.serve(paid.Request("/paused")); w.Body.String() != "success" {
-		t.Fatalf("take-over delivery: %q", w.Body.String())
-	}
-	close(release)
-	<-first
-	if calls.Load() != 2 {
-		t.Fatalf("handler calls = %d, want 2 (the documented limit: a paused owner's work and the take-over)", calls.Load())
-	}
-	t1, _ := tokens.Load(int32(1))
-	t2, _ := tokens.Load(int32(2))
-	if t1 == t2 || t1 == "" {
-		t.Fatalf("the two owners must hold different claim tokens: %v %v", t1, t2)
-	}
-	if storeErrs.Load() != 1 {
-		t.Fatalf("the paused owner's complete must be refused and reported once, got %d", storeErrs.Load())
-	}
-	// The take-over's done mark stands: duplicates run nothing.
-	if w := f.serve(paid.Request("/paused")); w.Body.String() != "success" || calls.Load() != 2 {
-		t.Fatalf("duplicate after take-over: %q, calls %d", w.Body.String(), calls.Load())
-	}
+		close(release)
+		<-first
+		if calls.Load() != 2 {
+			t.Fatalf("handler calls = %d, want 2 (the documented limit: a paused owner's work and the take-over)", calls.Load())
+		}
+		t1, _ := tokens.Load(int32(1))
+		t2, _ := tokens.Load(int32(2))
+		if t1 == t2 || t1 == "" {
+			t.Fatalf("the two owners must hold different claim tokens: %v %v", t1, t2)
+		}
+		if storeErrs.Load() != 1 {
+			t.Fatalf("the paused owner's complete must be refused and reported once, got %d", storeErrs.Load())
+		}
+		// The take-over's done mark stands: duplicates run nothing.
+		if w := f.serve(paid.Request("/paused")); w.Body.String() != "success" || calls.Load() != 2 {
+			t.Fatalf("duplicate after take-over: %q, calls %d", w.Body.String(), calls.Load())
+		}
+	})
 }

@@ -80,6 +80,15 @@ type fixture struct {
 	pages  chan *middleware.Delivery
 }
 
+// newFixtureOn is newFixture over store (unless opts names one).
+func newFixtureOn(t *testing.T, store dedupe.Store, opts middleware.Options) *fixture {
+	t.Helper()
+	if opts.Store == nil {
+		opts.Store = store
+	}
+	return newFixture(t, opts)
+}
+
 func newFixture(t *testing.T, opts middleware.Options) *fixture {
 	t.Helper()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
@@ -122,23 +131,25 @@ func (f *fixture) notify(t *testing.T, m *alipaytest.Message) (int, string) {
 }
 
 func TestNotifyOnce(t *testing.T) {
-	f := newFixture(t, middleware.Options{})
-	trade := f.signer.NewTrade("ORDER-1", "88.88")
-	paid := trade.Paid()
-	for i := 0; i < 5; i++ {
-		code, body := f.notify(t, paid)
-		if code != 200 || body != "success" {
-			t.Fatalf("delivery %d: %d %q", i, code, body)
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		f := newFixtureOn(t, newStore(), middleware.Options{})
+		trade := f.signer.NewTrade("ORDER-1", "88.88")
+		paid := trade.Paid()
+		for i := 0; i < 5; i++ {
+			code, body := f.notify(t, paid)
+			if code != 200 || body != "success" {
+				t.Fatalf("delivery %d: %d %q", i, code, body)
+			}
 		}
-	}
-	// A re-send of the same state with a new notify_id is the same event.
-	resent := f.signer.Notify(alipaytest.Fields{"out_trade_no": "ORDER-1", "trade_no": paid.Get("trade_no"), "total_amount": "88.88", "notify_id": "different"})
-	if code, body := f.notify(t, resent); code != 200 || body != "success" {
-		t.Fatalf("re-send: %d %q", code, body)
-	}
-	if f.rec.total() != 1 {
-		t.Fatalf("handler ran %d times, want 1", f.rec.total())
-	}
+		// A re-send of the same state with a new notify_id is the same event.
+		resent := f.signer.Notify(alipaytest.Fields{"out_trade_no": "ORDER-1", "trade_no": paid.Get("trade_no"), "total_amount": "88.88", "notify_id": "different"})
+		if code, body := f.notify(t, resent); code != 200 || body != "success" {
+			t.Fatalf("re-send: %d %q", code, body)
+		}
+		if f.rec.total() != 1 {
+			t.Fatalf("handler ran %d times, want 1", f.rec.total())
+		}
+	})
 }
 
 func TestNotifyAnswers(t *testing.T) {
@@ -176,46 +187,50 @@ func TestNotifyAnswers(t *testing.T) {
 }
 
 func TestFailureThenRetry(t *testing.T) {
-	f := newFixture(t, middleware.Options{})
-	paid := f.signer.NewTrade("ORDER-3", "5.00").Paid()
-	f.rec.fail.Store(1)
-	if code, body := f.notify(t, paid); code != 500 || body != "fail" {
-		t.Fatalf("failing handler: %d %q", code, body)
-	}
-	if code, body := f.notify(t, paid); code != 200 || body != "success" {
-		t.Fatalf("retry: %d %q", code, body)
-	}
-	if code, body := f.notify(t, paid); code != 200 || body != "success" {
-		t.Fatalf("duplicate: %d %q", code, body)
-	}
-	if f.rec.total() != 1 {
-		t.Fatalf("successful runs = %d, want 1", f.rec.total())
-	}
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		f := newFixtureOn(t, newStore(), middleware.Options{})
+		paid := f.signer.NewTrade("ORDER-3", "5.00").Paid()
+		f.rec.fail.Store(1)
+		if code, body := f.notify(t, paid); code != 500 || body != "fail" {
+			t.Fatalf("failing handler: %d %q", code, body)
+		}
+		if code, body := f.notify(t, paid); code != 200 || body != "success" {
+			t.Fatalf("retry: %d %q", code, body)
+		}
+		if code, body := f.notify(t, paid); code != 200 || body != "success" {
+			t.Fatalf("duplicate: %d %q", code, body)
+		}
+		if f.rec.total() != 1 {
+			t.Fatalf("successful runs = %d, want 1", f.rec.total())
+		}
+	})
 }
 
 func TestPanicReleasesClaim(t *testing.T) {
-	f := newFixture(t, middleware.Options{})
-	paid := f.signer.NewTrade("ORDER-4", "5.00").Paid()
-	f.rec.panics.Store(1)
-	func() {
-		defer func() {
-			if r := recover(); r == nil {
-				t.Fatal("the panic must reach the server's recovery")
-			}
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		f := newFixtureOn(t, newStore(), middleware.Options{})
+		paid := f.signer.NewTrade("ORDER-4", "5.00").Paid()
+		f.rec.panics.Store(1)
+		func() {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Fatal("the panic must reach the server's recovery")
+				}
+			}()
+			f.notify(t, paid)
 		}()
-		f.notify(t, paid)
-	}()
-	// The claim was released: the very next retry runs at once.
-	start := time.Now()
-	if code, body := f.notify(t, paid); code != 200 || body != "success" {
-		t.Fatalf("retry after panic: %d %q", code, body)
-	}
-	if time.Since(start) > time.Second {
-		t.Fatal("the retry waited: the claim was not released")
-	}
-	if f.rec.total() != 1 {
-		t.Fatalf("runs = %d", f.rec.total())
-	}
+		// The claim was released: the very next retry runs at once.
+		start := time.Now()
+		if code, body := f.notify(t, paid); code != 200 || body != "success" {
+			t.Fatalf("retry after panic: %d %q", code, body)
+		}
+		if time.Since(start) > time.Second {
+			t.Fatal("the retry waited: the claim was not released")
+		}
+		if f.rec.total() != 1 {
+			t.Fatalf("runs = %d", f.rec.total())
+		}
+	})
 }
 
 func TestHTTPHandlerStatus(t *testing.T) {
@@ -257,41 +272,43 @@ func TestHTTPHandlerStatus(t *testing.T) {
 // TestReturnRacesNotify: whichever of return and notify comes first runs the
 // handler; the other is a duplicate; the page always renders.
 func TestReturnRacesNotify(t *testing.T) {
-	f := newFixture(t, middleware.Options{})
-	trade := f.signer.NewTrade("ORDER-6", "9.99")
-	w := f.serve(trade.Return().Request("/alipay/return"))
-	if w.Code != 200 || w.Body.String() != "thanks: handled" {
-		t.Fatalf("return first: %d %q", w.Code, w.Body.String())
-	}
-	d := <-f.pages
-	if d.Notification.OutTradeNo != "ORDER-6" || d.Notification.Source != alipaynotify.SourceReturn {
-		t.Fatalf("page saw %+v", d.Notification)
-	}
-	if code, body := f.notify(t, trade.Paid()); code != 200 || body != "success" {
-		t.Fatalf("notify after return: %d %q", code, body)
-	}
-	if f.rec.total() != 1 {
-		t.Fatalf("runs = %d, want 1", f.rec.total())
-	}
-	// And the other way round, concurrently, many times.
-	for i := 0; i < 20; i++ {
-		tr := f.signer.NewTrade("RACE-"+string(rune('A'+i)), "1.00")
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); f.notify(t, tr.Paid()) }()
-		go func() { defer wg.Done(); f.serve(tr.Return().Request("/alipay/return")) }()
-		wg.Wait()
-		<-f.pages
-	}
-	if f.rec.maxRuns() != 1 || f.rec.total() != 21 {
-		t.Fatalf("runs total %d max %d", f.rec.total(), f.rec.maxRuns())
-	}
-	// An unverifiable return gets the error page, not the business handler.
-	bad := trade.Return().Clone()
-	bad.Params.Set("total_amount", "0.01")
-	if w := f.serve(bad.Request("/alipay/return")); w.Code != 400 || strings.Contains(w.Body.String(), "0.01") {
-		t.Fatalf("forged return: %d %q", w.Code, w.Body.String())
-	}
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		f := newFixtureOn(t, newStore(), middleware.Options{})
+		trade := f.signer.NewTrade("ORDER-6", "9.99")
+		w := f.serve(trade.Return().Request("/alipay/return"))
+		if w.Code != 200 || w.Body.String() != "thanks: handled" {
+			t.Fatalf("return first: %d %q", w.Code, w.Body.String())
+		}
+		d := <-f.pages
+		if d.Notification.OutTradeNo != "ORDER-6" || d.Notification.Source != alipaynotify.SourceReturn {
+			t.Fatalf("page saw %+v", d.Notification)
+		}
+		if code, body := f.notify(t, trade.Paid()); code != 200 || body != "success" {
+			t.Fatalf("notify after return: %d %q", code, body)
+		}
+		if f.rec.total() != 1 {
+			t.Fatalf("runs = %d, want 1", f.rec.total())
+		}
+		// And the other way round, concurrently, many times.
+		for i := 0; i < 20; i++ {
+			tr := f.signer.NewTrade("RACE-"+string(rune('A'+i)), "1.00")
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); f.notify(t, tr.Paid()) }()
+			go func() { defer wg.Done(); f.serve(tr.Return().Request("/alipay/return")) }()
+			wg.Wait()
+			<-f.pages
+		}
+		if f.rec.maxRuns() != 1 || f.rec.total() != 21 {
+			t.Fatalf("runs total %d max %d", f.rec.total(), f.rec.maxRuns())
+		}
+		// An unverifiable return gets the error page, not the business handler.
+		bad := trade.Return().Clone()
+		bad.Params.Set("total_amount", "0.01")
+		if w := f.serve(bad.Request("/alipay/return")); w.Code != 400 || strings.Contains(w.Body.String(), "0.01") {
+			t.Fatalf("forged return: %d %q", w.Code, w.Body.String())
+		}
+	})
 }
 
 // TestConcurrentDuplicates: 200 deliveries of one event at once, split over
@@ -342,60 +359,64 @@ func testConcurrentDuplicates(t *testing.T, a, b dedupe.Store) {
 }
 
 func TestInFlightWait(t *testing.T) {
-	f := newFixture(t, middleware.Options{WaitInFlight: 3 * time.Second})
-	f.rec.sleep = 300 * time.Millisecond
-	paid := f.signer.NewTrade("ORDER-7", "1.00").Paid()
-	var wg sync.WaitGroup
-	codes := make([]string, 2)
-	for i := range codes {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			if i == 1 {
-				time.Sleep(50 * time.Millisecond)
-			}
-			_, codes[i] = f.notify(t, paid)
-		}(i)
-	}
-	wg.Wait()
-	if codes[0] != "success" || codes[1] != "success" || f.rec.total() != 1 {
-		t.Fatalf("answers %v, runs %d", codes, f.rec.total())
-	}
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 3 * time.Second})
+		f.rec.sleep = 300 * time.Millisecond
+		paid := f.signer.NewTrade("ORDER-7", "1.00").Paid()
+		var wg sync.WaitGroup
+		codes := make([]string, 2)
+		for i := range codes {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				if i == 1 {
+					time.Sleep(50 * time.Millisecond)
+				}
+				_, codes[i] = f.notify(t, paid)
+			}(i)
+		}
+		wg.Wait()
+		if codes[0] != "success" || codes[1] != "success" || f.rec.total() != 1 {
+			t.Fatalf("answers %v, runs %d", codes, f.rec.total())
+		}
 
-	// With a short wait, the duplicate gives up and Alipay retries later.
-	g := newFixture(t, middleware.Options{WaitInFlight: 50 * time.Millisecond})
-	g.rec.sleep = 600 * time.Millisecond
-	paid = g.signer.NewTrade("ORDER-8", "1.00").Paid()
-	done := make(chan struct{})
-	go func() { defer close(done); g.notify(t, paid) }()
-	time.Sleep(100 * time.Millisecond)
-	if code, body := g.notify(t, paid); code != 503 || body != "fail" {
-		t.Fatalf("duplicate during a long run: %d %q", code, body)
-	}
-	<-done
+		// With a short wait, the duplicate gives up and Alipay retries later.
+		g := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 50 * time.Millisecond})
+		g.rec.sleep = 600 * time.Millisecond
+		paid = g.signer.NewTrade("ORDER-8", "1.00").Paid()
+		done := make(chan struct{})
+		go func() { defer close(done); g.notify(t, paid) }()
+		time.Sleep(100 * time.Millisecond)
+		if code, body := g.notify(t, paid); code != 503 || body != "fail" {
+			t.Fatalf("duplicate during a long run: %d %q", code, body)
+		}
+		<-done
+	})
 }
 
 // TestLeaseRenewal: a handler slower than the lease keeps its claim; a
 // duplicate arriving meanwhile never runs it a second time.
 func TestLeaseRenewal(t *testing.T) {
-	// Renewal every 100ms keeps a 300ms lease alive through a 1s handler; a
-	// renewal would have to be late by 200ms for a duplicate to take over.
-	f := newFixture(t, middleware.Options{Lease: 300 * time.Millisecond, WaitInFlight: 3 * time.Second})
-	f.rec.sleep = time.Second
-	paid := f.signer.NewTrade("ORDER-9", "1.00").Paid()
-	var wg sync.WaitGroup
-	for i := 0; i < 3; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			time.Sleep(time.Duration(i) * 400 * time.Millisecond)
-			f.notify(t, paid)
-		}(i)
-	}
-	wg.Wait()
-	if f.rec.total() != 1 {
-		t.Fatalf("runs = %d, want 1", f.rec.total())
-	}
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		// Renewal every 100ms keeps a 300ms lease alive through a 1s handler; a
+		// renewal would have to be late by 200ms for a duplicate to take over.
+		f := newFixtureOn(t, newStore(), middleware.Options{Lease: 300 * time.Millisecond, WaitInFlight: 3 * time.Second})
+		f.rec.sleep = time.Second
+		paid := f.signer.NewTrade("ORDER-9", "1.00").Paid()
+		var wg sync.WaitGroup
+		for i := 0; i < 3; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				time.Sleep(time.Duration(i) * 400 * time.Millisecond)
+				f.notify(t, paid)
+			}(i)
+		}
+		wg.Wait()
+		if f.rec.total() != 1 {
+			t.Fatalf("runs = %d, want 1", f.rec.total())
+		}
+	})
 }
 
 // failingStore fails every call, like a Redis that is down.
@@ -437,55 +458,59 @@ func TestStoreDown(t *testing.T) {
 // TestStaleOrder: TRADE_FINISHED first, TRADE_SUCCESS late → both delivered
 // once, the late one flagged stale; SkipStale skips it instead.
 func TestStaleOrder(t *testing.T) {
-	for _, skip := range []bool{false, true} {
-		f := newFixture(t, middleware.Options{SkipStale: skip})
-		tr := f.signer.NewTrade("ORDER-11", "10.00")
-		finished, paid := tr.Finished(), tr.Paid()
-		for _, m := range []*alipaytest.Message{finished, paid, paid, finished} {
-			if code, body := f.notify(t, m); code != 200 || body != "success" {
-				t.Fatalf("skip=%v: %d %q", skip, code, body)
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		for _, skip := range []bool{false, true} {
+			f := newFixtureOn(t, newStore(), middleware.Options{SkipStale: skip})
+			tr := f.signer.NewTrade("ORDER-11", "10.00")
+			finished, paid := tr.Finished(), tr.Paid()
+			for _, m := range []*alipaytest.Message{finished, paid, paid, finished} {
+				if code, body := f.notify(t, m); code != 200 || body != "success" {
+					t.Fatalf("skip=%v: %d %q", skip, code, body)
+				}
+			}
+			successKey := "2021000000000001|ORDER-11|TRADE_SUCCESS||"
+			f.rec.mu.Lock()
+			runs, stale := f.rec.runs[successKey], f.rec.stale[successKey]
+			fin := f.rec.runs["2021000000000001|ORDER-11|TRADE_FINISHED||"]
+			f.rec.mu.Unlock()
+			if fin != 1 {
+				t.Fatalf("skip=%v: finished ran %d times", skip, fin)
+			}
+			if skip && runs != 0 {
+				t.Fatalf("SkipStale ran the stale event")
+			}
+			if !skip && (runs != 1 || !stale) {
+				t.Fatalf("stale event: runs %d stale %v", runs, stale)
 			}
 		}
-		successKey := "2021000000000001|ORDER-11|TRADE_SUCCESS||"
-		f.rec.mu.Lock()
-		runs, stale := f.rec.runs[successKey], f.rec.stale[successKey]
-		fin := f.rec.runs["2021000000000001|ORDER-11|TRADE_FINISHED||"]
-		f.rec.mu.Unlock()
-		if fin != 1 {
-			t.Fatalf("skip=%v: finished ran %d times", skip, fin)
-		}
-		if skip && runs != 0 {
-			t.Fatalf("SkipStale ran the stale event")
-		}
-		if !skip && (runs != 1 || !stale) {
-			t.Fatalf("stale event: runs %d stale %v", runs, stale)
-		}
-	}
+	})
 }
 
 // TestRefunds: payment, two partial refunds and a full refund are four
 // events; retries of each run nothing.
 func TestRefunds(t *testing.T) {
-	f := newFixture(t, middleware.Options{})
-	tr := f.signer.NewTrade("ORDER-12", "100.00")
-	msgs := []*alipaytest.Message{tr.Paid(), tr.PartialRefund("RF-1", "10.00"), tr.PartialRefund("RF-2", "20.00"), tr.FullRefund("RF-3")}
-	for round := 0; round < 3; round++ {
-		for _, m := range msgs {
-			if code, body := f.notify(t, m); code != 200 || body != "success" {
-				t.Fatalf("round %d: %d %q", round, code, body)
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		f := newFixtureOn(t, newStore(), middleware.Options{})
+		tr := f.signer.NewTrade("ORDER-12", "100.00")
+		msgs := []*alipaytest.Message{tr.Paid(), tr.PartialRefund("RF-1", "10.00"), tr.PartialRefund("RF-2", "20.00"), tr.FullRefund("RF-3")}
+		for round := 0; round < 3; round++ {
+			for _, m := range msgs {
+				if code, body := f.notify(t, m); code != 200 || body != "success" {
+					t.Fatalf("round %d: %d %q", round, code, body)
+				}
 			}
 		}
-	}
-	f.rec.mu.Lock()
-	defer f.rec.mu.Unlock()
-	if len(f.rec.runs) != 4 {
-		t.Fatalf("events = %v", f.rec.runs)
-	}
-	for k, n := range f.rec.runs {
-		if n != 1 || f.rec.stale[k] {
-			t.Fatalf("event %s ran %d times (stale %v)", k, n, f.rec.stale[k])
+		f.rec.mu.Lock()
+		defer f.rec.mu.Unlock()
+		if len(f.rec.runs) != 4 {
+			t.Fatalf("events = %v", f.rec.runs)
 		}
-	}
+		for k, n := range f.rec.runs {
+			if n != 1 || f.rec.stale[k] {
+				t.Fatalf("event %s ran %d times (stale %v)", k, n, f.rec.stale[k])
+			}
+		}
+	})
 }
 
 func TestContextHelpers(t *testing.T) {
@@ -524,37 +549,39 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // TestTradeNoConflict: one out_trade_no with two different trade_nos is
 // refused (legacy by default, every protocol with TradeNoCheckAll).
 func TestTradeNoConflict(t *testing.T) {
-	for _, c := range []struct {
-		check   middleware.TradeNoCheck
-		refused bool
-	}{{middleware.TradeNoCheckLegacy, false}, {middleware.TradeNoCheckAll, true}, {middleware.TradeNoCheckOff, false}} {
-		f := newFixture(t, middleware.Options{CheckTradeNo: c.check})
-		tr := f.signer.NewTrade("ORDER-CONFLICT", "1.00")
-		if _, body := f.notify(t, tr.Paid()); body != "success" {
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		for _, c := range []struct {
+			check   middleware.TradeNoCheck
+			refused bool
+		}{{middleware.TradeNoCheckLegacy, false}, {middleware.TradeNoCheckAll, true}, {middleware.TradeNoCheckOff, false}} {
+			f := newFixtureOn(t, newStore(), middleware.Options{CheckTradeNo: c.check})
+			tr := f.signer.NewTrade("ORDER-CONFLICT", "1.00")
+			if _, body := f.notify(t, tr.Paid()); body != "success" {
+				t.Fatal(body)
+			}
+			other := f.signer.NewTrade("ORDER-CONFLICT", "1.00") // same out_trade_no, new trade_no
+			code, body := f.notify(t, other.Finished())
+			if c.refused != (body == "fail") || c.refused && code != http.StatusConflict {
+				t.Fatalf("check %d: %d %q", c.check, code, body)
+			}
+		}
+		// Legacy callbacks are checked by default.
+		s := alipaytest.NewLegacySigner(alipaytest.DefaultPID, alipaytest.DefaultMD5Key)
+		v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := newFixtureOn(t, newStore(), middleware.Options{Verifier: v})
+		if _, body := f.notify(t, s.NewTrade("LEGACY-CONFLICT", "1.00").Paid()); body != "success" {
 			t.Fatal(body)
 		}
-		other := f.signer.NewTrade("ORDER-CONFLICT", "1.00") // same out_trade_no, new trade_no
-		code, body := f.notify(t, other.Finished())
-		if c.refused != (body == "fail") || c.refused && code != http.StatusConflict {
-			t.Fatalf("check %d: %d %q", c.check, code, body)
+		if code, body := f.notify(t, s.NewTrade("LEGACY-CONFLICT", "1.00").Finished()); code != http.StatusConflict || body != "fail" {
+			t.Fatalf("legacy conflict: %d %q", code, body)
 		}
-	}
-	// Legacy callbacks are checked by default.
-	s := alipaytest.NewLegacySigner(alipaytest.DefaultPID, alipaytest.DefaultMD5Key)
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFixture(t, middleware.Options{Verifier: v})
-	if _, body := f.notify(t, s.NewTrade("LEGACY-CONFLICT", "1.00").Paid()); body != "success" {
-		t.Fatal(body)
-	}
-	if code, body := f.notify(t, s.NewTrade("LEGACY-CONFLICT", "1.00").Finished()); code != http.StatusConflict || body != "fail" {
-		t.Fatalf("legacy conflict: %d %q", code, body)
-	}
-	if f.rec.total() != 1 {
-		t.Fatalf("runs = %d", f.rec.total())
-	}
+		if f.rec.total() != 1 {
+			t.Fatalf("runs = %d", f.rec.total())
+		}
+	})
 }
 
 // TestResponseControllerInBusiness: a plain http.Handler may set deadlines

@@ -383,3 +383,43 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 	}
 }
+
+// storePrefixes numbers the Redis key prefixes of onEveryStore's stores.
+var storePrefixes atomic.Int64
+
+// onEveryStore runs test once per dedupe store: the memory store, the
+// shared Redis and the Redis Cluster that scripts/test.sh starts (skipped
+// without them, failed on CI). newStore returns a fresh, empty store each
+// call (on Redis: a new key prefix).
+func onEveryStore(t *testing.T, test func(t *testing.T, newStore func() dedupe.Store)) {
+	t.Run("memory", func(t *testing.T) {
+		test(t, func() dedupe.Store {
+			s := dedupe.NewMemoryStore()
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+	onRedis := func(t *testing.T, client redis.UniversalClient) {
+		t.Cleanup(func() { client.Close() })
+		test(t, func() dedupe.Store {
+			st, err := redisstore.New(client, redisstore.Options{Prefix: fmt.Sprintf("%s-%d", uniquePrefix(), storePrefixes.Add(1))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		})
+	}
+	t.Run("redis", func(t *testing.T) {
+		onRedis(t, redis.NewClient(&redis.Options{Addr: redisAddr(t)}))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		addrs := os.Getenv("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS")
+		if addrs == "" {
+			if os.Getenv("CI") != "" {
+				t.Fatal("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS is not set on CI")
+			}
+			t.Skip("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS not set")
+		}
+		onRedis(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")}))
+	})
+}

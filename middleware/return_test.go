@@ -13,89 +13,94 @@ import (
 	"time"
 
 	"github.com/alipaynotify/alipaynotify"
+	"github.com/alipaynotify/alipaynotify/dedupe"
 	"github.com/alipaynotify/alipaynotify/middleware"
 )
 
 // TestReturnOutcomes: whatever happens to the business handler, the buyer
 // gets the page, and the page knows what happened.
 func TestReturnOutcomes(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		setup   func(t *testing.T, f *fixture, order string) // before the return
-		outcome string
-		runs    int // successful business runs after the return
-		logs    []string
-	}{
-		{name: "handled now", outcome: "handled", runs: 1},
-		{name: "handled before", outcome: "duplicate", runs: 1, setup: func(t *testing.T, f *fixture, order string) {
-			if code, body := f.notify(t, f.signer.NewTrade(order, "3.00").Paid()); code != 200 || body != "success" {
-				t.Fatalf("notify: %d %q", code, body)
-			}
-		}},
-		{name: "handler error", outcome: "failed", runs: 0, logs: []string{"business handler failed", "database down"},
-			setup: func(t *testing.T, f *fixture, order string) { f.rec.fail.Store(1) }},
-		{name: "handler panic", outcome: "failed", runs: 0, logs: []string{"business handler panicked on a return", "stack=", "boom"},
-			setup: func(t *testing.T, f *fixture, order string) { f.rec.panics.Store(1) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
-			f := newFixture(t, middleware.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-			order := "RET-" + strings.ReplaceAll(tc.name, " ", "-")
-			if tc.setup != nil {
-				tc.setup(t, f, order)
-			}
-			trade := f.signer.NewTrade(order, "3.00")
-			w := f.serve(trade.Return().Request("/alipay/return"))
-			if w.Code != http.StatusOK || w.Body.String() != "thanks: "+tc.outcome {
-				t.Fatalf("page: %d %q, want 200 %q", w.Code, w.Body.String(), "thanks: "+tc.outcome)
-			}
-			if d := <-f.pages; d.Outcome.String() != tc.outcome || d.Notification.OutTradeNo != order {
-				t.Fatalf("page saw %v for %s", d.Outcome, d.Notification.OutTradeNo)
-			}
-			if f.rec.total() != tc.runs {
-				t.Fatalf("runs = %d, want %d", f.rec.total(), tc.runs)
-			}
-			for _, s := range tc.logs {
-				if !strings.Contains(logs.String(), s) {
-					t.Errorf("log lacks %q:\n%s", s, logs.String())
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		for _, tc := range []struct {
+			name    string
+			setup   func(t *testing.T, f *fixture, order string) // before the return
+			outcome string
+			runs    int // successful business runs after the return
+			logs    []string
+		}{
+			{name: "handled now", outcome: "handled", runs: 1},
+			{name: "handled before", outcome: "duplicate", runs: 1, setup: func(t *testing.T, f *fixture, order string) {
+				if code, body := f.notify(t, f.signer.NewTrade(order, "3.00").Paid()); code != 200 || body != "success" {
+					t.Fatalf("notify: %d %q", code, body)
 				}
-			}
-			// A failed return released its claim: the notification that
-			// follows runs the handler at once.
-			start := time.Now()
-			if code, body := f.notify(t, trade.Paid()); code != 200 || body != "success" {
-				t.Fatalf("notify after the return: %d %q", code, body)
-			}
-			if f.rec.total() != 1 || time.Since(start) > time.Second {
-				t.Fatalf("after the notify: runs = %d in %v, want 1 at once", f.rec.total(), time.Since(start))
-			}
-		})
-	}
+			}},
+			{name: "handler error", outcome: "failed", runs: 0, logs: []string{"business handler failed", "database down"},
+				setup: func(t *testing.T, f *fixture, order string) { f.rec.fail.Store(1) }},
+			{name: "handler panic", outcome: "failed", runs: 0, logs: []string{"business handler panicked on a return", "stack=", "boom"},
+				setup: func(t *testing.T, f *fixture, order string) { f.rec.panics.Store(1) }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var logs syncBuffer
+				f := newFixtureOn(t, newStore(), middleware.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+				order := "RET-" + strings.ReplaceAll(tc.name, " ", "-")
+				if tc.setup != nil {
+					tc.setup(t, f, order)
+				}
+				trade := f.signer.NewTrade(order, "3.00")
+				w := f.serve(trade.Return().Request("/alipay/return"))
+				if w.Code != http.StatusOK || w.Body.String() != "thanks: "+tc.outcome {
+					t.Fatalf("page: %d %q, want 200 %q", w.Code, w.Body.String(), "thanks: "+tc.outcome)
+				}
+				if d := <-f.pages; d.Outcome.String() != tc.outcome || d.Notification.OutTradeNo != order {
+					t.Fatalf("page saw %v for %s", d.Outcome, d.Notification.OutTradeNo)
+				}
+				if f.rec.total() != tc.runs {
+					t.Fatalf("runs = %d, want %d", f.rec.total(), tc.runs)
+				}
+				for _, s := range tc.logs {
+					if !strings.Contains(logs.String(), s) {
+						t.Errorf("log lacks %q:\n%s", s, logs.String())
+					}
+				}
+				// A failed return released its claim: the notification that
+				// follows runs the handler at once.
+				start := time.Now()
+				if code, body := f.notify(t, trade.Paid()); code != 200 || body != "success" {
+					t.Fatalf("notify after the return: %d %q", code, body)
+				}
+				if f.rec.total() != 1 || time.Since(start) > time.Second {
+					t.Fatalf("after the notify: runs = %d in %v, want 1 at once", f.rec.total(), time.Since(start))
+				}
+			})
+		}
+	})
 }
 
 // TestReturnInFlight: a return that arrives while the notification's
 // handler is still running waits up to WaitInFlight, then shows the page
 // with OutcomeInFlight without running the handler.
 func TestReturnInFlight(t *testing.T) {
-	f := newFixture(t, middleware.Options{WaitInFlight: 50 * time.Millisecond})
-	f.rec.sleep = 500 * time.Millisecond
-	trade := f.signer.NewTrade("RET-IN-FLIGHT", "1.00")
-	done := make(chan string)
-	go func() {
-		_, body := f.notify(t, trade.Paid())
-		done <- body
-	}()
-	time.Sleep(100 * time.Millisecond) // the notification holds the claim
-	w := f.serve(trade.Return().Request("/alipay/return"))
-	if w.Code != http.StatusOK || w.Body.String() != "thanks: in-flight" {
-		t.Fatalf("page: %d %q", w.Code, w.Body.String())
-	}
-	if d := <-f.pages; d.Err == nil || !errors.Is(d.Err, middleware.ErrInFlight) {
-		t.Fatalf("delivery error %v, want ErrInFlight", d.Err)
-	}
-	if body := <-done; body != "success" || f.rec.total() != 1 {
-		t.Fatalf("notification answered %q, runs %d", body, f.rec.total())
-	}
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 50 * time.Millisecond})
+		f.rec.sleep = 500 * time.Millisecond
+		trade := f.signer.NewTrade("RET-IN-FLIGHT", "1.00")
+		done := make(chan string)
+		go func() {
+			_, body := f.notify(t, trade.Paid())
+			done <- body
+		}()
+		time.Sleep(100 * time.Millisecond) // the notification holds the claim
+		w := f.serve(trade.Return().Request("/alipay/return"))
+		if w.Code != http.StatusOK || w.Body.String() != "thanks: in-flight" {
+			t.Fatalf("page: %d %q", w.Code, w.Body.String())
+		}
+		if d := <-f.pages; d.Err == nil || !errors.Is(d.Err, middleware.ErrInFlight) {
+			t.Fatalf("delivery error %v, want ErrInFlight", d.Err)
+		}
+		if body := <-done; body != "success" || f.rec.total() != 1 {
+			t.Fatalf("notification answered %q, runs %d", body, f.rec.total())
+		}
+	})
 }
 
 // TestReturnMethods: only GET reaches the verifier and the handler; HEAD and
@@ -150,30 +155,32 @@ func TestNotifyIgnoresQuery(t *testing.T) {
 // then fails takes the claim over and runs the handler itself, so Alipay's
 // copy is acknowledged only once the event is really handled.
 func TestOwnerFailsWhileDuplicateWaits(t *testing.T) {
-	f := newFixture(t, middleware.Options{WaitInFlight: 5 * time.Second})
-	f.rec.sleep = 150 * time.Millisecond
-	f.rec.fail.Store(1) // the first run fails after its sleep
-	paid := f.signer.NewTrade("OWNER-FAILS", "1.00").Paid()
-	bodies := make(chan string, 2)
-	var wg sync.WaitGroup
-	for i := range 2 {
-		wg.Go(func() {
-			if i == 1 {
-				time.Sleep(30 * time.Millisecond) // the second finds the claim taken
-			}
-			_, body := f.notify(t, paid)
-			bodies <- body
-		})
-	}
-	wg.Wait()
-	close(bodies)
-	var got []string
-	for b := range bodies {
-		got = append(got, b)
-	}
-	if strings.Join(got, ",") != "fail,success" || f.rec.total() != 1 {
-		t.Fatalf("answers %v, runs %d; want the owner's fail, then the waiter's success after one run", got, f.rec.total())
-	}
+	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
+		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 5 * time.Second})
+		f.rec.sleep = 150 * time.Millisecond
+		f.rec.fail.Store(1) // the first run fails after its sleep
+		paid := f.signer.NewTrade("OWNER-FAILS", "1.00").Paid()
+		bodies := make(chan string, 2)
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				if i == 1 {
+					time.Sleep(30 * time.Millisecond) // the second finds the claim taken
+				}
+				_, body := f.notify(t, paid)
+				bodies <- body
+			})
+		}
+		wg.Wait()
+		close(bodies)
+		var got []string
+		for b := range bodies {
+			got = append(got, b)
+		}
+		if strings.Join(got, ",") != "fail,success" || f.rec.total() != 1 {
+			t.Fatalf("answers %v, runs %d; want the owner's fail, then the waiter's success after one run", got, f.rec.total())
+		}
+	})
 }
 
 // TestHooksFire: every hook fires once for what it reports, with the
