@@ -179,9 +179,11 @@ func (n *Notification) LogValue() slog.Value {
 }
 
 // Format implements fmt.Formatter: every verb prints n.Masked() (the
-// fields, with %+v their names, with %#v as Go syntax), so that
-// fmt.Printf("%+v", n), log.Print(n) or an error message that wraps n never
-// writes the buyer's personal data. Read the fields to use them.
+// fields, with %+v their names, with %#v as Go syntax of the masked copy,
+// a maskedNotification), so that fmt.Printf("%+v", n) or log.Print(n)
+// never writes the buyer's personal data. (fmt cannot call Format on a
+// Notification held in an unexported struct field; print such a struct's
+// notification with Masked.) Read the fields to use them.
 func (n Notification) Format(s fmt.State, verb rune) {
 	fmt.Fprintf(s, fmt.FormatString(s, verb), (*maskedNotification)(n.Masked()))
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"math"
 	"net/url"
 	"slices"
 	"sync/atomic"
@@ -61,7 +62,7 @@ func ParseCents(s string) (int64, error) {
 		case c == '.' && !dot && digits > 0:
 			dot = true
 		case c >= '0' && c <= '9' && (!dot || places < 2):
-			if fen > (1<<62)/10 {
+			if fen > math.MaxInt64/1000 { // room for this digit and the scaling below
 				return 0, fmt.Errorf("alipaytest: amount %q too large", s)
 			}
 			fen = fen*10 + int64(c-'0')

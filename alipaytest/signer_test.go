@@ -263,6 +263,8 @@ func TestFormatHelpers(t *testing.T) {
 		{"88.88", 8888, true}, {"0.1", 10, true}, {"100", 10000, true}, {"0.00", 0, true}, {"1234567.89", 123456789, true},
 		{"", 0, false}, {"-1.00", 0, false}, {"+1", 0, false}, {"1.234", 0, false}, {"1.", 0, false}, {".5", 0, false},
 		{"1e3", 0, false}, {" 1", 0, false}, {"1.2.3", 0, false}, {"99999999999999999999", 0, false},
+		{"100000000000000000", 0, false}, {"92233720368547758.07", 0, false}, {"9223372036854775.80", 0, false},
+		{"922337203685477.58", 92233720368547758, true},
 	} {
 		got, err := alipaytest.ParseCents(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {

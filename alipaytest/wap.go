@@ -151,8 +151,15 @@ func (s *WAPSigner) now() time.Time {
 func (s *WAPSigner) AlipayPublicKeyPEM() string { return s.alipayKey().PublicKeyPEM() }
 
 // MerchantPrivateKeyPEM returns the PKCS#8 PEM private key to configure as
-// the verifier's MerchantPrivateKey.
-func (s *WAPSigner) MerchantPrivateKeyPEM() string { return s.merchantKey().PrivateKeyPKCS8PEM() }
+// the verifier's MerchantPrivateKey: MerchantKey's. It panics when
+// MerchantPublicKey is set, because notify_data is then encrypted to a key
+// whose private half the signer does not know.
+func (s *WAPSigner) MerchantPrivateKeyPEM() string {
+	if s.MerchantPublicKey != nil {
+		panic("alipaytest: MerchantPrivateKeyPEM with MerchantPublicKey set: the merchant's private key is not known here")
+	}
+	return s.merchantKey().PrivateKeyPKCS8PEM()
+}
 
 // WAPNotifyContent returns the fixed-order string-to-sign of a WAP
 // notification: "service=…&v=…&sec_id=…&notify_data=…", values raw (for

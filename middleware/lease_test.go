@@ -33,13 +33,14 @@ func TestPausedOwnerCannotCompleteOverNewOwner(t *testing.T) {
 					storeErrs.Add(1)
 				}
 			}}})
-		release := make(chan struct{})
+		release, started := make(chan struct{}), make(chan struct{})
 		var calls atomic.Int32
 		var tokens sync.Map
 		f.mux.Handle("/paused", f.mw.Notify(middleware.HandlerFunc(func(ctx context.Context, n *alipaynotify.Notification) error {
 			d, _ := middleware.DeliveryFromContext(ctx)
 			tokens.Store(calls.Add(1), d.ClaimToken)
 			if calls.Load() == 1 {
+				close(started)
 				<-release // paused past the lease
 			}
 			return nil
@@ -50,7 +51,8 @@ func TestPausedOwnerCannotCompleteOverNewOwner(t *testing.T) {
 			w := f.serve(paid.Request("/paused"))
 			first <- w.Body.String()
 		}()
-		time.Sleep(200 * time.Millisecond) // the first owner's lease has run out
+		<-started                          // the goroutine's delivery owns the claim
+		time.Sleep(200 * time.Millisecond) // and its lease has run out
 		if w := f.serve(paid.Request("/paused")); w.Body.String() != "success" {
 			t.Fatalf("take-over delivery: %q", w.Body.String())
 		}

@@ -192,7 +192,10 @@ func (m *Middleware) ReturnMiddleware(business http.Handler) func(http.Handler) 
 
 // Process runs the exactly-once flow for an already verified notification:
 // claim, run business, complete or release. Framework adapters use it; the
-// returned Delivery holds the outcome.
+// returned Delivery holds the outcome. A panic in business releases the
+// claim; for a notification it then goes on to the caller's recovery, for a
+// return (n.Source) it is logged and reported as OutcomeFailed, so that the
+// page can still be shown.
 func (m *Middleware) Process(w http.ResponseWriter, r *http.Request, n *alipaynotify.Notification, business http.Handler) *Delivery {
 	return m.process(w, r, n, business)
 }
@@ -350,6 +353,13 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, bu
 		if stopRenew != nil {
 			stopRenew()
 			m.release(ctx, *ev, d.ClaimToken)
+		}
+		if rec == nil {
+			// runtime.Goexit (panic(nil) recovers as *runtime.PanicNilError):
+			// the claim is released; let the goroutine go on exiting.
+			d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: runtime.Goexit", ErrHandlerPanic)
+			m.failed(ctx, n, d.Err, time.Since(start))
+			return
 		}
 		d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: %v", ErrHandlerPanic, rec)
 		m.failed(ctx, n, d.Err, time.Since(start))

@@ -28,11 +28,15 @@ type recorder struct {
 	fail   atomic.Int32 // fail the next N runs
 	panics atomic.Int32 // panic on the next N runs
 	sleep  time.Duration
+	onRun  func() // called as each run starts, when set
 }
 
 func newRecorder() *recorder { return &recorder{runs: map[string]int{}, stale: map[string]bool{}} }
 
 func (rc *recorder) handle(ctx context.Context, n *alipaynotify.Notification) error {
+	if rc.onRun != nil {
+		rc.onRun()
+	}
 	if rc.sleep > 0 {
 		time.Sleep(rc.sleep)
 	}
@@ -383,10 +387,12 @@ func TestInFlightWait(t *testing.T) {
 		// With a short wait, the duplicate gives up and Alipay retries later.
 		g := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 50 * time.Millisecond})
 		g.rec.sleep = 600 * time.Millisecond
+		running := make(chan struct{}, 1)
+		g.rec.onRun = func() { running <- struct{}{} }
 		paid = g.signer.NewTrade("ORDER-8", "1.00").Paid()
 		done := make(chan struct{})
 		go func() { defer close(done); g.notify(t, paid) }()
-		time.Sleep(100 * time.Millisecond)
+		<-running // the first delivery holds the claim
 		if code, body := g.notify(t, paid); code != 503 || body != "fail" {
 			t.Fatalf("duplicate during a long run: %d %q", code, body)
 		}
@@ -398,17 +404,18 @@ func TestInFlightWait(t *testing.T) {
 // duplicate arriving meanwhile never runs it a second time.
 func TestLeaseRenewal(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
-		// Renewal every 100ms keeps a 300ms lease alive through a 1s handler; a
-		// renewal would have to be late by 200ms for a duplicate to take over.
-		f := newFixtureOn(t, newStore(), middleware.Options{Lease: 300 * time.Millisecond, WaitInFlight: 3 * time.Second})
-		f.rec.sleep = time.Second
+		// Renewal every 200ms keeps a 600ms lease alive through a 1.5s
+		// handler; a renewal would have to be late by 400ms for a duplicate
+		// to take over.
+		f := newFixtureOn(t, newStore(), middleware.Options{Lease: 600 * time.Millisecond, WaitInFlight: 3 * time.Second})
+		f.rec.sleep = 1500 * time.Millisecond
 		paid := f.signer.NewTrade("ORDER-9", "1.00").Paid()
 		var wg sync.WaitGroup
 		for i := 0; i < 3; i++ {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				time.Sleep(time.Duration(i) * 400 * time.Millisecond)
+				time.Sleep(time.Duration(i) * 650 * time.Millisecond) // past the first lease
 				f.notify(t, paid)
 			}(i)
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -83,13 +84,15 @@ func TestReturnInFlight(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 50 * time.Millisecond})
 		f.rec.sleep = 500 * time.Millisecond
+		running := make(chan struct{}, 1)
+		f.rec.onRun = func() { running <- struct{}{} }
 		trade := f.signer.NewTrade("RET-IN-FLIGHT", "1.00")
 		done := make(chan string)
 		go func() {
 			_, body := f.notify(t, trade.Paid())
 			done <- body
 		}()
-		time.Sleep(100 * time.Millisecond) // the notification holds the claim
+		<-running // the notification holds the claim
 		w := f.serve(trade.Return().Request("/alipay/return"))
 		if w.Code != http.StatusOK || w.Body.String() != "thanks: in-flight" {
 			t.Fatalf("page: %d %q", w.Code, w.Body.String())
@@ -262,5 +265,35 @@ func TestReturnErrorDefault(t *testing.T) {
 	w := f.serve(req)
 	if w.Code != http.StatusBadRequest || strings.Contains(w.Body.String(), "script") {
 		t.Fatalf("%d %q", w.Code, w.Body.String())
+	}
+}
+
+// TestGoexitReleasesClaim: a business handler that ends its goroutine with
+// runtime.Goexit (t.FailNow in a test handler) releases the claim and is
+// not turned into a panic.
+func TestGoexitReleasesClaim(t *testing.T) {
+	f := newFixture(t, middleware.Options{Logger: slog.New(slog.DiscardHandler)})
+	exit := true
+	f.rec.onRun = func() {
+		if exit {
+			exit = false
+			runtime.Goexit()
+		}
+	}
+	paid := f.signer.NewTrade("GOEXIT", "1.00").Paid()
+	var panicked any
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { panicked = recover() }()
+		f.notify(t, paid)
+	}()
+	<-done
+	if panicked != nil {
+		t.Fatalf("Goexit became a panic: %v", panicked)
+	}
+	start := time.Now()
+	if code, body := f.notify(t, paid); code != 200 || body != "success" || f.rec.total() != 1 || time.Since(start) > time.Second {
+		t.Fatalf("after Goexit: %d %q, runs %d in %v", code, body, f.rec.total(), time.Since(start))
 	}
 }

@@ -317,6 +317,9 @@ func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stder
 			return 0, usagef("%v", err)
 		}
 	} else {
+		if !set["sign-type"] && slices.Contains(simulator.EscrowStories, simulator.Story(o.story)) {
+			o.signType = "MD5" // the only way Alipay signs escrow callbacks
+		}
 		sc, err = scenarioFromFlags(o)
 		if err != nil {
 			return 0, err
@@ -478,7 +481,8 @@ func scenarioFromFlags(o *options) (*simulator.Scenario, error) {
 				t.Refunds = refunds
 			case simulator.StoryPartialRefund, simulator.StoryFullRefund:
 				t.Refunds = refunds
-			case simulator.StoryFinished, simulator.StoryClosedUnpaid:
+			case simulator.StoryFinished, simulator.StoryClosedUnpaid,
+				simulator.StoryEscrowFinished, simulator.StoryEscrowRefunded, simulator.StoryDualInstant:
 				if o.story != "mixed" {
 					return nil, usagef("-refunds does not go with -story %s", o.story)
 				}
@@ -496,8 +500,17 @@ func scenarioFromFlags(o *options) (*simulator.Scenario, error) {
 		sc.Trades = append(sc.Trades, t)
 	}
 	if o.hostile {
+		// Hostile inputs are open platform or mapi callbacks: with a mobile
+		// web sign type, MD5 ones for WAP_MD5 (same key), else the default.
+		signType, charset := o.signType, o.charset
+		switch strings.ToUpper(signType) {
+		case "WAP_MD5":
+			signType = "MD5"
+		case "WAP_0001":
+			signType = ""
+		}
 		for _, k := range simulator.HostileKinds {
-			sc.Hostile = append(sc.Hostile, simulator.Hostile{Kind: k, SignType: o.signType, Charset: o.charset})
+			sc.Hostile = append(sc.Hostile, simulator.Hostile{Kind: k, SignType: signType, Charset: charset})
 		}
 	}
 	if err := sc.Validate(); err != nil {

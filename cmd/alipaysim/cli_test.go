@@ -123,7 +123,7 @@ func TestLegacyFlows(t *testing.T) {
 	// and the shop would rightly refuse a second trade_no for them.
 	for i, args := range [][]string{
 		{"-sign-type", "MD5", "-story", "mixed", "-trades", "8", "-dup", "1", "-race-return", "-out-of-order"},
-		{"-sign-type", "WAP_MD5", "-story", "mixed", "-trades", "2", "-dup", "2", "-race-return"},
+		{"-sign-type", "WAP_MD5", "-story", "mixed", "-trades", "2", "-dup", "2", "-race-return", "-hostile"},
 		{"-sign-type", "WAP_0001", "-story", "finished", "-trades", "2", "-dup", "1", "-race-return",
 			"-wap-key", wapKey, "-merchant-pubkey", merchantPub},
 	} {
@@ -257,6 +257,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-url", "http://127.0.0.1:1", "-sign-type", "WAP_0001"}, "WAP_0001 needs Alipay's WAP private key and the merchant's public key: pass -wap-key FILE and -merchant-pubkey FILE"},
 		{[]string{"-url", "http://127.0.0.1:1", "-md5-key", "k", "-sign-type", "WAP_MD5", "-story", "escrow_finished"}, "-sign-type: the escrow_finished story is a legacy escrow trade, signed with MD5 only"},
 		{[]string{"-url", "http://127.0.0.1:1", "-merchant-pubkey", key}, "-merchant-pubkey " + key + ": not an RSA public key"},
+		{[]string{"-url", "http://127.0.0.1:1", "-md5-key", "k", "-story", "escrow_refunded", "-refunds"}, "-refunds does not go with -story escrow_refunded"},
+		{[]string{"-url", "http://127.0.0.1:1", "-story", "dual_instant"}, "MD5 needs the partner's MD5 key: pass -md5-key"},
 		{[]string{"-url", "http://127.0.0.1:1", "-wap-key", scenario}, "-wap-key " + scenario + ": not an RSA private key"},
 	} {
 		code, out, errOut := runCLI(t, tc.args...)

@@ -589,7 +589,7 @@ func (t *Trade) signing() (signing, error) {
 // ten trillion yuan so that a trade's refunds can be summed without overflow.
 func parseCents(s string) (int64, error) {
 	fen, err := alipaytest.ParseCents(s)
-	if err != nil || fen > 1e15 {
+	if err != nil || fen < 0 || fen > 1e15 {
 		return 0, fmt.Errorf("amount %q: want yuan with at most two decimals, e.g. \"88.88\"", s)
 	}
 	return fen, nil

@@ -891,12 +891,13 @@ func (b *tradeBuilder) escrow() {
 		tr.Subject = t.Subject
 	}
 	steps := t.steps()
-	// Step i happens at start + i × interval and is notified a second
-	// later (with OutOfOrder it is delivered at another step's time, but
-	// still reports when it happened).
+	// Step i is notified at start + i × interval, a second after it
+	// happened (the creation: at once, notify_time = gmt_create). With
+	// OutOfOrder a step is delivered at another step's time but still
+	// reports when it happened.
 	clock := func(i int) time.Time { return b.p.epoch.Add(start + time.Duration(i)*t.interval()) }
 	tr.ResendAfter = time.Second // duplicates are sent with the first try
-	tr.Created = clock(0).Add(-time.Second)
+	tr.Created = clock(0)
 	tr.LogisticsModified = tr.Created
 	tr.PaidAt = clock(1).Add(-time.Second)
 	if len(steps) > 2 {

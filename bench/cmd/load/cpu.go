@@ -68,8 +68,9 @@ func procCPU(pid int) time.Duration {
 }
 
 // redisPid returns the process id of the redis-server behind c (INFO
-// server's process_id), or 0. Only loopback Redis is ever used, so the
-// process is on this machine.
+// server's process_id), or 0 when that is not a redis-server process of
+// this machine: a Redis in a container reports its own pid namespace's id,
+// which may name any process here.
 func redisPid(ctx context.Context, c *redis.Client) int {
 	info, err := c.Info(ctx, "server").Result()
 	if err != nil {
@@ -78,6 +79,10 @@ func redisPid(ctx context.Context, c *redis.Client) int {
 	for line := range strings.SplitSeq(info, "\r\n") {
 		if v, ok := strings.CutPrefix(line, "process_id:"); ok {
 			pid, _ := strconv.Atoi(v)
+			comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+			if err != nil || !strings.HasPrefix(string(comm), "redis-server") {
+				return 0
+			}
 			return pid
 		}
 	}

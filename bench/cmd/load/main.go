@@ -639,6 +639,9 @@ func printCPU(cfg config, results map[string][]result) {
 			return fmt.Sprintf("%.2f", base/x)
 		}
 		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f | %s | %s |\n", mode, self, server, rds, total, ratio(offTotal, total), ratio(offTotal, total-rds))
+		if rds == 0 && (mode == "redis" || mode == "example-redis") {
+			fmt.Printf("(%s: redis-server's CPU not measured: its pid is not a redis-server process here)\n", mode)
+		}
 	}
 }
 
