@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/bench/internal/procstop"
 	"github.com/alipaynotify/alipaynotify/bench/internal/redisproc"
 )
 
@@ -356,13 +357,7 @@ func (m *merchant) stop() {
 	if cmd == nil {
 		return
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-exited
-	}
+	procstop.Gracefully(cmd.Process, exited, 10*time.Second)
 }
 
 // event is one business event and what the run learned about it.

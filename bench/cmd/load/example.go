@@ -13,12 +13,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/bench/internal/procstop"
 	"github.com/alipaynotify/alipaynotify/bench/internal/redisproc"
 )
 
@@ -146,12 +146,7 @@ func startExample(ctx context.Context, bin, appID, keyFile, redisURL string) (*e
 // stop shuts the example down with SIGTERM (a graceful shutdown) and
 // returns how many events its business handler handled.
 func (p *exampleProc) stop() (int, error) {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
+	if !procstop.Gracefully(p.cmd.Process, p.exited, 30*time.Second) {
 		return 0, errors.New("examples/nethttp ignored SIGTERM for 30s")
 	}
 	<-p.stdout

@@ -711,12 +711,16 @@ func memoryPerEvent(ctx context.Context, events int, s *alipaytest.Signer, v *al
 	if err := completeOne(ctx, store, event(paid)(-1)); err != nil {
 		return cost, err
 	}
-	phase := func(event func(int) dedupe.Event) (bytes, keys float64, err error) {
-		before, err := usedMemory(ctx, c)
-		if err != nil {
+	// snapshot reads used_memory and the key count.
+	snapshot := func() (mem, keys int64, err error) {
+		if mem, err = usedMemory(ctx, c); err != nil {
 			return 0, 0, err
 		}
-		keysBefore, err := c.DBSize(ctx).Result()
+		keys, err = c.DBSize(ctx).Result()
+		return mem, keys, err
+	}
+	phase := func(event func(int) dedupe.Event) (bytes, keys float64, err error) {
+		before, keysBefore, err := snapshot()
 		if err != nil {
 			return 0, 0, err
 		}
@@ -741,11 +745,7 @@ func memoryPerEvent(ctx context.Context, events int, s *alipaytest.Signer, v *al
 		if e := firstErr.Load(); e != nil {
 			return 0, 0, *e
 		}
-		after, err := usedMemory(ctx, c)
-		if err != nil {
-			return 0, 0, err
-		}
-		keysAfter, err := c.DBSize(ctx).Result()
+		after, keysAfter, err := snapshot()
 		if err != nil {
 			return 0, 0, err
 		}

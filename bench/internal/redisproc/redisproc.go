@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/alipaynotify/alipaynotify/bench/internal/procstop"
 )
 
 // Server is one redis-server process that this package started. Stop it when
@@ -135,13 +136,7 @@ func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exit:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exit
-	}
+	procstop.Gracefully(s.cmd.Process, s.exit, 10*time.Second)
 	s.cmd = nil
 }
 
