@@ -959,6 +959,13 @@ func (b *tradeBuilder) wap(st alipaytest.SignType) {
 	if t.Subject != "" {
 		fields["subject"] = t.Subject
 	}
+	sign := func(p *alipaytest.Params) *alipaytest.Message {
+		m, err := s.SignNotifyData(alipaytest.WAPNotifyXML(p))
+		if err != nil {
+			panic(err)
+		}
+		return m
+	}
 	steps := t.steps()
 	for i, stp := range steps {
 		at := b.at(i, len(steps))
@@ -969,19 +976,9 @@ func (b *tradeBuilder) wap(st alipaytest.SignType) {
 			f["gmt_close"] = alipaytest.FormatTime(now)
 		}
 		p := s.NotifyFields(f)
-		sign := func(p *alipaytest.Params) *alipaytest.Message {
-			m, err := s.SignNotifyData(alipaytest.WAPNotifyXML(p))
-			if err != nil {
-				panic(err)
-			}
-			return m
-		}
-		m := sign(p)
-		b.notify(stp, b.tp.order+" "+stp.status, at, m, p.Get, func() *alipaytest.Message {
-			again := p.Clone()
-			again.Set("notify_id", s.NotifyFields(nil).Get("notify_id"))
-			return sign(again)
-		})
+		// A re-send: the same fields at the same clock, with the fresh
+		// notify_id NotifyFields gives every call.
+		b.notify(stp, b.tp.order+" "+stp.status, at, sign(p), p.Get, func() *alipaytest.Message { return sign(s.NotifyFields(f)) })
 		if stp.kind == "paid" && t.RaceReturn {
 			rat := b.returnAt(at)
 			setClock(rat)
