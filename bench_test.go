@@ -78,7 +78,7 @@ func benchNotification(tb testing.TB) (body []byte, content string, sig []byte, 
 // a verified, typed Notification.
 func BenchmarkVerifyNotification(b *testing.B) {
 	body, _, _, pub := benchNotification(b)
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{pub}})
+	v, err := newVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{pub}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,10 +40,11 @@ func parseCharset(b []byte) (Charset, bool) {
 	return "", false
 }
 
-// toUTF8 turns the raw bytes of every parameter into Params. All keys and
-// values share one string allocation.
+// toUTF8 turns the raw bytes of the signed parameters into Params: empty
+// parameters, which the drop-empty rule does not sign, and the signature
+// itself are left out. All keys and values share one string allocation.
 func toUTF8(f *form, cs Charset) (Params, error) {
-	params := make(Params, len(f.params))
+	params := make(Params, 0, len(f.params))
 	if cs == UTF8 {
 		// f.buf is already UTF-8: validate and convert once.
 		if !utf8.Valid(f.buf) {
@@ -54,8 +55,11 @@ func toUTF8(f *form, cs Charset) (Params, error) {
 			}
 		}
 		s := string(f.buf)
-		for i, p := range f.params {
-			params[i] = Param{Key: s[p.koff : p.koff+len(p.key)], Value: s[p.voff : p.voff+len(p.val)]}
+		for _, p := range f.params {
+			if unsigned(p) {
+				continue
+			}
+			params = append(params, Param{Key: s[p.koff : p.koff+len(p.key)], Value: s[p.voff : p.voff+len(p.val)]})
 		}
 		return params, nil
 	}
@@ -63,6 +67,9 @@ func toUTF8(f *form, cs Charset) (Params, error) {
 	out := make([]byte, 0, len(f.buf)*3/2)
 	offs := make([]int, 0, 4*len(f.params))
 	for _, p := range f.params {
+		if unsigned(p) {
+			continue
+		}
 		ks := len(out)
 		out = append(out, p.key...) // keys are ASCII in practice; validated below
 		ke := len(out)
@@ -78,12 +85,17 @@ func toUTF8(f *form, cs Charset) (Params, error) {
 		offs = append(offs, ks, ke, vs, len(out))
 	}
 	s := string(out)
-	for i := range params {
-		o := offs[4*i : 4*i+4]
-		params[i] = Param{Key: s[o[0]:o[1]], Value: s[o[2]:o[3]]}
+	for i := 0; i < len(offs); i += 4 {
+		o := offs[i : i+4]
+		params = append(params, Param{Key: s[o[0]:o[1]], Value: s[o[2]:o[3]]})
 	}
 	return params, nil
 }
+
+// unsigned reports whether a parameter stays out of Params: an empty value
+// (the drop-empty rule does not sign it, so anyone can add one) or the
+// signature.
+func unsigned(p rawParam) bool { return len(p.val) == 0 || string(p.key) == "sign" }
 
 // appendGB decodes GBK/GB18030 bytes, rejecting invalid sequences rather than
 // replacing them with U+FFFD.

@@ -115,7 +115,7 @@ func TestCertSN(t *testing.T) {
 	}
 	// The fixture certificate ships without its intermediate, so it cannot
 	// chain to the root bundle: construction must refuse it.
-	_, err = alipaynotify.NewVerifier(alipaynotify.Options{
+	_, err = newVerifier(alipaynotify.Options{
 		AppID:              "2021001161683774",
 		AlipayCertificates: []string{read("alipayCertPublicKey_RSA2.crt")},
 		AlipayRootCert:     read("alipayRootCert.crt"),
@@ -142,14 +142,14 @@ func TestOptionsValidation(t *testing.T) {
 		"negative params":   {AppID: "1", AlipayPublicKeys: []string{vec.PublicKeyPem}, MaxParams: -1},
 	}
 	for name, o := range cases {
-		if _, err := alipaynotify.NewVerifier(o); !errors.Is(err, alipaynotify.ErrConfig) {
+		if _, err := newVerifier(o); !errors.Is(err, alipaynotify.ErrConfig) {
 			t.Errorf("%s: err = %v, want ErrConfig", name, err)
 		}
 	}
 	// The bare base64 form of the console works like PEM.
 	bare := strings.Join(strings.Split(strings.TrimSpace(vec.PublicKeyPem), "\n")[1:], "")
 	bare = strings.TrimSuffix(bare, "-----END PUBLIC KEY-----")
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{bare}})
+	v, err := newVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{bare}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestOptionsValidation(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	a := loadVector(t, "synthetic-rsa2-utf8")
 	b := loadVector(t, "nodesdk-trade_status_sync-rsa2-utf8")
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{b.PublicKeyPem, a.PublicKeyPem}})
+	v, err := newVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{b.PublicKeyPem, a.PublicKeyPem}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestIdentityChecks(t *testing.T) {
 	ctx := context.Background()
 	mk := func(o alipaynotify.Options) *alipaynotify.Verifier {
 		o.AlipayPublicKeys = []string{vec.PublicKeyPem}
-		v, err := alipaynotify.NewVerifier(o)
+		v, err := newVerifier(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +209,7 @@ func TestIdentityChecks(t *testing.T) {
 // and never a panic; error text never echoes keys or bodies.
 func TestBadInput(t *testing.T) {
 	vec := loadVector(t, "synthetic-rsa2-utf8")
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{vec.PublicKeyPem},
+	v, err := newVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{vec.PublicKeyPem},
 		Partner: testPartner, MD5Key: "0123456789abcdefghijklmnopqrstuv"})
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +260,7 @@ func TestBadInput(t *testing.T) {
 // TestGBKInvalidBytes: a GBK value that is not valid GBK is refused with
 // ErrCharset even when it is correctly signed (MD5 over the bytes).
 func TestGBKInvalidBytes(t *testing.T) {
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: "k", LegacyCharset: alipaynotify.GBK})
+	v, err := newVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: "k", LegacyCharset: alipaynotify.GBK})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestNotifyVerifyRemoteCheck(t *testing.T) {
 		w.Write([]byte(a))
 	}))
 	defer srv.Close()
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: vec.md5Key(),
+	v, err := newVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: vec.md5Key(),
 		NotifyVerify: true, NotifyVerifyURL: srv.URL, NotifyVerifyTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,18 @@ var (
 	ErrOrder = errors.New("alipaynotify: order check failed")
 	// ErrRemoteCheck: the legacy notify_verify call did not answer "true".
 	ErrRemoteCheck = errors.New("alipaynotify: notify_verify remote check failed")
+	// ErrAmbiguous: the signature verifies, but the parameters could be cut
+	// differently from the way they were signed, so the callback cannot be
+	// trusted to mean one thing: a name outside the protocol's alphabet, a
+	// value outside its field's grammar, free text holding "&k=" for a
+	// parameter name k this package reads, a refund without gmt_refund, or a
+	// callback of one kind sent as another (a notify as a return, a return
+	// as a notify). A genuine callback re-cut by an attacker ends here.
+	ErrAmbiguous = errors.New("alipaynotify: ambiguous callback")
+	// ErrExpired: the callback's signed time is outside the accepted window:
+	// a return older than Options.MaxReturnAge, a notification older than
+	// Options.MaxNotifyAge.
+	ErrExpired = errors.New("alipaynotify: callback expired")
 	// ErrConfig: the Options passed to NewVerifier are invalid.
 	ErrConfig = errors.New("alipaynotify: invalid configuration")
 )

@@ -101,6 +101,14 @@ func (f *form) get(key string) ([]byte, bool) {
 	return f.params[i].val, true
 }
 
+// has reports whether key is present with a non-empty value. An empty
+// parameter is not signed under the drop-empty rule, so it must never decide
+// anything.
+func (f *form) has(key string) bool {
+	v, ok := f.get(key)
+	return ok && len(v) > 0
+}
+
 func (f *form) hasEmptyValue() bool {
 	for _, p := range f.params {
 		if len(p.val) == 0 && string(p.key) != "sign" {

@@ -26,14 +26,14 @@ func FuzzVerify(f *testing.F) {
 	if _, err := os.Stat("testdata"); err != nil {
 		f.Fatal(err)
 	}
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
+	v, err := newVerifier(alipaynotify.Options{
 		AppID: "2021000000000001", AlipayPublicKeys: []string{rsaVec.PublicKeyPem},
 		Partner: testPartner, MD5Key: "0123456789abcdefghijklmnopqrstuv",
 	})
 	if err != nil {
 		f.Fatal(err)
 	}
-	classes := []error{alipaynotify.ErrMalformed, alipaynotify.ErrCharset, alipaynotify.ErrSignType, alipaynotify.ErrSignature,
+	classes := []error{alipaynotify.ErrMalformed, alipaynotify.ErrAmbiguous, alipaynotify.ErrExpired, alipaynotify.ErrCharset, alipaynotify.ErrSignType, alipaynotify.ErrSignature,
 		alipaynotify.ErrAppID, alipaynotify.ErrPartner, alipaynotify.ErrSellerID, alipaynotify.ErrAmount}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, ret := range []bool{false, true} {

@@ -32,7 +32,7 @@ func FuzzWAPNotify(f *testing.F) {
 	f.Add([]byte("request_token=requestToken&result=success&sign=x&sign_type=0001"), `<?xml version="1.0"?><notify><a/><b>1</b></notify>`)
 	v := wapVectorVerifier(f, nil)
 	signer := alipaytest.NewWAPSigner(testPartner, wapMD5Key)
-	classes := []error{alipaynotify.ErrMalformed, alipaynotify.ErrCharset, alipaynotify.ErrSignType, alipaynotify.ErrSignature,
+	classes := []error{alipaynotify.ErrMalformed, alipaynotify.ErrAmbiguous, alipaynotify.ErrExpired, alipaynotify.ErrCharset, alipaynotify.ErrSignType, alipaynotify.ErrSignature,
 		alipaynotify.ErrAppID, alipaynotify.ErrPartner, alipaynotify.ErrSellerID, alipaynotify.ErrAmount}
 	check := func(t *testing.T, n *alipaynotify.Notification, err error) {
 		t.Helper()

@@ -287,7 +287,7 @@ type Event struct {
 // Event returns the notification's event identity.
 func (n *Notification) Event() Event {
 	e := Event{Merchant: n.Merchant(), OutTradeNo: n.OutTradeNo, TradeStatus: n.TradeStatus, RefundStatus: n.RefundStatus}
-	switch gr, fee := n.Params.Get("gmt_refund"), n.Params.Get("refund_fee"); {
+	switch gr, fee := n.Params.Get("gmt_refund"), n.refundFeeText(); {
 	case n.OutBizNo != "":
 		e.Refund = n.OutBizNo
 	case fee != "":
@@ -322,190 +322,49 @@ func (e Event) String() string {
 	return e.Trade() + "|" + string(e.TradeStatus) + "|" + string(e.RefundStatus) + "|" + e.Refund
 }
 
-// fill populates the typed fields from n.Params in one pass.
+// fill populates the typed fields from n.Params in one pass: every known
+// field is checked against its grammar, and only the fields of the
+// notification's own protocol are read (fields.go).
 func (n *Notification) fill() error {
-	var hasTotalAmount bool
-	var totalFee string
+	legacy := n.Protocol != ProtocolOpenPlatform
+	by := readByOpen
+	if legacy {
+		by = readByLegacy
+	}
 	for _, p := range n.Params {
-		v := p.Value
-		var tm *time.Time
-		var amt *Amount
-		switch p.Key {
-		case "app_id":
-			n.AppID = v
-		case "auth_app_id":
-			n.AuthAppID = v
-		case "notify_id":
-			n.NotifyID = v
-		case "notify_type":
-			n.NotifyType = v
-		case "notify_action_type":
-			n.NotifyActionType = v
-		case "version":
-			n.Version = v
-		case "method":
-			n.Method = v
-		case "trade_no":
-			n.TradeNo = v
-		case "out_trade_no":
-			n.OutTradeNo = v
-		case "out_biz_no":
-			n.OutBizNo = v
-		case "trade_status":
-			n.TradeStatus = TradeStatus(v)
-		case "refund_status":
-			n.RefundStatus = RefundStatus(v)
-		case "buyer_id":
-			n.BuyerID = v
-		case "buyer_logon_id":
-			n.BuyerLogonID = v
-		case "buyer_open_id":
-			n.BuyerOpenID = v
-		case "buyer_email":
-			n.BuyerEmail = v
-		case "seller_id":
-			n.SellerID = v
-		case "seller_email":
-			n.SellerEmail = v
-		case "quantity":
-			n.Quantity = v
-		case "subject":
-			n.Subject = v
-		case "body":
-			n.Body = v
-		case "passback_params":
-			n.PassbackParams = v
-		case "extra_common_param":
-			n.ExtraCommonParam = v
-		case "payment_type":
-			n.PaymentType = v
-		case "is_total_fee_adjust":
-			n.IsTotalFeeAdjust = v == "Y"
-		case "use_coupon":
-			n.UseCoupon = v == "Y"
-		case "buyer_actions":
-			n.BuyerActions = v
-		case "seller_actions":
-			n.SellerActions = v
-		case "exterface":
-			n.Exterface = v
-		case "is_success":
-			n.IsSuccess = v == "T"
-		case "logistics_type":
-			if v != "" {
-				n.logistics().Type = v
-			}
-		case "logistics_payment":
-			if v != "" {
-				n.logistics().Payment = v
-			}
-		case "logistics_fee":
-			if v != "" {
-				amt = &n.logistics().Fee
-			}
-		case "receive_name":
-			if v != "" {
-				n.receiver().Name = v
-			}
-		case "receive_address":
-			if v != "" {
-				n.receiver().Address = v
-			}
-		case "receive_zip":
-			if v != "" {
-				n.receiver().Zip = v
-			}
-		case "receive_phone":
-			if v != "" {
-				n.receiver().Phone = v
-			}
-		case "receive_mobile":
-			if v != "" {
-				n.receiver().Mobile = v
-			}
-		case "gmt_send_goods":
-			tm = &n.GmtSendGoods
-		case "gmt_logistics_modify":
-			tm = &n.GmtLogisticsModify
-		case "notify_time":
-			tm = &n.NotifyTime
-		case "timestamp":
-			tm = &n.Timestamp
-		case "gmt_create":
-			tm = &n.GmtCreate
-		case "gmt_payment":
-			tm = &n.GmtPayment
-		case "gmt_close":
-			tm = &n.GmtClose
-		case "gmt_refund":
-			tm = &n.GmtRefund
-		case "total_amount":
-			hasTotalAmount = true
-			amt = &n.TotalAmount
-		case "total_fee": // legacy mapi; total_amount wins if both exist
-			totalFee = v
-		case "receipt_amount":
-			amt = &n.ReceiptAmount
-		case "invoice_amount":
-			amt = &n.InvoiceAmount
-		case "buyer_pay_amount":
-			amt = &n.BuyerPayAmount
-		case "point_amount":
-			amt = &n.PointAmount
-		case "refund_fee":
-			amt = &n.RefundFee
-		case "send_back_fee":
-			amt = &n.SendBackFee
-		case "price":
-			amt = &n.Price
-		case "discount":
-			amt = &n.Discount
-		case "fund_bill_list":
-			if v != "" {
-				n.FundBillListRaw = v
-				bills, err := parseFundBills(v)
-				if err != nil {
-					return err
-				}
-				n.FundBillList = bills
-			}
-		case "voucher_detail_list":
-			if v != "" {
-				n.VoucherDetailListRaw = v
-				if err := json.Unmarshal([]byte(htmlUnescapeQuotes(v)), &n.VoucherDetailList); err != nil {
-					return fieldErr(ErrMalformed, "voucher_detail_list", "not a JSON array")
-				}
-			}
-		}
-		if v == "" {
+		spec, known := fields[p.Key]
+		if !known || p.Value == "" {
 			continue
 		}
-		if tm != nil {
-			t, err := ParseTime(v)
-			if err != nil {
-				return fieldErr(ErrMalformed, p.Key, err.Error())
-			}
-			*tm = t
+		if err := checkGrammar(spec.grammar, legacy, p.Key, p.Value); err != nil {
+			return err
 		}
-		if amt != nil {
-			a, err := ParseAmount(v)
-			if err != nil {
-				return fieldErr(ErrAmount, p.Key, err.Error())
-			}
-			*amt = a
+		if spec.by&by == 0 || spec.set == nil {
+			continue
+		}
+		if err := spec.set(n, p.Key, p.Value); err != nil {
+			return err
 		}
 	}
-	if !hasTotalAmount && totalFee != "" {
-		a, err := ParseAmount(totalFee)
-		if err != nil {
-			return fieldErr(ErrAmount, "total_fee", err.Error())
+	if n.OutBizNo != "" || n.RefundStatus != "" || n.refundFeeText() != "" || !n.GmtRefund.IsZero() {
+		if n.GmtRefund.IsZero() {
+			// Every refund notification signs gmt_refund. Without it, a
+			// refund field may have been split out of the free text before
+			// it, a boundary the signature does not cover.
+			return fieldErr(ErrAmbiguous, "gmt_refund", "a refund notification signs gmt_refund")
 		}
-		n.TotalAmount = a
-	}
-	if n.OutBizNo != "" || n.RefundStatus != "" || n.RefundFee != 0 || !n.GmtRefund.IsZero() || n.Params.Get("refund_fee") != "" {
 		n.Refund = &Refund{OutBizNo: n.OutBizNo, Fee: n.RefundFee, Time: n.GmtRefund, Status: n.RefundStatus}
 	}
 	return nil
+}
+
+// refundFeeText is refund_fee as sent, on the protocol that has it (the open
+// platform; legacy refunds carry none).
+func (n *Notification) refundFeeText() string {
+	if n.Protocol != ProtocolOpenPlatform {
+		return ""
+	}
+	return n.Params.Get("refund_fee")
 }
 
 // parseFundBills parses fund_bill_list. Some notifications have been

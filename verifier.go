@@ -24,6 +24,20 @@ const DefaultNotifyVerifyURL = "https://mapi.alipay.com/gateway.do"
 // DefaultNotifyVerifyTimeout bounds the notify_verify remote call.
 const DefaultNotifyVerifyTimeout = 10 * time.Second
 
+// DefaultMaxReturnAge is how old a return may be by default. The buyer's
+// browser follows the redirect within seconds of paying; an hour leaves room
+// for slow networks and a tab reloaded later, and a return older than that is
+// only ever a replay.
+const DefaultMaxReturnAge = time.Hour
+
+// DefaultMaxNotifyAge is how old a notification may be by default: 180 days.
+// Alipay retries for about 25 hours and some merchants see every
+// notification re-sent about a quarter later, so that must still be
+// accepted; and it stays shorter than the middleware's 190-day retention of
+// a handled event, so a notification is refused as too old before its done
+// mark can expire and let it run the handler again.
+const DefaultMaxNotifyAge = 180 * 24 * time.Hour
+
 // Options configure a Verifier. The zero value of every optional field is the
 // safe default. NewVerifier validates everything once; nothing is parsed per
 // request.
@@ -104,10 +118,23 @@ type Options struct {
 	// merchants to. An error rejects the callback (wrapped in ErrOrder).
 	CheckOrder func(ctx context.Context, n *Notification) error
 
+	// MaxReturnAge bounds the age of a return, by its signed time
+	// (timestamp on the open platform, notify_time on legacy mapi). An older
+	// return is refused with ErrExpired before any handler runs. The mobile
+	// web call_back_url return signs no time: its age is bounded by the
+	// creation date that begins its trade_no (see docs/protocol.md).
+	// Default: DefaultMaxReturnAge (1 hour).
+	MaxReturnAge time.Duration
+	// MaxNotifyAge bounds the age of a notification, by its signed
+	// notify_time. An older one is refused with ErrExpired. It must stay
+	// shorter than the middleware's Retention. Default: DefaultMaxNotifyAge
+	// (180 days).
+	MaxNotifyAge time.Duration
+
 	// MaxParams bounds the parameters of one callback. Default: 256.
 	MaxParams int
-	// Now is the clock used to check certificate validity at construction.
-	// Default: time.Now.
+	// Now is the clock used to check certificate validity at construction
+	// and the age of every callback. Default: time.Now.
 	Now func() time.Time
 }
 
@@ -138,6 +165,18 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	}
 	if opts.Now == nil {
 		v.opts.Now = time.Now
+	}
+	for _, d := range []struct {
+		field string
+		v     *time.Duration
+		def   time.Duration
+	}{{"MaxReturnAge", &v.opts.MaxReturnAge, DefaultMaxReturnAge}, {"MaxNotifyAge", &v.opts.MaxNotifyAge, DefaultMaxNotifyAge}} {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0:
+			return nil, cfg(d.field, "must not be negative")
+		}
 	}
 	for i, k := range opts.AlipayPublicKeys {
 		pub, err := ParsePublicKey(k)
@@ -271,7 +310,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 	n := &Notification{Source: src, SignType: signType}
 	var csRaw []byte
 	var hasCS bool
-	if _, isOpen := f.get("app_id"); isOpen {
+	if f.has("app_id") {
 		n.Protocol = ProtocolOpenPlatform
 		csRaw, hasCS = f.get("charset")
 	} else {
@@ -279,6 +318,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 		n.Partner = v.opts.Partner
 		csRaw, hasCS = f.get("_input_charset")
 	}
+	hasCS = hasCS && len(csRaw) > 0 // an empty parameter is not signed: absent
 	switch {
 	case hasCS:
 		cs, ok := parseCharset(csRaw)
@@ -295,6 +335,9 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 	if err := v.checkSignature(f, n, sign); err != nil {
 		return nil, err
 	}
+	if err := checkBoundaries(f); err != nil {
+		return nil, err
+	}
 
 	params, err := toUTF8(f, n.Charset)
 	if err != nil {
@@ -302,6 +345,9 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 	}
 	n.Params = params
 	if err := n.fill(); err != nil {
+		return nil, err
+	}
+	if err := v.checkKind(n); err != nil {
 		return nil, err
 	}
 	if err := v.checkIdentity(n); err != nil {
@@ -466,16 +512,17 @@ func (v *Verifier) checkIdentity(n *Notification) error {
 			return fieldErr(ErrPartner, "seller_id", "not the configured partner")
 		}
 	}
-	if n.OutTradeNo == "" && n.NotifyType != "" && n.NotifyType != "trade_status_sync" {
-		return nil // gateway messages (servicemarket_order_notify, ...) carry no trade
+	if n.GatewayMessage() {
+		return nil // servicemarket_order_notify, ...: no trade event
 	}
 	if n.OutTradeNo == "" {
 		return fieldErr(ErrMalformed, "out_trade_no", "missing")
 	}
 	if n.TradeStatus == "" {
 		if n.Source == SourceReturn && n.Protocol == ProtocolOpenPlatform {
-			// A page-pay/wap-pay return carries no status: a verified return
-			// stands for the payment of the trade.
+			// A page-pay/wap-pay return carries no status: a verified return,
+			// which signs its method (checkKind), stands for the payment of
+			// the trade.
 			n.TradeStatus = TradeSuccess
 			n.StatusInferred = true
 		} else {

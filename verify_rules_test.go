@@ -24,7 +24,7 @@ func openVerifier(t *testing.T, opts alipaynotify.Options) *alipaynotify.Verifie
 		opts.AppID = alipaytest.DefaultAppID
 	}
 	opts.AlipayPublicKeys = []string{alipaytest.TestKey().PublicKeyPEM()}
-	v, err := alipaynotify.NewVerifier(opts)
+	v, err := newVerifier(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestSignedInvalidUTF8(t *testing.T) {
 // is refused even when correctly signed with the partner's key.
 func TestLegacySellerMustBePartner(t *testing.T) {
 	s := alipaytest.NewLegacySigner("", "")
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key})
+	v, err := newVerifier(alipaynotify.Options{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestNotifyVerifyDefaultGateway(t *testing.T) {
 			" partner="+r.URL.Query().Get("partner")+" notify_id="+r.URL.Query().Get("notify_id"))
 		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(answer)), Header: http.Header{}, Request: r}, nil
 	})}
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
+	v, err := newVerifier(alipaynotify.Options{
 		Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key, NotifyVerify: true, HTTPClient: client,
 	})
 	if err != nil {

@@ -61,6 +61,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -94,15 +95,10 @@ const (
 )
 
 func wapKindOf(f *form) wapKind {
-	_, hasData := f.get("notify_data")
-	_, hasSecID := f.get("sec_id")
-	if hasData && hasSecID {
+	if f.has("notify_data") && f.has("sec_id") {
 		return wapNotify
 	}
-	_, hasApp := f.get("app_id")
-	_, hasToken := f.get("request_token")
-	_, hasResult := f.get("result")
-	if !hasApp && hasToken && hasResult {
+	if !f.has("app_id") && f.has("request_token") && f.has("result") {
 		return wapReturn
 	}
 	return notWAP
@@ -187,10 +183,44 @@ func (v *Verifier) verifyWAP(ctx context.Context, f *form, src Source, kind wapK
 	if err != nil {
 		return nil, err
 	}
+	if kind == wapNotify {
+		err = v.checkKind(n)
+	} else {
+		err = v.checkWAPReturnAge(n)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if err := v.checkWAPIdentity(n); err != nil {
 		return nil, err
 	}
 	return v.finish(ctx, n, src == SourceNotify && v.opts.NotifyVerify)
+}
+
+// wapReturnSlack widens the age bound of a mobile web call_back_url return.
+// The return signs no time, so its age is bounded by the only date it signs:
+// the creation date (China time) that begins every trade_no Alipay has
+// issued (yyyyMMdd…). A trade may be paid a while after it was created, and
+// the date has a day's resolution, hence two days of slack on top of
+// MaxReturnAge.
+const wapReturnSlack = 48 * time.Hour
+
+// checkWAPReturnAge refuses a call_back_url return whose trade was created
+// longer ago than MaxReturnAge plus wapReturnSlack, so that an old return
+// can never outlive its event's done mark. A trade_no that does not begin
+// with a date is refused: nothing else bounds the return's age.
+func (v *Verifier) checkWAPReturnAge(n *Notification) error {
+	if len(n.TradeNo) < 8 {
+		return fieldErr(ErrAmbiguous, "trade_no", "carries no creation date: the return's age cannot be checked")
+	}
+	day, err := time.ParseInLocation("20060102", n.TradeNo[:8], ChinaTime)
+	if err != nil {
+		return fieldErr(ErrAmbiguous, "trade_no", "carries no creation date: the return's age cannot be checked")
+	}
+	if day.AddDate(0, 0, 1).Before(v.opts.Now().Add(-(v.opts.MaxReturnAge + wapReturnSlack))) {
+		return fieldErr(ErrExpired, "trade_no", "trade created more than "+(v.opts.MaxReturnAge+wapReturnSlack).String()+" ago")
+	}
+	return nil
 }
 
 // verifyWAPNotify checks the five fields, the signature (after decryption for
@@ -294,6 +324,9 @@ func (v *Verifier) verifyWAPReturn(f *form) (*Notification, error) {
 		n.SignType = SignWAPRSA
 	default:
 		return nil, fieldErr(ErrSignType, "sign_type", "unsupported value (MD5 or 0001)")
+	}
+	if err := checkBoundaries(f); err != nil {
+		return nil, err
 	}
 	params, err := toUTF8(f, UTF8)
 	if err != nil {
@@ -520,5 +553,12 @@ func parseWAPNotifyXML(doc []byte, maxParams int) (Params, error) {
 	if roots == 0 {
 		return bad("no notify element")
 	}
-	return params, nil
+	// Element names follow the parameter alphabet, and an empty element
+	// counts as absent, as an empty parameter does everywhere else.
+	for _, p := range params {
+		if err := checkKey([]byte(p.Key)); err != nil {
+			return nil, err
+		}
+	}
+	return slices.DeleteFunc(params, func(p Param) bool { return p.Value == "" }), nil
 }

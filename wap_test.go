@@ -62,7 +62,7 @@ func wapVectorVerifier(t testing.TB, mod func(*alipaynotify.Options)) *alipaynot
 	if mod != nil {
 		mod(&opts)
 	}
-	v, err := alipaynotify.NewVerifier(opts)
+	v, err := newVerifier(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,23 +252,24 @@ func wapNotifyOf(t *testing.T, s *alipaytest.WAPSigner, doc string) *alipaytest.
 // validWAPXML is a minimal accepted notify_data document.
 const validWAPXML = `<notify><out_trade_no>W-1</out_trade_no><trade_no>2013120331000009</trade_no>` +
 	`<trade_status>TRADE_SUCCESS</trade_status><total_fee>1.00</total_fee><seller_id>2088000000000001</seller_id>` +
-	`<notify_id>abc</notify_id></notify>`
+	`<notify_id>abc</notify_id><notify_type>trade_status_sync</notify_type><notify_time>2013-12-03 10:00:00</notify_time></notify>`
 
 // TestWAPNotifyXML: the notify_data parser after verification. Hostile
 // documents are signed with the partner key, so they reach the parser.
 func TestWAPNotifyXML(t *testing.T) {
 	v := wapVectorVerifier(t, nil)
 	s := wapVectorSigner(t, alipaytest.MD5)
-	fields := `<out_trade_no>W-1</out_trade_no><trade_status>TRADE_SUCCESS</trade_status>`
+	env := `<notify_id>abc</notify_id><notify_type>trade_status_sync</notify_type><notify_time>2013-12-03 10:00:00</notify_time>`
+	fields := `<out_trade_no>W-1</out_trade_no><trade_status>TRADE_SUCCESS</trade_status>` + env
 	cases := []struct {
 		name string
 		doc  string
 		want error // nil: accepted
 	}{
 		{"minimal", validWAPXML, nil},
-		{"any order and unknown elements", `<notify><trade_status>TRADE_SUCCESS</trade_status><new_field>x</new_field><out_trade_no>W-1</out_trade_no></notify>`, nil},
+		{"any order and unknown elements", `<notify><trade_status>TRADE_SUCCESS</trade_status><new_field>x</new_field>` + env + `<out_trade_no>W-1</out_trade_no></notify>`, nil},
 		{"XML declaration utf-8", `<?xml version="1.0" encoding="UTF-8"?>` + "\n<notify>" + fields + "</notify>\n", nil},
-		{"pretty printed, comments, CDATA, attributes", "<notify a=\"1\">\n  <!-- c -->\n  <out_trade_no><![CDATA[W-1]]></out_trade_no>\n  <trade_status>TRADE_SUCCESS</trade_status>\n</notify>", nil},
+		{"pretty printed, comments, CDATA, attributes", "<notify a=\"1\">\n  <!-- c -->\n  <out_trade_no><![CDATA[W-1]]></out_trade_no>\n  <trade_status>TRADE_SUCCESS</trade_status>\n" + env + "</notify>", nil},
 		{"empty element", `<notify>` + fields + `<subject/></notify>`, nil},
 		{"DOCTYPE", `<!DOCTYPE notify><notify>` + fields + `</notify>`, alipaynotify.ErrMalformed},
 		{"billion laughs", `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><notify><subject>&lol3;</subject>` + fields + `</notify>`, alipaynotify.ErrMalformed},
@@ -289,8 +290,8 @@ func TestWAPNotifyXML(t *testing.T) {
 		{"unclosed", `<notify>` + fields, alipaynotify.ErrMalformed},
 		{"mismatched", `<notify><out_trade_no>W-1</trade_status></notify>`, alipaynotify.ErrMalformed},
 		{"repeats top-level field", `<notify>` + fields + `<sec_id>MD5</sec_id></notify>`, alipaynotify.ErrMalformed},
-		{"no out_trade_no", `<notify><trade_status>TRADE_SUCCESS</trade_status></notify>`, alipaynotify.ErrMalformed},
-		{"no trade_status", `<notify><out_trade_no>W-1</out_trade_no></notify>`, alipaynotify.ErrMalformed},
+		{"no out_trade_no", `<notify><trade_status>TRADE_SUCCESS</trade_status>` + env + `</notify>`, alipaynotify.ErrMalformed},
+		{"no trade_status", `<notify><out_trade_no>W-1</out_trade_no>` + env + `</notify>`, alipaynotify.ErrMalformed},
 		{"bad amount", `<notify>` + fields + `<total_fee>1.001</total_fee></notify>`, alipaynotify.ErrAmount},
 		{"bad time", `<notify>` + fields + `<notify_time>yesterday</notify_time></notify>`, alipaynotify.ErrMalformed},
 		{"other seller", `<notify>` + fields + `<seller_id>2088999999999999</seller_id></notify>`, alipaynotify.ErrPartner},
@@ -384,10 +385,11 @@ func TestWAPNotifyForm(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "missing sec_id" || tc.name == "missing notify_data" {
-				// Without both, the body is not recognised as WAP at all: it
-				// falls to the mapi rules, which refuse it for lack of a
-				// sign_type.
+			switch tc.name {
+			case "missing sec_id", "missing notify_data", "empty sec_id", "empty notify_data":
+				// Without both (an empty parameter is an absent one), the
+				// body is not recognised as WAP at all: it falls to the mapi
+				// rules, which refuse it for lack of a sign_type.
 				tc.want = alipaynotify.ErrSignType
 			}
 			n, err := v.VerifyNotify(context.Background(), tc.body)
@@ -522,11 +524,12 @@ func signRawWAP(t *testing.T, s *alipaytest.WAPSigner, plain []byte) *alipaytest
 // the chunk size and key size.
 func TestWAPSplitCharacter(t *testing.T) {
 	doc := `<notify><out_trade_no>W-1</out_trade_no><trade_status>TRADE_SUCCESS</trade_status><subject>` +
-		strings.Repeat("黑白象", 40) + `</subject></notify>`
+		strings.Repeat("黑白象", 40) + `</subject><notify_id>abc</notify_id><notify_type>trade_status_sync</notify_type>` +
+		`<notify_time>2013-12-03 10:00:00</notify_time></notify>`
 	for _, chunk := range []int{7, 50, 100, 117} {
 		s := alipaytest.NewWAPRSASigner(nil, nil)
 		s.ChunkSize = chunk
-		v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: testPartner,
+		v, err := newVerifier(alipaynotify.Options{Partner: testPartner,
 			MerchantPrivateKey: s.MerchantPrivateKeyPEM(), WAPPublicKeys: []string{s.AlipayPublicKeyPEM()}})
 		if err != nil {
 			t.Fatal(err)
@@ -539,7 +542,7 @@ func TestWAPSplitCharacter(t *testing.T) {
 	}
 	// A 2048-bit merchant key: 256-byte blocks.
 	s := alipaytest.NewWAPRSASigner(nil, alipaytest.TestKey())
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: testPartner,
+	v, err := newVerifier(alipaynotify.Options{Partner: testPartner,
 		MerchantPrivateKey: alipaytest.TestKey().PrivateKeyPKCS1PEM(), WAPPublicKeys: []string{s.AlipayPublicKeyPEM()}})
 	if err != nil {
 		t.Fatal(err)
@@ -586,7 +589,7 @@ func TestWAPConfig(t *testing.T) {
 		{"return status finished", alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key, WAPReturnStatus: alipaynotify.TradeFinished}},
 	}
 	for _, tc := range good {
-		if _, err := alipaynotify.NewVerifier(tc.opts); err != nil {
+		if _, err := newVerifier(tc.opts); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
@@ -603,7 +606,7 @@ func TestWAPConfig(t *testing.T) {
 		{"return status", "WAPReturnStatus", alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key, WAPReturnStatus: alipaynotify.TradeClosed}},
 	}
 	for _, tc := range bad {
-		_, err := alipaynotify.NewVerifier(tc.opts)
+		_, err := newVerifier(tc.opts)
 		var fe *alipaynotify.FieldError
 		if !errors.Is(err, alipaynotify.ErrConfig) || !errors.As(err, &fe) || fe.Field != tc.field {
 			t.Errorf("%s: err = %v, want ErrConfig on %s", tc.name, err, tc.field)
@@ -615,11 +618,11 @@ func TestWAPConfig(t *testing.T) {
 	}
 
 	// An MD5-only verifier refuses 0001, an 0001-only one refuses MD5.
-	md5Only, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key})
+	md5Only, err := newVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rsaOnly, err := alipaynotify.NewVerifier(good[0].opts)
+	rsaOnly, err := newVerifier(good[0].opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -751,8 +754,10 @@ func TestWAPNotifyVerify(t *testing.T) {
 	if _, err := v.VerifyNotify(context.Background(), unknown.Encode()); !errors.Is(err, alipaynotify.ErrRemoteCheck) {
 		t.Errorf("unknown notify_id: %v", err)
 	}
+	// A notification signs its notify_id: without one it is not taken for
+	// a notification at all, before any remote check.
 	noID := wapNotifyOf(t, wapVectorSigner(t, alipaytest.MD5), `<notify><out_trade_no>W-1</out_trade_no><trade_status>TRADE_SUCCESS</trade_status></notify>`)
-	if _, err := v.VerifyNotify(context.Background(), noID.Encode()); !errors.Is(err, alipaynotify.ErrRemoteCheck) {
+	if _, err := v.VerifyNotify(context.Background(), noID.Encode()); !errors.Is(err, alipaynotify.ErrAmbiguous) {
 		t.Errorf("missing notify_id: %v", err)
 	}
 	// Returns carry no notify_id and are not checked remotely.

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -435,7 +436,7 @@ func contract(t *testing.T, s *server, gw *alipaytest.NotifyVerifyServer, legacy
 		"trade_status": "TRADE_SUCCESS", "total_amount": "7.70", "subject": "手机网页支付",
 	})
 	s.notify(t, wapNotify, "success")
-	if code, _, body := s.send(t, "/alipay/return", wap.Return(alipaytest.Fields{"out_trade_no": prefix + "W", "trade_no": wapNotify.Get("trade_no")})); code != http.StatusOK {
+	if code, _, body := s.send(t, "/alipay/return", wap.Return(alipaytest.Fields{"out_trade_no": prefix + "W", "trade_no": wapTradeNo(t, wapNotify)})); code != http.StatusOK {
 		t.Fatalf("WAP return: %d %q", code, body)
 	}
 
@@ -520,4 +521,15 @@ func TestExamplesNeedCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wapTradeNo is the trade_no inside a mobile web notification's notify_data
+// (MD5: plain XML), which the trade's call_back_url return carries too.
+func wapTradeNo(t *testing.T, m *alipaytest.Message) string {
+	t.Helper()
+	match := regexp.MustCompile(`<trade_no>([0-9]+)</trade_no>`).FindStringSubmatch(m.Get("notify_data"))
+	if match == nil {
+		t.Fatalf("no trade_no in notify_data %q", m.Get("notify_data"))
+	}
+	return match[1]
 }

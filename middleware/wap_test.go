@@ -1,7 +1,9 @@
 package middleware_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
@@ -55,22 +57,22 @@ func TestWAPNotifyAndReturnOnce(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := newWAPFixture(t, middleware.Options{}, "")
 			// Notification first, then the return and retries.
-			paid := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-1", "trade_no": "2013120331000001", "total_fee": "9.90"})
+			paid := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-1", "trade_no": wapTradeNo(1), "total_fee": "9.90"})
 			for i := 0; i < 3; i++ {
 				if code, body := f.notify(t, paid); code != 200 || body != "success" {
 					t.Fatalf("notify %d: %d %q", i, code, body)
 				}
 			}
-			ret := s.Return(alipaytest.Fields{"out_trade_no": "WAP-1", "trade_no": "2013120331000001"})
+			ret := s.Return(alipaytest.Fields{"out_trade_no": "WAP-1", "trade_no": wapTradeNo(1)})
 			if d := f.returnPage(t, ret); d.Outcome != middleware.OutcomeDuplicate || !d.Notification.StatusInferred {
 				t.Fatalf("return after notify: %v %v", d.Outcome, d.Err)
 			}
 			// Return first, then the notification (re-sent with a new notify_id).
-			if d := f.returnPage(t, s.Return(alipaytest.Fields{"out_trade_no": "WAP-2", "trade_no": "2013120331000002"})); d.Outcome != middleware.OutcomeHandled {
+			if d := f.returnPage(t, s.Return(alipaytest.Fields{"out_trade_no": "WAP-2", "trade_no": wapTradeNo(2)})); d.Outcome != middleware.OutcomeHandled {
 				t.Fatalf("return first: %v", d.Outcome)
 			}
 			for i := 0; i < 2; i++ {
-				m := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-2", "trade_no": "2013120331000002"})
+				m := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-2", "trade_no": wapTradeNo(2)})
 				if code, body := f.notify(t, m); code != 200 || body != "success" {
 					t.Fatalf("notify after return: %d %q", code, body)
 				}
@@ -119,8 +121,8 @@ func TestWAPRetryAfterFailure(t *testing.T) {
 // WAPReturnStatus TRADE_FINISHED they dedupe.
 func TestWAPFinishedAndReturn(t *testing.T) {
 	s := alipaytest.NewWAPRSASigner(nil, nil)
-	finished := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-4", "trade_no": "2013120331000004", "trade_status": "TRADE_FINISHED", "gmt_close": "2013-12-03 18:01:40"})
-	ret := s.Return(alipaytest.Fields{"out_trade_no": "WAP-4", "trade_no": "2013120331000004"})
+	finished := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-4", "trade_no": wapTradeNo(4), "trade_status": "TRADE_FINISHED", "gmt_close": "2013-12-03 18:01:40"})
+	ret := s.Return(alipaytest.Fields{"out_trade_no": "WAP-4", "trade_no": wapTradeNo(4)})
 	successKey := alipaytest.DefaultPID + "|WAP-4|TRADE_SUCCESS||"
 	finishedKey := alipaytest.DefaultPID + "|WAP-4|TRADE_FINISHED||"
 
@@ -185,4 +187,10 @@ func TestWAPWrongRoute(t *testing.T) {
 	if f.rec.total() != 0 {
 		t.Fatal("handler ran")
 	}
+}
+
+// wapTradeNo is a trade_no of a mobile web trade created today: a
+// call_back_url return's age is bounded by the date its trade_no begins with.
+func wapTradeNo(i int) string {
+	return time.Now().In(alipaynotify.ChinaTime).Format("20060102") + fmt.Sprintf("310000%02d", i)
 }

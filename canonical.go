@@ -1,0 +1,248 @@
+package alipaynotify
+
+import "time"
+
+// Canonical callbacks (docs/protocol.md, "Parameter boundaries").
+//
+// Alipay signs "k1=v1&k2=v2&…" with the keys sorted and the values raw, so
+// the signature covers the bytes but not where one parameter ends and the
+// next begins, and under the drop-empty rule it does not cover an empty
+// parameter at all. A genuine callback can therefore be re-cut: the next
+// parameter folded into a value ("trade_no=T%26trade_status%3DX"), a
+// boundary moved into a key name, an empty "k=" appended, or free text that
+// happens to read "&k=v" split out into a parameter of its own. The signature
+// still verifies every one of them.
+//
+// The rules below make a verified callback mean exactly one Notification:
+//
+//   - key names use the protocol's alphabet (lower-case letters, digits,
+//     '_'), so no boundary can hide inside a key;
+//   - every field Alipay generates has a strict grammar (ids are digits,
+//     enums are enums, amounts are decimals, times are Alipay's format,
+//     merchant ids hold no separator), so none can absorb a neighbour;
+//   - free text (subject, body, passback_params, receive_*, …) may hold '&'
+//     and '=', but not "&k=" for a parameter name k this package reads:
+//     such text is ambiguous and the callback is refused;
+//   - empty parameters, which the drop-empty rule does not sign, and the
+//     signature itself reach neither Params nor any typed field;
+//   - each protocol reads only its own fields (a legacy callback's amount is
+//     total_fee, never total_amount), and each kind of callback (notify,
+//     return, gateway message) needs its own signed fields: a notify is never
+//     taken for a return, nor a return for a notify.
+//
+// Every violation is ErrAmbiguous.
+
+// maxKeyLen bounds a parameter name. Alipay's longest are about 25 bytes.
+const maxKeyLen = 64
+
+// maxIDLen bounds ids and merchant numbers: Alipay documents 64 characters
+// for out_trade_no, trade_no and out_biz_no.
+const maxIDLen = 64
+
+// isKeyByte reports whether c belongs to the alphabet of parameter names.
+func isKeyByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_'
+}
+
+// checkKey refuses a parameter name outside the protocol's alphabet.
+func checkKey(k []byte) error {
+	if len(k) > maxKeyLen {
+		return fieldErr(ErrAmbiguous, safeField(k), "parameter name too long")
+	}
+	for _, c := range k {
+		if !isKeyByte(c) {
+			return fieldErr(ErrAmbiguous, safeField(k), "parameter name outside the protocol's alphabet")
+		}
+	}
+	return nil
+}
+
+// checkBoundaries applies the key alphabet and the free-text rule to every
+// parameter of a parsed form, over the bytes as signed. '&', '=' and the
+// key alphabet are ASCII, and in GBK and GB18030 every byte below 0x80 that
+// starts a character is that ASCII character, so the byte-level scan is
+// exact in every supported charset.
+func checkBoundaries(f *form) error {
+	for _, p := range f.params {
+		if err := checkKey(p.key); err != nil {
+			return err
+		}
+		if k, ok := foldedKey(p.val); ok {
+			return fieldErr(ErrAmbiguous, string(p.key), "value holds \"&"+k+"=\", a parameter boundary")
+		}
+	}
+	return nil
+}
+
+// foldedKey reports whether v holds "&k=" for a parameter name k this
+// package reads, and which. Only such text could have been cut from, or
+// into, a parameter that changes the Notification.
+func foldedKey(v []byte) (string, bool) {
+	for i := 0; i < len(v); i++ {
+		if v[i] != '&' {
+			continue
+		}
+		j := i + 1
+		for j < len(v) && isKeyByte(v[j]) {
+			j++
+		}
+		if j == i+1 || j == len(v) || v[j] != '=' {
+			continue
+		}
+		if _, known := fields[string(v[i+1:j])]; known {
+			return string(v[i+1 : j]), true
+		}
+	}
+	return "", false
+}
+
+// grammar is the syntax of a field's value.
+type grammar uint8
+
+const (
+	gText       grammar = iota // free text: anything (the free-text rule applies)
+	gDigits                    // Alipay ids: 1-64 ASCII digits
+	gAlnum                     // buyer_open_id, open-platform notify_id: ASCII letters and digits
+	gNotifyID                  // notify_id: letters, digits, and on legacy mapi base64's + / = and %
+	gToken                     // Alipay names and codes: letters, digits, '_', '-', '.', ','
+	gMerchantNo                // out_trade_no, out_biz_no, out_request_no: printable ASCII without & = |
+	gStatus                    // trade_status: one of the known statuses
+	gYN                        // Y or N
+	gTF                        // T or F
+	gVersion                   // 1.0 (open platform version; WAP v 1.0 or 2.0)
+	gAmount                    // decimal with at most two places (parsed by ParseAmount)
+	gTime                      // yyyy-MM-dd HH:mm:ss[.S] (parsed by ParseTime)
+)
+
+// checkGrammar refuses a value outside its field's grammar. Amounts and
+// times are left to their parsers, which are strict.
+func checkGrammar(g grammar, legacy bool, key, v string) error {
+	ok := true
+	switch g {
+	case gDigits:
+		ok = len(v) <= maxIDLen && allBytes(v, func(c byte) bool { return '0' <= c && c <= '9' })
+	case gAlnum:
+		ok = len(v) <= 128 && allBytes(v, isAlnum)
+	case gNotifyID:
+		if legacy {
+			ok = len(v) <= 256 && allBytes(v, func(c byte) bool { return isAlnum(c) || c == '+' || c == '/' || c == '=' || c == '%' })
+		} else {
+			ok = len(v) <= 128 && allBytes(v, isAlnum)
+		}
+	case gToken:
+		ok = len(v) <= 128 && allBytes(v, func(c byte) bool { return isAlnum(c) || c == '_' || c == '-' || c == '.' || c == ',' })
+	case gMerchantNo:
+		ok = len(v) <= maxIDLen && allBytes(v, func(c byte) bool { return 0x20 < c && c < 0x7f && c != '&' && c != '=' && c != '|' })
+	case gStatus:
+		ok = TradeStatus(v).Known()
+	case gYN:
+		ok = v == "Y" || v == "N"
+	case gTF:
+		ok = v == "T" || v == "F"
+	case gVersion:
+		ok = v == "1.0" || (legacy && v == "2.0")
+	}
+	if !ok {
+		return fieldErr(ErrAmbiguous, key, "value outside the field's grammar")
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func allBytes(s string, ok func(byte) bool) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Return methods: an open-platform return signs one of them, and nothing else
+// is taken for a return.
+const (
+	methodPagePayReturn = "alipay.trade.page.pay.return"
+	methodWAPPayReturn  = "alipay.trade.wap.pay.return"
+)
+
+func isReturnMethod(m string) bool { return m == methodPagePayReturn || m == methodWAPPayReturn }
+
+// GatewayMessage reports whether the notification is an open-platform
+// gateway message (notify_type other than trade_status_sync, such as
+// servicemarket_order_notify) rather than a trade event. A gateway message
+// never becomes a trade event, whatever trade fields it carries: it is
+// identified by its notify_type and notify_id.
+func (n *Notification) GatewayMessage() bool {
+	return n.Source == SourceNotify && n.NotifyType != "" && n.NotifyType != "trade_status_sync"
+}
+
+// checkKind requires each kind of callback to sign what makes it that kind,
+// and its time to be within the accepted window:
+//
+//   - an open-platform return signs a return method and its timestamp, and no
+//     notification fields;
+//   - a legacy return signs is_success=T and notify_time;
+//   - a notification signs notify_id, notify_type and notify_time, and no
+//     return method or is_success.
+//
+// So a notify is never taken for a return (where a missing status would be
+// inferred as TRADE_SUCCESS), nor a return for a notify.
+func (v *Verifier) checkKind(n *Notification) error {
+	legacy := n.Protocol != ProtocolOpenPlatform
+	_, hasIsSuccess := n.Params.Lookup("is_success")
+	if n.Source == SourceReturn {
+		switch {
+		case !legacy && !isReturnMethod(n.Method):
+			return fieldErr(ErrAmbiguous, "method", "a return signs "+methodPagePayReturn+" or "+methodWAPPayReturn)
+		case !legacy && (n.NotifyID != "" || n.NotifyType != ""):
+			return fieldErr(ErrAmbiguous, "notify_type", "a notification is not a return")
+		case !legacy:
+			return v.checkAge("timestamp", n.Timestamp, v.opts.MaxReturnAge)
+		case !hasIsSuccess:
+			return fieldErr(ErrAmbiguous, "is_success", "a legacy return signs is_success")
+		case !n.IsSuccess:
+			return fieldErr(ErrMalformed, "is_success", "only T is accepted")
+		case n.NotifyType != "" && n.NotifyType != "trade_status_sync":
+			return fieldErr(ErrAmbiguous, "notify_type", "a gateway message is not a return")
+		}
+		return v.checkAge("notify_time", n.NotifyTime, v.opts.MaxReturnAge)
+	}
+	switch {
+	case isReturnMethod(n.Method):
+		return fieldErr(ErrAmbiguous, "method", "a return is not a notification")
+	case hasIsSuccess:
+		return fieldErr(ErrAmbiguous, "is_success", "a return is not a notification")
+	case n.NotifyID == "":
+		return fieldErr(ErrAmbiguous, "notify_id", "a notification signs notify_id")
+	case n.NotifyType == "":
+		return fieldErr(ErrAmbiguous, "notify_type", "a notification signs notify_type")
+	}
+	return v.checkAge("notify_time", n.NotifyTime, v.opts.MaxNotifyAge)
+}
+
+// checkAge refuses a signed time older than maxAge. A time ahead of this
+// server's clock is accepted: only Alipay can sign one, and a time-compressed
+// test of Alipay's retry schedule signs the future on purpose.
+func (v *Verifier) checkAge(field string, t time.Time, maxAge time.Duration) error {
+	if t.IsZero() {
+		return fieldErr(ErrAmbiguous, field, "missing: the callback's age cannot be checked")
+	}
+	if t.Before(v.opts.Now().Add(-maxAge)) {
+		return fieldErr(ErrExpired, field, "older than "+maxAge.String())
+	}
+	return nil
+}
+
+// MaxAge is the age of the oldest callback the Verifier accepts, whatever
+// its kind. A dedupe store must remember a handled event longer than that,
+// or a callback could run the handler again once its done mark expired; the
+// middleware checks this at construction.
+func (v *Verifier) MaxAge() time.Duration {
+	return max(v.opts.MaxNotifyAge, v.opts.MaxReturnAge+wapReturnSlack)
+}

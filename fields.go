@@ -1,0 +1,182 @@
+package alipaynotify
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// readBy says which protocols read a field into the Notification. A field of
+// another protocol is checked against its grammar but never read, so it can
+// never override the protocol's own (a legacy callback's amount is
+// total_fee, whatever total_amount says).
+type readBy uint8
+
+const (
+	readByOpen   readBy = 1 << iota // open platform
+	readByLegacy                    // legacy mapi and mobile web (WAP)
+	readByAll    = readByOpen | readByLegacy
+)
+
+// fieldSpec is how one parameter is checked and read.
+type fieldSpec struct {
+	grammar grammar
+	by      readBy
+	// set stores the value (never empty: empty parameters are dropped
+	// before) in the Notification; nil for fields read elsewhere (charset,
+	// partner, the WAP envelope) or not at all (sign).
+	set func(n *Notification, key, v string) error
+}
+
+// fields lists every parameter this package knows: their names are also the
+// names the free-text rule looks for ("&k=" in a value).
+var fields = map[string]fieldSpec{
+	// Envelope and identity.
+	"app_id":             {gDigits, readByOpen, text(func(n *Notification) *string { return &n.AppID })},
+	"auth_app_id":        {gDigits, readByOpen, text(func(n *Notification) *string { return &n.AuthAppID })},
+	"charset":            {gToken, readByOpen, nil},
+	"_input_charset":     {gToken, readByLegacy, nil},
+	"version":            {gVersion, readByOpen, text(func(n *Notification) *string { return &n.Version })},
+	"method":             {gToken, readByOpen, text(func(n *Notification) *string { return &n.Method })},
+	"timestamp":          {gTime, readByOpen, when(func(n *Notification) *time.Time { return &n.Timestamp })},
+	"sign":               {gText, 0, nil},
+	"sign_type":          {gToken, 0, nil},
+	"alipay_cert_sn":     {gToken, readByOpen, nil},
+	"partner":            {gDigits, readByLegacy, nil},
+	"notify_id":          {gNotifyID, readByAll, text(func(n *Notification) *string { return &n.NotifyID })},
+	"notify_type":        {gToken, readByAll, text(func(n *Notification) *string { return &n.NotifyType })},
+	"notify_time":        {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.NotifyTime })},
+	"notify_action_type": {gToken, readByOpen, text(func(n *Notification) *string { return &n.NotifyActionType })},
+	// Legacy mobile web envelope (wap.go reads it).
+	"service":       {gToken, readByLegacy, nil},
+	"v":             {gVersion, readByLegacy, nil},
+	"sec_id":        {gToken, readByLegacy, nil},
+	"notify_data":   {gText, readByLegacy, nil},
+	"request_token": {gToken, readByLegacy, nil},
+	"result":        {gToken, readByLegacy, nil},
+
+	// Trade.
+	"trade_no":      {gDigits, readByAll, text(func(n *Notification) *string { return &n.TradeNo })},
+	"out_trade_no":  {gMerchantNo, readByAll, text(func(n *Notification) *string { return &n.OutTradeNo })},
+	"out_biz_no":    {gMerchantNo, readByOpen, text(func(n *Notification) *string { return &n.OutBizNo })},
+	"trade_status":  {gStatus, readByAll, func(n *Notification, _, v string) error { n.TradeStatus = TradeStatus(v); return nil }},
+	"refund_status": {gToken, readByLegacy, func(n *Notification, _, v string) error { n.RefundStatus = RefundStatus(v); return nil }},
+
+	// Parties.
+	"buyer_id":       {gDigits, readByAll, text(func(n *Notification) *string { return &n.BuyerID })},
+	"buyer_logon_id": {gText, readByOpen, text(func(n *Notification) *string { return &n.BuyerLogonID })},
+	"buyer_open_id":  {gAlnum, readByOpen, text(func(n *Notification) *string { return &n.BuyerOpenID })},
+	"buyer_email":    {gText, readByLegacy, text(func(n *Notification) *string { return &n.BuyerEmail })},
+	"seller_id":      {gDigits, readByAll, text(func(n *Notification) *string { return &n.SellerID })},
+	"seller_email":   {gText, readByAll, text(func(n *Notification) *string { return &n.SellerEmail })},
+
+	// Money. Only discount may be negative.
+	"total_amount":     {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.TotalAmount })},
+	"total_fee":        {gAmount, readByLegacy, money(func(n *Notification) *Amount { return &n.TotalAmount })},
+	"receipt_amount":   {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.ReceiptAmount })},
+	"invoice_amount":   {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.InvoiceAmount })},
+	"buyer_pay_amount": {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.BuyerPayAmount })},
+	"point_amount":     {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.PointAmount })},
+	"refund_fee":       {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.RefundFee })},
+	"send_back_fee":    {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.SendBackFee })},
+	"price":            {gAmount, readByLegacy, money(func(n *Notification) *Amount { return &n.Price })},
+	"discount":         {gAmount, readByLegacy, signedMoney(func(n *Notification) *Amount { return &n.Discount })},
+	"logistics_fee":    {gAmount, readByLegacy, money(func(n *Notification) *Amount { return &n.logistics().Fee })},
+	"quantity":         {gDigits, readByLegacy, text(func(n *Notification) *string { return &n.Quantity })},
+
+	// Times (China time).
+	"gmt_create":           {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.GmtCreate })},
+	"gmt_payment":          {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.GmtPayment })},
+	"gmt_close":            {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.GmtClose })},
+	"gmt_refund":           {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.GmtRefund })},
+	"gmt_send_goods":       {gTime, readByLegacy, when(func(n *Notification) *time.Time { return &n.GmtSendGoods })},
+	"gmt_logistics_modify": {gTime, readByLegacy, when(func(n *Notification) *time.Time { return &n.GmtLogisticsModify })},
+
+	// Free text echoed from the merchant's request or typed by the buyer.
+	"subject":            {gText, readByAll, text(func(n *Notification) *string { return &n.Subject })},
+	"body":               {gText, readByAll, text(func(n *Notification) *string { return &n.Body })},
+	"passback_params":    {gText, readByOpen, text(func(n *Notification) *string { return &n.PassbackParams })},
+	"extra_common_param": {gText, readByLegacy, text(func(n *Notification) *string { return &n.ExtraCommonParam })},
+	"fund_bill_list":     {gText, readByOpen, setFundBills},
+	"voucher_detail_list": {gText, readByOpen, func(n *Notification, key, v string) error {
+		if err := json.Unmarshal([]byte(htmlUnescapeQuotes(v)), &n.VoucherDetailList); err != nil {
+			return fieldErr(ErrMalformed, key, "not a JSON array")
+		}
+		n.VoucherDetailListRaw = v
+		return nil
+	}},
+
+	// Legacy trade details.
+	"payment_type":        {gDigits, readByLegacy, text(func(n *Notification) *string { return &n.PaymentType })},
+	"is_total_fee_adjust": {gYN, readByLegacy, flag(func(n *Notification) *bool { return &n.IsTotalFeeAdjust }, "Y")},
+	"use_coupon":          {gYN, readByLegacy, flag(func(n *Notification) *bool { return &n.UseCoupon }, "Y")},
+	"is_success":          {gTF, readByLegacy, flag(func(n *Notification) *bool { return &n.IsSuccess }, "T")},
+	"buyer_actions":       {gToken, readByLegacy, text(func(n *Notification) *string { return &n.BuyerActions })},
+	"seller_actions":      {gToken, readByLegacy, text(func(n *Notification) *string { return &n.SellerActions })},
+	"exterface":           {gToken, readByLegacy, text(func(n *Notification) *string { return &n.Exterface })},
+	"logistics_type":      {gToken, readByLegacy, text(func(n *Notification) *string { return &n.logistics().Type })},
+	"logistics_payment":   {gToken, readByLegacy, text(func(n *Notification) *string { return &n.logistics().Payment })},
+	"receive_name":        {gText, readByLegacy, text(func(n *Notification) *string { return &n.receiver().Name })},
+	"receive_address":     {gText, readByLegacy, text(func(n *Notification) *string { return &n.receiver().Address })},
+	"receive_zip":         {gText, readByLegacy, text(func(n *Notification) *string { return &n.receiver().Zip })},
+	"receive_phone":       {gText, readByLegacy, text(func(n *Notification) *string { return &n.receiver().Phone })},
+	"receive_mobile":      {gText, readByLegacy, text(func(n *Notification) *string { return &n.receiver().Mobile })},
+}
+
+// text stores a value as is.
+func text(field func(*Notification) *string) func(*Notification, string, string) error {
+	return func(n *Notification, _, v string) error {
+		*field(n) = v
+		return nil
+	}
+}
+
+// flag stores whether the value is yes.
+func flag(field func(*Notification) *bool, yes string) func(*Notification, string, string) error {
+	return func(n *Notification, _, v string) error {
+		*field(n) = v == yes
+		return nil
+	}
+}
+
+// when parses an Alipay time (China time).
+func when(field func(*Notification) *time.Time) func(*Notification, string, string) error {
+	return func(n *Notification, key, v string) error {
+		t, err := ParseTime(v)
+		if err != nil {
+			return fieldErr(ErrMalformed, key, err.Error())
+		}
+		*field(n) = t
+		return nil
+	}
+}
+
+// money parses an amount that cannot be negative.
+func money(field func(*Notification) *Amount) func(*Notification, string, string) error {
+	return func(n *Notification, key, v string) error {
+		if v[0] == '-' {
+			return fieldErr(ErrAmount, key, "negative")
+		}
+		return signedMoney(field)(n, key, v)
+	}
+}
+
+// signedMoney parses an amount that may be negative (legacy discount).
+func signedMoney(field func(*Notification) *Amount) func(*Notification, string, string) error {
+	return func(n *Notification, key, v string) error {
+		a, err := ParseAmount(v)
+		if err != nil {
+			return fieldErr(ErrAmount, key, err.Error())
+		}
+		*field(n) = a
+		return nil
+	}
+}
+
+func setFundBills(n *Notification, _, v string) error {
+	bills, err := parseFundBills(v)
+	if err != nil {
+		return err
+	}
+	n.FundBillListRaw, n.FundBillList = v, bills
+	return nil
+}
