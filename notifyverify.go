@@ -16,7 +16,6 @@ import (
 // this is not an answer and fails the check unread.
 const maxNotifyVerifyBody = 64
 
-
 // noRedirectClient returns the client that makes the notify_verify call: a
 // shallow copy of c (so the merchant's client is never modified, and its
 // Transport, Jar and Timeout are kept) whose CheckRedirect stops at the
