@@ -26,7 +26,7 @@ package alipaynotify
 //     (whitespace is refused) whose length is a multiple of the merchant key's
 //     modulus size, of at most MaxWAPNotifyDataBlocks blocks (checked on the
 //     base64 length, before any private-key operation: a longer one is
-//     ErrMalformed), and sign must be base64 of one WAP key's size, also
+//     ErrMalformed), and sign must decode to one WAP key's size, also
 //     checked first. Every block is decrypted even after one fails, the
 //     signature is checked whatever the decryption gave, and every failure of
 //     that path (base64, length, padding, UTF-8, signature) is exactly
@@ -110,7 +110,8 @@ const maxWAPNotifyData = 16 << 10
 // size, so a byte bound would refuse large genuine notifications under a
 // 2048-bit key. The cost of the bound grows with the key: one private-key
 // operation measured about 0.33 ms (1024-bit) and 1 ms (2048-bit) against
-// 0.07 ms for a whole forged RSA2 callback (BenchmarkWAPForged), so a
+// 0.07 ms for a whole forged RSA2 callback (BenchmarkWAPForged on a 2-vCPU
+// machine), so a
 // forged notify_data at the bound costs about 11 ms or 31 ms, a forged one
 // of a real notification's size 3 ms or 9 ms, and one over the bound,
 // refused before decryption, 0.02 ms. Merchant keys above 4096 bits are
@@ -422,8 +423,8 @@ func maxWAPCiphertextBase64(priv *rsa.PrivateKey) int {
 	return base64.StdEncoding.EncodedLen(MaxWAPNotifyDataBlocks * priv.Size())
 }
 
-// plausibleSHA1Signature reports whether sign is padded standard base64 of
-// exactly the modulus size of one of keys. It reads nothing but sign and
+// plausibleSHA1Signature reports whether sign decodes, as verifySHA1Digest
+// decodes it, to exactly the modulus size of one of keys. It reads nothing but sign and
 // the public keys, so failing it before decryption tells nothing about the
 // merchant key, and it spares the private-key work for a signature that
 // cannot verify.
