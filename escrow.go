@@ -84,9 +84,10 @@ type Logistics struct {
 // dual-function callback (receive_name, receive_address, receive_zip,
 // receive_phone, receive_mobile); any field may be empty.
 //
-// It is personal data. String, LogValue and Masked show it masked ("张*",
-// "浙江省***", "31****", "138****0000"), so printing or logging a Receiver
-// never writes the address out; read the fields to use it.
+// It is personal data. String, Format (every fmt verb), LogValue,
+// MarshalJSON and Masked show it masked ("张*", "浙江省***", "31****",
+// "138****0000"; see mask.go), so printing, logging or JSON-encoding a
+// Receiver never writes the address out; read the fields to use it.
 type Receiver struct {
 	// Name is receive_name.
 	Name string
