@@ -2,6 +2,7 @@ package alipaynotify_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -270,5 +271,26 @@ func TestMaskingEveryTextField(t *testing.T) {
 			out := fmt.Sprintf("%v %+v %#v %s", &n, n, n, n.Masked()) + string(must(json.Marshal(n))) + buf.String()
 			assertMasked(t, f.Name, out)
 		})
+	}
+}
+
+// An error about a parameter whose key folds in personal data (a re-cut of
+// a genuine callback) does not quote that data.
+func TestErrorKeyMasked(t *testing.T) {
+	v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "price%3D1.00%26receive_mobile%3D" + piiMobile + "%26receive_name"
+	for _, body := range []string{
+		key + "=a&" + key + "=b&sign=x&sign_type=MD5",               // duplicate parameter
+		key + "=%zz&sign=x&sign_type=MD5",                           // bad percent-encoding in the value
+		"_input_charset=utf-8&" + key + "=%ff&sign=x&sign_type=MD5", // not UTF-8 (if checked before the signature)
+	} {
+		_, err := v.VerifyNotify(context.Background(), []byte(body))
+		if err == nil {
+			t.Fatalf("%s: verified", body)
+		}
+		assertMasked(t, "error", err.Error())
 	}
 }
