@@ -1,6 +1,7 @@
 package alipaynotify
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 )
@@ -88,8 +89,12 @@ func fieldErr(class error, field, reason string) error {
 const maxFieldNameInError = 64
 
 // safeField returns a printable, bounded version of a key taken from a
-// request, for error messages.
+// request, for error messages. A key that folds in personal data is cut as
+// maskKey cuts it.
 func safeField(b []byte) string {
+	if i := bytes.IndexAny(b, "=&"); i >= 0 && containsPII(string(b)) {
+		b = append(b[:i:i], "***"...)
+	}
 	if len(b) > maxFieldNameInError {
 		b = b[:maxFieldNameInError]
 	}

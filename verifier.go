@@ -107,7 +107,9 @@ type Options struct {
 	// NotifyVerifyTimeout bounds one remote check. Default: 10s.
 	NotifyVerifyTimeout time.Duration
 	// HTTPClient makes the remote check. Default: a client with
-	// NotifyVerifyTimeout.
+	// NotifyVerifyTimeout. The Verifier uses a shallow copy that follows no
+	// redirect (your client is not modified): a 3xx answer fails the check,
+	// so partner and notify_id never reach another URL.
 	HTTPClient *http.Client
 
 	// SellerIDs, when set, lists the seller_id values accepted. Default: any
@@ -246,10 +248,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		} else if v.opts.NotifyVerifyTimeout < 0 {
 			return nil, cfg("NotifyVerifyTimeout", "must not be negative")
 		}
-		v.httpClient = opts.HTTPClient
-		if v.httpClient == nil {
-			v.httpClient = &http.Client{Timeout: v.opts.NotifyVerifyTimeout}
-		}
+		v.httpClient = noRedirectClient(opts.HTTPClient, v.opts.NotifyVerifyTimeout)
 	}
 	if len(opts.AuthAppIDs) > 0 {
 		v.authApps = make(map[string]bool)

@@ -24,7 +24,10 @@ package alipaynotify
 //     elements and any order are accepted; attributes are ignored.
 //   - sec_id=0001: notify_data must be one line of padded standard base64
 //     (whitespace is refused) whose length is a multiple of the merchant key's
-//     modulus size. Every block is decrypted even after one fails, the
+//     modulus size, of at most MaxWAPNotifyDataBlocks blocks (checked on the
+//     base64 length, before any private-key operation: a longer one is
+//     ErrMalformed), and sign must decode to one WAP key's size, also
+//     checked first. Every block is decrypted even after one fails, the
 //     signature is checked whatever the decryption gave, and every failure of
 //     that path (base64, length, padding, UTF-8, signature) is exactly
 //     ErrSignature, so nobody can use the verifier as a padding oracle on the
@@ -61,6 +64,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -75,11 +79,54 @@ const ProtocolWAP Protocol = "wap"
 // the merchant's key.
 const SignWAPRSA SignType = "0001"
 
-// maxWAPNotifyData bounds notify_data as received (XML, or base64 ciphertext
-// for sec_id=0001). Real ones are 1-2 KiB; the bound keeps the private-key
-// work an unauthenticated request can cause small (for a 1024-bit key, 16 KiB
-// of base64 is 96 blocks).
+// maxWAPNotifyData bounds a sec_id=MD5 notify_data, the XML itself. Real
+// ones are about 0.8 KB and the largest the protocol allows is under 3 KB
+// (see MaxWAPNotifyDataBlocks); MD5 over 16 KiB costs microseconds. A
+// sec_id=0001 notify_data is bounded by MaxWAPNotifyDataBlocks instead.
 const maxWAPNotifyData = 16 << 10
+
+// MaxWAPNotifyDataBlocks is the most RSA blocks a sec_id=0001 notify_data
+// may hold. A longer one is refused with ErrMalformed (a FieldError on
+// notify_data) from its base64 length alone, before any private-key
+// operation: decryption must precede the signature check (the signature
+// covers the plaintext), so every block of a forged notify_data costs one
+// private-key operation, and this bounds that work per request to
+// MaxWAPNotifyDataBlocks operations.
+//
+// Alipay encrypts the <notify> XML in 100-byte plaintext chunks, one block
+// each (alipay-protocol.md §10.4). Real notifications are 743 bytes of XML
+// in 8 blocks (2015) and 1152 bytes of ciphertext, 9 blocks (2013); the
+// test kit's realistic one is about 800 bytes, 9 blocks. The largest the
+// protocol allows, every element of §10.5 including the occasional ones at
+// its documented maximum (subject 256 characters, 64-character trade
+// numbers and notify_id, 100-character e-mail addresses), is 2076 bytes
+// with a Chinese subject (21 blocks), 2332 with 4-byte characters (24) and
+// 2588 if every character of the subject is an escaped '&' (26). 32 blocks
+// hold 3200 bytes at 100 per block (3744 at the PKCS#1 v1.5 maximum of 117
+// for a 1024-bit key).
+//
+// The bound is in blocks, not bytes, because the chunk size Alipay uses
+// with larger keys is not known (all kits assume 1024-bit keys): with
+// 100-byte chunks a real notification needs as many blocks whatever the key
+// size, so a byte bound would refuse large genuine notifications under a
+// 2048-bit key. The cost of the bound grows with the key: one private-key
+// operation measured about 0.33 ms (1024-bit) and 1 ms (2048-bit) against
+// 0.07 ms for a whole forged RSA2 callback (BenchmarkWAPForged on a 2-vCPU
+// machine), so a
+// forged notify_data at the bound costs about 11 ms or 31 ms, a forged one
+// of a real notification's size 3 ms or 9 ms, and one over the bound,
+// refused before decryption, 0.02 ms. Merchant keys above 4096 bits are
+// refused at configuration.
+const MaxWAPNotifyDataBlocks = 32
+
+// maxWAPMerchantKeyBits bounds the merchant key, hence the cost of one
+// block: Alipay's key tools made 1024- and 2048-bit keys, and a private-key
+// operation costs about 8 times more per doubling of the modulus.
+const maxWAPMerchantKeyBits = 4096
+
+// wapBlockDecryptions counts the private-key operations made on sec_id=0001
+// notify_data, so that tests can prove a refused one cost none.
+var wapBlockDecryptions atomic.Uint64
 
 // wapNotifyFields are the signed fields of a WAP notification in the order of
 // the string-to-sign.
@@ -162,6 +209,9 @@ func parseRSAPrivateKey(s string) (*rsa.PrivateKey, error) {
 	if priv.N.BitLen() < 1024 {
 		return nil, fmt.Errorf("RSA key of %d bits is too short", priv.N.BitLen())
 	}
+	if priv.N.BitLen() > maxWAPMerchantKeyBits {
+		return nil, fmt.Errorf("RSA key of %d bits is too long (at most %d)", priv.N.BitLen(), maxWAPMerchantKeyBits)
+	}
 	return priv, nil
 }
 
@@ -239,9 +289,6 @@ func (v *Verifier) verifyWAPNotify(f *form) (*Notification, error) {
 		return nil, fieldErr(ErrMalformed, "sign", "missing")
 	}
 	service, ver, secID, data := vals[0], vals[1], vals[2], vals[3]
-	if len(data) > maxWAPNotifyData {
-		return nil, fieldErr(ErrMalformed, "notify_data", "too large")
-	}
 	for i, val := range vals[:3] {
 		if !utf8.Valid(val) {
 			return nil, fieldErr(ErrCharset, wapNotifyFields[i], "value is not valid utf-8")
@@ -254,6 +301,9 @@ func (v *Verifier) verifyWAPNotify(f *form) (*Notification, error) {
 		if v.md5Key == nil {
 			return nil, fieldErr(ErrSignType, "sec_id", "MD5 is not configured")
 		}
+		if len(data) > maxWAPNotifyData {
+			return nil, fieldErr(ErrMalformed, "notify_data", "too large")
+		}
 		if err := verifyWAPMD5(v.md5Key, service, ver, secID, data, sign); err != nil {
 			return nil, err
 		}
@@ -264,6 +314,12 @@ func (v *Verifier) verifyWAPNotify(f *form) (*Notification, error) {
 	case string(SignWAPRSA):
 		if v.merchantKey == nil {
 			return nil, fieldErr(ErrSignType, "sec_id", "0001 (RSA) is not configured")
+		}
+		if len(data) > maxWAPCiphertextBase64(v.merchantKey) {
+			return nil, fieldErr(ErrMalformed, "notify_data", fmt.Sprintf("longer than %d RSA blocks", MaxWAPNotifyDataBlocks))
+		}
+		if !plausibleSHA1Signature(v.wapKeys, sign) {
+			return nil, ErrSignature // as any other failure of this path
 		}
 		plain, ok := v.openWAPNotifyData(service, ver, secID, data, sign)
 		if !ok {
@@ -394,6 +450,34 @@ func verifyWAPMD5(key, service, ver, secID, data, sign []byte) error {
 	return nil
 }
 
+// maxWAPCiphertextBase64 is the length of the base64 of
+// MaxWAPNotifyDataBlocks blocks of priv's modulus size.
+func maxWAPCiphertextBase64(priv *rsa.PrivateKey) int {
+	return base64.StdEncoding.EncodedLen(MaxWAPNotifyDataBlocks * priv.Size())
+}
+
+// plausibleSHA1Signature reports whether sign decodes, as verifySHA1Digest
+// decodes it, to exactly the modulus size of one of keys. It reads nothing but sign and
+// the public keys, so failing it before decryption tells nothing about the
+// merchant key, and it spares the private-key work for a signature that
+// cannot verify.
+func plausibleSHA1Signature(keys []*rsa.PublicKey, sign []byte) bool {
+	var sigBuf [512]byte
+	if base64.StdEncoding.DecodedLen(len(sign)) > len(sigBuf) {
+		return false
+	}
+	n, err := base64.StdEncoding.Decode(sigBuf[:], sign) // as verifySHA1Digest
+	if err != nil {
+		return false
+	}
+	for _, k := range keys {
+		if k.Size() == n {
+			return true
+		}
+	}
+	return false
+}
+
 // openWAPNotifyData decrypts sec_id=0001 notify_data and verifies the
 // signature over the fixed-order content with the plaintext. The signature
 // is checked whatever the decryption gave (over whatever bytes came out), so
@@ -424,12 +508,13 @@ func decryptWAPNotifyData(priv *rsa.PrivateKey, data []byte) ([]byte, bool) {
 	}
 	ct = ct[:nct]
 	k := priv.Size()
-	if len(ct) == 0 || len(ct)%k != 0 {
+	if len(ct) == 0 || len(ct)%k != 0 || len(ct)/k > MaxWAPNotifyDataBlocks {
 		return nil, false
 	}
 	plain := make([]byte, 0, len(ct)/k*(k-11))
 	ok := true
 	for off := 0; off < len(ct); off += k {
+		wapBlockDecryptions.Add(1)
 		//lint:ignore SA1019 the WAP protocol mandates PKCS#1 v1.5 encryption; the caller makes every failure indistinguishable (see openWAPNotifyData).
 		b, err := rsa.DecryptPKCS1v15(nil, priv, ct[off:off+k])
 		if err != nil {

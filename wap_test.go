@@ -526,7 +526,7 @@ func TestWAPSplitCharacter(t *testing.T) {
 	doc := `<notify><out_trade_no>W-1</out_trade_no><trade_status>TRADE_SUCCESS</trade_status><subject>` +
 		strings.Repeat("黑白象", 40) + `</subject><notify_id>abc</notify_id><notify_type>trade_status_sync</notify_type>` +
 		`<notify_time>2013-12-03 10:00:00</notify_time></notify>`
-	for _, chunk := range []int{7, 50, 100, 117} {
+	for _, chunk := range []int{20, 50, 100, 117} { // at most MaxWAPNotifyDataBlocks blocks
 		s := alipaytest.NewWAPRSASigner(nil, nil)
 		s.ChunkSize = chunk
 		v, err := newVerifier(alipaynotify.Options{Partner: testPartner,
