@@ -136,6 +136,12 @@ func (o *Options) validate() error {
 	if o.Retention < o.Lease {
 		return errors.New("middleware: Options.Retention must not be shorter than Lease")
 	}
+	if o.Retention <= o.Verifier.MaxAge() {
+		// A callback the verifier still accepts must find its done mark, or
+		// it runs the handler again.
+		return fmt.Errorf("middleware: Options.Retention (%v) must be longer than the oldest callback the Verifier accepts (%v: its MaxNotifyAge, MaxReturnAge)",
+			o.Retention, o.Verifier.MaxAge())
+	}
 	if o.CheckTradeNo < TradeNoCheckLegacy || o.CheckTradeNo > TradeNoCheckOff {
 		return errors.New("middleware: Options.CheckTradeNo is not a TradeNoCheck constant")
 	}
@@ -157,6 +163,15 @@ func (o *Options) validate() error {
 	return nil
 }
 
-func defaultReturnError(w http.ResponseWriter, _ *http.Request, _ error) {
-	http.Error(w, "This payment result could not be verified.", http.StatusBadRequest)
+// defaultReturnError tells the buyer, in Chinese with English beneath,
+// that the page cannot show a payment result: the link expired (a return
+// older than the Verifier's MaxReturnAge, such as a bookmarked or replayed
+// result page), or it could not be verified. Neither says whether the order
+// is paid: the notification decides that.
+func defaultReturnError(w http.ResponseWriter, _ *http.Request, err error) {
+	if errors.Is(err, alipaynotify.ErrExpired) {
+		http.Error(w, "此支付结果链接已过期，请到订单页查看支付状态。\nThis payment result link has expired: see the order page for the payment status.", http.StatusGone)
+		return
+	}
+	http.Error(w, "无法验证此支付结果。\nThis payment result could not be verified.", http.StatusBadRequest)
 }
