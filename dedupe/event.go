@@ -19,10 +19,11 @@ const markPrefix = "reached:"
 //     reached, so earlier statuses arriving late are flagged stale.
 //   - Binding is Alipay's trade_no: one out_trade_no must keep one trade_no.
 //     Callers that do not want the check clear it.
-//   - Gateway messages without out_trade_no (servicemarket_order_notify, ...)
-//     are keyed by notify_type and notify_id.
+//   - Gateway messages (servicemarket_order_notify, ...) are keyed by
+//     notify_type and notify_id, never as trade events, whatever trade
+//     fields they carry.
 func EventFor(n *alipaynotify.Notification) Event {
-	if n.OutTradeNo == "" {
+	if n.GatewayMessage() {
 		return Event{Trade: n.Merchant() + "|~" + n.NotifyType, ID: n.NotifyID}
 	}
 	e := n.Event()

@@ -76,3 +76,21 @@ func TestCallbackKindsStayApart(t *testing.T) {
 		t.Fatalf("the handler ran %d times", f.rec.total())
 	}
 }
+
+// TestGatewayMessageNeverTradeEvent: a gateway message is keyed by its
+// notify_type and notify_id, so one carrying trade fields does not stand for
+// the trade's payment: the trade's own notification still runs the handler.
+func TestGatewayMessageNeverTradeEvent(t *testing.T) {
+	f := newFixture(t, middleware.Options{})
+	trade := f.signer.NewTrade("GATEWAY-1", "3.00")
+	msg := f.signer.Notify(alipaytest.Fields{"notify_type": "servicemarket_order_notify", "out_trade_no": "GATEWAY-1", "trade_status": "TRADE_SUCCESS"})
+	if code, body := f.notify(t, msg); code != http.StatusOK || body != "success" {
+		t.Fatalf("gateway message: %d %q", code, body)
+	}
+	if code, body := f.notify(t, trade.Paid()); code != http.StatusOK || body != "success" {
+		t.Fatalf("payment: %d %q", code, body)
+	}
+	if f.rec.total() != 2 {
+		t.Fatalf("runs = %d, want 2 (the gateway message and the payment)", f.rec.total())
+	}
+}
