@@ -80,3 +80,17 @@ func (a Amount) String() string {
 	b = append(b, '.', byte('0'+f/10), byte('0'+f%10))
 	return string(b)
 }
+
+// MarshalText writes the amount the way Alipay does ("88.88"), so that JSON,
+// XML and other text encodings carry yuan, never fen.
+func (a Amount) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText parses Alipay's decimal text with ParseAmount.
+func (a *Amount) UnmarshalText(b []byte) error {
+	v, err := ParseAmount(string(b))
+	if err != nil {
+		return fieldErr(ErrAmount, "", err.Error())
+	}
+	*a = v
+	return nil
+}

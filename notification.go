@@ -27,6 +27,10 @@ const (
 	ProtocolOpenPlatform Protocol = "open"
 	// ProtocolMapi is the legacy mapi gateway (partner + MD5 key, or RSA).
 	ProtocolMapi Protocol = "mapi"
+	// ProtocolWAP is the legacy mobile web payment (alipay.wap.*): an async
+	// notification whose business fields sit in the notify_data XML, and a
+	// call_back_url browser return. Its merchant identity is Options.Partner.
+	ProtocolWAP Protocol = "wap"
 )
 
 // SignType is the signature algorithm of a callback.
@@ -39,6 +43,10 @@ const (
 	SignRSA SignType = "RSA"
 	// SignMD5 is the legacy partner-key MD5 digest.
 	SignMD5 SignType = "MD5"
+	// SignWAPRSA is sec_id=0001 (and the return's sign_type=0001): SHA1withRSA
+	// with Alipay's WAP key; in a notification, notify_data is also encrypted
+	// to the merchant's key.
+	SignWAPRSA SignType = "0001"
 )
 
 // Param is one callback parameter, decoded to UTF-8.
@@ -71,9 +79,9 @@ type FundBill struct {
 	// FundChannel is e.g. "ALIPAYACCOUNT", "PCREDIT", "BANKCARD".
 	FundChannel string `json:"fundChannel"`
 	// Amount is the amount paid through the channel.
-	Amount Amount `json:"-"`
+	Amount Amount `json:"amount"`
 	// RealAmount is the channel's real amount, when Alipay sends it.
-	RealAmount Amount `json:"-"`
+	RealAmount Amount `json:"realAmount,omitempty"`
 	// FundType is the bank card type, when Alipay sends it.
 	FundType string `json:"fundType,omitempty"`
 }

@@ -69,16 +69,6 @@ import (
 	"unicode/utf8"
 )
 
-// ProtocolWAP is the legacy mobile web payment (alipay.wap.*): an async
-// notification whose business fields sit in the notify_data XML, and a
-// call_back_url browser return. Its merchant identity is Options.Partner.
-const ProtocolWAP Protocol = "wap"
-
-// SignWAPRSA is sec_id=0001 (and the return's sign_type=0001): SHA1withRSA
-// with Alipay's WAP key; in a notification, notify_data is also encrypted to
-// the merchant's key.
-const SignWAPRSA SignType = "0001"
-
 // maxWAPNotifyData bounds a sec_id=MD5 notify_data, the XML itself. Real
 // ones are about 0.8 KB and the largest the protocol allows is under 3 KB
 // (see MaxWAPNotifyDataBlocks); MD5 over 16 KiB costs microseconds. A
