@@ -8,7 +8,10 @@ import (
 
 // Sentinel errors, one per class of failure. Every error returned by a
 // Verifier matches exactly one of them with errors.Is; most also carry a
-// *FieldError naming the parameter that failed. Error text never contains a
+// *FieldError naming the parameter that failed. The one addition: an
+// ErrOrder error keeps your CheckOrder error in its chain too, so that
+// errors.Is and errors.As reach your own errors (if your CheckOrder returns
+// one of these sentinels, it matches as well). Error text never contains a
 // key, a signature or the request body.
 var (
 	// ErrMalformed: the body or query is not a well-formed callback (bad
@@ -29,8 +32,8 @@ var (
 	ErrPartner = errors.New("alipaynotify: unexpected partner")
 	// ErrSellerID: seller_id is not one of the configured sellers.
 	ErrSellerID = errors.New("alipaynotify: unexpected seller_id")
-	// ErrAmount: an amount is not a decimal with at most two places, or the
-	// merchant's order check reported a mismatch.
+	// ErrAmount: an amount is not a decimal with at most two places, or is
+	// negative where it cannot be.
 	ErrAmount = errors.New("alipaynotify: invalid amount")
 	// ErrOrder: the merchant's order check rejected the callback (unknown
 	// out_trade_no, amount mismatch, ...).
