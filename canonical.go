@@ -1,6 +1,9 @@
 package alipaynotify
 
-import "time"
+import (
+	"bytes"
+	"time"
+)
 
 // Canonical callbacks (docs/protocol.md, "Parameter boundaries").
 //
@@ -57,7 +60,7 @@ func checkKey(k []byte) error {
 	return nil
 }
 
-// checkBoundaries applies the key alphabet and the free-text rule to every
+// checkBoundaries applies the key alphabet and the boundary rule to every
 // parameter of a parsed form, over the bytes as signed. '&', '=' and the
 // key alphabet are ASCII, and in GBK and GB18030 every byte below 0x80 that
 // starts a character is that ASCII character, so the byte-level scan is
@@ -67,31 +70,54 @@ func checkBoundaries(f *form) error {
 		if err := checkKey(p.key); err != nil {
 			return err
 		}
-		if k, ok := foldedKey(p.val); ok {
-			return fieldErr(ErrAmbiguous, string(p.key), "value holds \"&"+k+"=\", a parameter boundary")
+	}
+	for i, p := range f.params {
+		if bytes.IndexByte(p.val, '&') < 0 {
+			continue
+		}
+		if k, ok := boundaryIn(p.val, p.key, nextSignedKey(f, i)); ok {
+			return fieldErr(ErrAmbiguous, safeField(p.key), "value holds \"&"+k+"=\", a parameter boundary the signature does not fix")
 		}
 	}
 	return nil
 }
 
-// foldedKey reports whether v holds "&k=" for a parameter name k this
-// package reads, and which. Only such text could have been cut from, or
-// into, a parameter that changes the Notification.
-func foldedKey(v []byte) (string, bool) {
-	for i := 0; i < len(v); i++ {
-		if v[i] != '&' {
-			continue
+// nextSignedKey is the name of the parameter after f.params[i] in the
+// string-to-sign, or nil for the last. Empty parameters, sign and sign_type
+// are skipped, as the V1 drop-empty rule skips them: that is the widest
+// range a boundary could be moved into, so boundaryIn errs on the side of
+// refusing.
+func nextSignedKey(f *form, i int) []byte {
+	for _, q := range f.params[i+1:] {
+		if len(q.val) > 0 && string(q.key) != "sign" && string(q.key) != "sign_type" {
+			return q.key
 		}
+	}
+	return nil
+}
+
+// boundaryIn reports whether the value v of parameter key holds "&k=" for a
+// name k that sorts after key and before next (the following parameter in
+// the string-to-sign; nil: none). Exactly then the signed string can also be
+// cut there: key=… and k=… in place of one parameter (a parameter folded
+// into the one before it, or text split into one of its own), and both cuts
+// verify. Text holding "&k=" for any other k cannot be cut there without
+// changing the sorted string-to-sign, so it is only text.
+func boundaryIn(v, key, next []byte) (string, bool) {
+	for i := bytes.IndexByte(v, '&'); i >= 0; {
 		j := i + 1
 		for j < len(v) && isKeyByte(v[j]) {
 			j++
 		}
-		if j == i+1 || j == len(v) || v[j] != '=' {
-			continue
+		if k := v[i+1 : j]; j > i+1 && j < len(v) && v[j] == '=' &&
+			bytes.Compare(k, key) > 0 && (next == nil || bytes.Compare(k, next) < 0) {
+			return string(k), true
 		}
-		if _, known := fields[string(v[i+1:j])]; known {
-			return string(v[i+1 : j]), true
+		n := bytes.IndexByte(v[i+1:], '&')
+		if n < 0 {
+			break
 		}
+		i += 1 + n
 	}
 	return "", false
 }
@@ -222,6 +248,10 @@ func (v *Verifier) checkKind(n *Notification) error {
 		return fieldErr(ErrAmbiguous, "notify_id", "a notification signs notify_id")
 	case n.NotifyType == "":
 		return fieldErr(ErrAmbiguous, "notify_type", "a notification signs notify_type")
+	case !legacy && !n.GatewayMessage() && !n.Timestamp.IsZero():
+		// timestamp belongs to returns and gateway messages: on a trade
+		// notification it can only have been split out of free text.
+		return fieldErr(ErrAmbiguous, "timestamp", "a return field on a trade notification")
 	}
 	return v.checkAge("notify_time", n.NotifyTime, v.opts.MaxNotifyAge)
 }

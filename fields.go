@@ -5,17 +5,30 @@ import (
 	"time"
 )
 
-// readBy says which protocols read a field into the Notification. A field of
-// another protocol is checked against its grammar but never read, so it can
-// never override the protocol's own (a legacy callback's amount is
-// total_fee, whatever total_amount says).
+// readBy says which protocols have a field. A callback carrying a field of
+// another protocol is refused (ErrAmbiguous): no field can override the
+// protocol's own (a legacy callback's amount is total_fee, and total_amount
+// there can only have been split out of free text before it).
 type readBy uint8
 
 const (
 	readByOpen   readBy = 1 << iota // open platform
-	readByLegacy                    // legacy mapi and mobile web (WAP)
+	readByMapi                      // legacy mapi
+	readByWAP                       // legacy mobile web (WAP)
+	readByLegacy = readByMapi | readByWAP
 	readByAll    = readByOpen | readByLegacy
 )
+
+// readers is the bit of the protocol that reads a field.
+func readers(p Protocol) readBy {
+	switch p {
+	case ProtocolOpenPlatform:
+		return readByOpen
+	case ProtocolWAP:
+		return readByWAP
+	}
+	return readByMapi
+}
 
 // fieldSpec is how one parameter is checked and read.
 type fieldSpec struct {
@@ -23,7 +36,7 @@ type fieldSpec struct {
 	by      readBy
 	// set stores the value (never empty: empty parameters are dropped
 	// before) in the Notification; nil for fields read elsewhere (charset,
-	// partner, the WAP envelope) or not at all (sign).
+	// partner, the WAP envelope, sign).
 	set func(n *Notification, key, v string) error
 }
 
@@ -38,8 +51,8 @@ var fields = map[string]fieldSpec{
 	"version":            {gVersion, readByOpen, text(func(n *Notification) *string { return &n.Version })},
 	"method":             {gToken, readByOpen, text(func(n *Notification) *string { return &n.Method })},
 	"timestamp":          {gTime, readByOpen, when(func(n *Notification) *time.Time { return &n.Timestamp })},
-	"sign":               {gText, 0, nil},
-	"sign_type":          {gToken, 0, nil},
+	"sign":               {gText, readByAll, nil},
+	"sign_type":          {gToken, readByAll, nil},
 	"alipay_cert_sn":     {gToken, readByOpen, nil},
 	"partner":            {gDigits, readByLegacy, nil},
 	"notify_id":          {gNotifyID, readByAll, text(func(n *Notification) *string { return &n.NotifyID })},
@@ -47,12 +60,12 @@ var fields = map[string]fieldSpec{
 	"notify_time":        {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.NotifyTime })},
 	"notify_action_type": {gToken, readByOpen, text(func(n *Notification) *string { return &n.NotifyActionType })},
 	// Legacy mobile web envelope (wap.go reads it).
-	"service":       {gToken, readByLegacy, nil},
-	"v":             {gVersion, readByLegacy, nil},
-	"sec_id":        {gToken, readByLegacy, nil},
-	"notify_data":   {gText, readByLegacy, nil},
-	"request_token": {gToken, readByLegacy, nil},
-	"result":        {gToken, readByLegacy, nil},
+	"service":       {gToken, readByWAP, nil},
+	"v":             {gVersion, readByWAP, nil},
+	"sec_id":        {gToken, readByWAP, nil},
+	"notify_data":   {gText, readByWAP, nil},
+	"request_token": {gToken, readByWAP, nil},
+	"result":        {gToken, readByWAP, nil},
 
 	// Trade.
 	"trade_no":      {gDigits, readByAll, text(func(n *Notification) *string { return &n.TradeNo })},

@@ -330,24 +330,25 @@ func (e Event) String() string {
 	return e.Trade() + "|" + string(e.TradeStatus) + "|" + string(e.RefundStatus) + "|" + e.Refund
 }
 
-// fill populates the typed fields from n.Params in one pass: every known
-// field is checked against its grammar, and only the fields of the
-// notification's own protocol are read (fields.go).
+// fill populates the typed fields from n.Params in one pass: a known field
+// of another protocol is refused, every known field is checked against its
+// grammar, and only the fields of the notification's own protocol are read
+// (fields.go).
 func (n *Notification) fill() error {
 	legacy := n.Protocol != ProtocolOpenPlatform
-	by := readByOpen
-	if legacy {
-		by = readByLegacy
-	}
+	by := readers(n.Protocol)
 	for _, p := range n.Params {
 		spec, known := fields[p.Key]
 		if !known || p.Value == "" {
 			continue
 		}
+		if spec.by&by == 0 {
+			return fieldErr(ErrAmbiguous, p.Key, "a field of another protocol than "+string(n.Protocol))
+		}
 		if err := checkGrammar(spec.grammar, legacy, p.Key, p.Value); err != nil {
 			return err
 		}
-		if spec.by&by == 0 || spec.set == nil {
+		if spec.set == nil {
 			continue
 		}
 		if err := spec.set(n, p.Key, p.Value); err != nil {
