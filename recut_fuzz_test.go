@@ -126,7 +126,7 @@ func FuzzRecut(f *testing.F) {
 	idx := recutFuzzStories(k)
 	for n, si := range idx {
 		s := k.stories[si]
-		segs, _, ok := recutSplit(s.msg)
+		segs, _, rule, ok := recutSplit(s.msg)
 		f.Add(uint16(n), []byte{}, []byte{}, []byte{}, false)
 		if !ok {
 			f.Add(uint16(n), []byte{}, []byte{}, []byte{0}, true)
@@ -137,7 +137,7 @@ func FuzzRecut(f *testing.F) {
 			if seeded == 4 || strings.HasSuffix(vr.class, "+cross") || vr.class == "empty" || vr.class == "cross" {
 				continue
 			}
-			re, _, _ := recutSplit(&alipaytest.Message{Params: vr.params, SignedContent: s.msg.SignedContent})
+			re, _ := recutSplitRule(vr.params, rule)
 			toggles, eqs := recutToMoves(s.msg.SignedContent, segs, re)
 			f.Add(uint16(n), toggles, eqs, []byte{}, seeded%2 == 1)
 			seeded++
@@ -147,7 +147,7 @@ func FuzzRecut(f *testing.F) {
 	f.Fuzz(func(t *testing.T, story uint16, toggles, eqs, empties []byte, cross bool) {
 		si := idx[int(story)%len(idx)]
 		s := k.stories[si]
-		segs, unsigned, ok := recutSplit(s.msg)
+		segs, unsigned, _, ok := recutSplit(s.msg)
 		var p *alipaytest.Params
 		desc := "genuine"
 		if ok && len(toggles)+len(eqs) > 0 {
@@ -194,7 +194,7 @@ func TestRecutMovesRoundTrip(t *testing.T) {
 	checked := 0
 	for _, si := range recutFuzzStories(k) {
 		s := k.stories[si]
-		segs, _, ok := recutSplit(s.msg)
+		segs, _, rule, ok := recutSplit(s.msg)
 		if !ok {
 			continue
 		}
@@ -205,7 +205,7 @@ func TestRecutMovesRoundTrip(t *testing.T) {
 			if vr.class != "fold" && vr.class != "key" && vr.class != "split" {
 				continue
 			}
-			want, _, _ := recutSplit(&alipaytest.Message{Params: vr.params, SignedContent: s.msg.SignedContent})
+			want, _ := recutSplitRule(vr.params, rule)
 			toggles, eqs := recutToMoves(s.msg.SignedContent, segs, want)
 			got := recutFromMoves(s.msg.SignedContent, segs, toggles, eqs)
 			if recutJoin(got) != recutJoin(want) || recutKeys(got) != recutKeys(want) {

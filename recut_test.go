@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
@@ -279,6 +281,28 @@ func buildRecutKit() (k *recutKit, err error) {
 		recutStory{name: "open-rsa2-shared-mapi-key/paid", msg: sharedTrade.Paid(), shared: true},
 		recutStory{name: "open-rsa2-shared-mapi-key/page-return", msg: sharedTrade.Return(), shared: true})
 
+	// The other signing rules: empty values signed (Node/PHP SDKs), and a
+	// gateway message with sign_type signed (V2), which carries no trade.
+	keepEmpty := &alipaytest.Signer{Key: alipaytest.TestKey(), EmptyValues: alipaytest.KeepEmpty}
+	add("open-rsa2-keep-empty/paid", keepEmpty.NewTrade("RC-keep-empty-1", "12.00").Paid())
+	add("open-rsa2-keep-empty/empty-body", keepEmpty.Notify(alipaytest.Fields{"body": "", "passback_params": ""}))
+	gateway := &alipaytest.Signer{Key: alipaytest.TestKey(), Rule: alipaytest.V2}
+	add("open-rsa2-v2/gateway-servicemarket", gateway.MustSign(recutGatewayParams("测试公司")))
+	// Open platform in gbk (charset=gbk in the message).
+	openGBK := &alipaytest.Signer{Key: alipaytest.TestKey(), Charset: "gbk"}
+	gbkTrade := openGBK.NewTrade("RC-open-gbk-1", "66.00")
+	add("open-rsa2-gbk/paid", gbkTrade.Paid())
+	add("open-rsa2-gbk/page-return", gbkTrade.Return())
+	// Legacy mapi signed with RSA (MapiPublicKeys), on the verifier that also
+	// holds that key for the open platform.
+	legacyRSA := &alipaytest.Signer{Protocol: alipaytest.Legacy, SignType: alipaytest.RSA, Key: alipaytest.TestKey()}
+	lrTrade := legacyRSA.NewTrade("RC-legacy-rsa-1", "77.00")
+	k.stories = append(k.stories,
+		recutStory{name: "legacy-rsa/paid", msg: lrTrade.Paid(), shared: true},
+		recutStory{name: "legacy-rsa/return", msg: lrTrade.Return(), shared: true})
+	// Legacy gbk naming its charset (_input_charset), on the utf-8 verifier.
+	add("legacy-md5-gbk-input-charset/paid", (&alipaytest.Signer{Protocol: alipaytest.Legacy, Charset: "gbk"}).Notify(alipaytest.Fields{"_input_charset": "gbk"}))
+
 	// Genuine free text holding '&' and '=' (the merchant's body, a
 	// URL-encoded passback_params).
 	add("open-rsa2/free-text-separators", alipaytest.NewSigner(alipaytest.TestKey()).Notify(alipaytest.Fields{
@@ -338,6 +362,7 @@ func buildRecutKit() (k *recutKit, err error) {
 	// Reverse re-cuts: genuine stories whose free text carries &K=v for
 	// every key K the library reads.
 	openSmall := alipaytest.NewSigner(small)
+	gatewaySmall := &alipaytest.Signer{Key: small, Rule: alipaytest.V2}
 	for _, K := range k.libraryKeys {
 		text := "测试商品&" + K + "=" + recutAttackValue(K)
 		for _, field := range []string{"subject", "body", "passback_params"} {
@@ -355,6 +380,11 @@ func buildRecutKit() (k *recutKit, err error) {
 			})
 		}
 		k.stories = append(k.stories, recutStory{
+			name:  "reverse/open-rsa2-v2-gateway/name/" + K,
+			group: "reverse/open-rsa2-v2-gateway/name",
+			msg:   gatewaySmall.MustSign(recutGatewayParams(text)),
+		})
+		k.stories = append(k.stories, recutStory{
 			name:  "reverse/legacy-md5-return/subject/" + K,
 			group: "reverse/legacy-md5-return/subject",
 			msg:   legacy.Return(alipaytest.Fields{"subject": text}),
@@ -371,6 +401,20 @@ func buildRecutKit() (k *recutKit, err error) {
 		k.genuine[i] = n
 	}
 	return k, nil
+}
+
+// recutGatewayParams returns the unsigned parameters of an open-platform
+// gateway message (servicemarket_order_notify, shaped like the Node SDK's
+// published fixture) whose free-text name is name.
+func recutGatewayParams(name string) *alipaytest.Params {
+	now := time.Now()
+	return alipaytest.NewParams(
+		"app_id", alipaytest.DefaultAppID, "charset", "utf-8", "commodity_order_id", "2019030800000018079639",
+		"merchant_pid", alipaytest.DefaultPID, "method", "alipay.open.servicemarket.order.notify", "name", name,
+		"notify_id", "2019030800222102023008121054923345", "notify_time", alipaytest.FormatTime(now),
+		"notify_type", "servicemarket_order_notify", "order_item_num", "1", "order_ticket", "29b1c37d99ab48c5bd5bdaeaeaefbB37",
+		"order_time", alipaytest.FormatTime(now.Add(-15*time.Second)), "phone", "17826894615", "service_code", "58621634",
+		"version", "1.0")
 }
 
 // recutDeliver encodes params in charset and verifies them as kind would be
@@ -402,20 +446,54 @@ func recutKindName(k alipaytest.Kind) string {
 	return "notify"
 }
 
-// recutSplit returns m's signed pairs in string-to-sign order (the V1 rule:
-// keys sorted by bytes; sign, sign_type and empty values left out), the
-// unsigned rest, and whether the signed pairs reproduce m.SignedContent. It
-// is false for the WAP notification, whose content has a fixed order.
-func recutSplit(m *alipaytest.Message) (signed, unsigned []alipaytest.Param, ok bool) {
-	for _, p := range m.Params.Pairs() {
-		if p.Key == "sign" || p.Key == "sign_type" || p.Value == "" {
-			unsigned = append(unsigned, p)
+// recutRule is a content rule Alipay's signers use: whether sign_type is
+// signed (V2, gateway messages) and whether empty values are (the Node and
+// PHP SDKs).
+type recutRule struct{ withSignType, keepEmpty bool }
+
+// recutRules are tried in order; the first that reproduces a message's
+// string-to-sign is its rule.
+var recutRules = [...]recutRule{{false, false}, {false, true}, {true, false}, {true, true}}
+
+// kit returns the test kit's names of the rule.
+func (r recutRule) kit() (alipaytest.Rule, alipaytest.EmptyValues) {
+	rule, empty := alipaytest.V1, alipaytest.DropEmpty
+	if r.withSignType {
+		rule = alipaytest.V2
+	}
+	if r.keepEmpty {
+		empty = alipaytest.KeepEmpty
+	}
+	return rule, empty
+}
+
+// recutSplitRule returns the pairs of p that rule r signs, sorted by key
+// bytes (the string-to-sign order), and the unsigned rest in wire order.
+func recutSplitRule(p *alipaytest.Params, r recutRule) (signed, unsigned []alipaytest.Param) {
+	for _, q := range p.Pairs() {
+		if q.Key == "sign" || (q.Key == "sign_type" && !r.withSignType) || (q.Value == "" && !r.keepEmpty) {
+			unsigned = append(unsigned, q)
 		} else {
-			signed = append(signed, p)
+			signed = append(signed, q)
 		}
 	}
 	slices.SortStableFunc(signed, func(a, b alipaytest.Param) int { return strings.Compare(a.Key, b.Key) })
-	return signed, unsigned, recutJoin(signed) == m.SignedContent
+	return signed, unsigned
+}
+
+// recutSplit returns m's signed pairs in string-to-sign order, the unsigned
+// rest, the rule that signed m, and whether any rule reproduces
+// m.SignedContent. It is false for the WAP notification, whose content has
+// a fixed order; the pairs are then those of the V1 rule.
+func recutSplit(m *alipaytest.Message) (signed, unsigned []alipaytest.Param, rule recutRule, ok bool) {
+	for _, r := range recutRules {
+		signed, unsigned = recutSplitRule(m.Params, r)
+		if recutJoin(signed) == m.SignedContent {
+			return signed, unsigned, r, true
+		}
+	}
+	signed, unsigned = recutSplitRule(m.Params, recutRules[0])
+	return signed, unsigned, recutRules[0], false
 }
 
 // recutJoin returns the string-to-sign of segments: k=v joined by '&'.
@@ -445,12 +523,12 @@ func recutParams(segs, unsigned []alipaytest.Param) *alipaytest.Params {
 	return p
 }
 
-// recutOrdered reports whether segs is a parse the V1 rule signs exactly as
+// recutOrdered reports whether segs is a parse rule r signs exactly as
 // content: keys strictly increasing (no duplicates), none empty or named sign
-// or sign_type, every value non-empty.
-func recutOrdered(segs []alipaytest.Param, content string) bool {
+// (nor sign_type unless r signs it), no empty value unless r signs empties.
+func recutOrdered(segs []alipaytest.Param, content string, r recutRule) bool {
 	for i, p := range segs {
-		if p.Key == "" || p.Value == "" || p.Key == "sign" || p.Key == "sign_type" {
+		if p.Key == "" || (p.Value == "" && !r.keepEmpty) || p.Key == "sign" || (p.Key == "sign_type" && !r.withSignType) {
 			return false
 		}
 		if i > 0 && strings.Compare(segs[i-1].Key, p.Key) >= 0 {
@@ -522,10 +600,10 @@ const (
 // reverse stories).
 func recutEnumerate(s recutStory, libraryKeys []string, splitOnly bool) []recutVariant {
 	m := s.msg
-	signed, unsigned, ok := recutSplit(m)
+	signed, unsigned, rule, ok := recutSplit(m)
 	var out []recutVariant
 	addRecut := func(class, desc string, segs []alipaytest.Param, cross bool) {
-		if !recutOrdered(segs, m.SignedContent) {
+		if !recutOrdered(segs, m.SignedContent, rule) {
 			return
 		}
 		p := recutParams(segs, unsigned)
@@ -618,10 +696,14 @@ func recutKeys(segs []alipaytest.Param) string {
 
 // recutShort abbreviates a value for messages.
 func recutShort(s string) string {
-	if len(s) > 48 {
-		return s[:45] + "..."
+	if len(s) <= 48 {
+		return s
 	}
-	return s
+	cut := 45
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // recutDiff compares a re-cut's Notification with the genuine one: the event
@@ -872,12 +954,13 @@ func TestRecutEnumerator(t *testing.T) {
 	k := recutTestKit(t)
 	seen := map[string]int{}
 	for _, s := range k.stories {
-		_, unsigned, _ := recutSplit(s.msg)
+		_, unsigned, rule, _ := recutSplit(s.msg)
+		kitRule, kitEmpty := rule.kit()
 		for _, vr := range recutEnumerate(s, k.libraryKeys, s.group != "") {
 			seen[vr.class]++
 			switch vr.class {
 			case "fold", "key", "split":
-				got := alipaytest.Content(vr.params, alipaytest.V1, alipaytest.DropEmpty)
+				got := alipaytest.Content(vr.params, kitRule, kitEmpty)
 				if got != s.msg.SignedContent {
 					t.Fatalf("story %s, %s re-cut (%s) changes the string-to-sign:\n got %q\nwant %q", s.name, vr.class, vr.desc, got, s.msg.SignedContent)
 				}
