@@ -38,7 +38,7 @@ func newRecutServer(t *testing.T, v *alipaynotify.Verifier) *recutServer {
 	mw, err := middleware.New(middleware.Options{
 		Verifier: v,
 		Store:    dedupe.NewMemoryStore(),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:   slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
