@@ -147,6 +147,9 @@ func FuzzRecut(f *testing.F) {
 	f.Fuzz(func(t *testing.T, story uint16, toggles, eqs, empties []byte, cross bool) {
 		si := idx[int(story)%len(idx)]
 		s := k.stories[si]
+		if k.genuine[si] == nil && s.group == "" {
+			t.Fatalf("story %s: the genuine %s is refused: %v", s.name, recutKindName(s.msg.Kind), k.genuineErr[si])
+		}
 		segs, unsigned, _, ok := recutSplit(s.msg)
 		var p *alipaytest.Params
 		desc := "genuine"
