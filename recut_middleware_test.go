@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -75,8 +76,21 @@ func (s *recutServer) deliver(t *testing.T, p *alipaytest.Params, charset string
 	s.mux.ServeHTTP(httptest.NewRecorder(), r)
 }
 
+// recutEventKeys are the parameters the event identity and the dedupe key
+// read (alipaynotify.Event, dedupe.EventFor): the only appended empties the
+// middleware test sends, since the property test already checks that no
+// appended empty changes anything.
+var recutEventKeys = []string{"app_id", "partner", "out_trade_no", "trade_status", "refund_status", "out_biz_no",
+	"gmt_refund", "refund_fee", "notify_type", "notify_id", "trade_no", "method", "is_success"}
+
+// recutMiddlewareSkips are stories the middleware test leaves to the
+// property test: sign-type and charset variants of stories it already
+// delivers (the dedupe does not depend on how a message was signed).
+var recutMiddlewareSkips = []string{"open-rsa/", "open-cert/", "legacy-md5-gbk/"}
+
 // TestRecutMiddlewareOnce delivers each story's genuine message, then every
-// re-cut of it, through the middleware's Notify and Return routes (in-memory
+// re-cut of it (appended empties only for recutEventKeys; stories in
+// recutMiddlewareSkips left out), through the middleware's Notify and Return routes (in-memory
 // store): the business handler must run exactly once in all (never, for a
 // reverse story whose genuine message is refused as ambiguous). Failures name
 // the re-cuts that ran it again and the event each claimed.
@@ -89,6 +103,9 @@ func TestRecutMiddlewareOnce(t *testing.T) {
 		}
 	})
 	for si, s := range k.stories {
+		if slices.ContainsFunc(recutMiddlewareSkips, func(p string) bool { return strings.HasPrefix(s.name, p) }) {
+			continue
+		}
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newRecutServer(t, k.verifier(s))
@@ -107,6 +124,9 @@ func TestRecutMiddlewareOnce(t *testing.T) {
 			}
 			var reruns []string
 			for _, vr := range recutEnumerate(s, k.libraryKeys, s.group != "") {
+				if vr.class == "empty" && !slices.ContainsFunc(recutEventKeys, func(key string) bool { return strings.HasPrefix(vr.desc, key+"= ") }) {
+					continue
+				}
 				before := srv.runs.Load()
 				srv.deliver(t, vr.params, s.msg.Charset, vr.kind)
 				if srv.runs.Load() > before {
