@@ -132,16 +132,22 @@ func FuzzRecut(f *testing.F) {
 			f.Add(uint16(n), []byte{}, []byte{}, []byte{0}, true)
 			continue
 		}
-		seeded := 0
+		var recuts []recutVariant
 		for _, vr := range recutEnumerate(s, k.libraryKeys, s.group != "") {
-			if seeded == 4 || strings.HasSuffix(vr.class, "+cross") || vr.class == "empty" || vr.class == "cross" {
-				continue
+			if vr.class == "fold" || vr.class == "key" || vr.class == "split" {
+				recuts = append(recuts, vr)
 			}
+		}
+		// A few re-cuts spread over the string-to-sign, alternately
+		// delivered as the other kind.
+		const perStory = 6
+		for j := 0; j < perStory && j < len(recuts); j++ {
+			vr := recuts[j*len(recuts)/min(perStory, len(recuts))]
 			re, _ := recutSplitRule(vr.params, rule)
 			toggles, eqs := recutToMoves(s.msg.SignedContent, segs, re)
-			f.Add(uint16(n), toggles, eqs, []byte{}, seeded%2 == 1)
-			seeded++
+			f.Add(uint16(n), toggles, eqs, []byte{}, j%2 == 1)
 		}
+		f.Add(uint16(n), []byte{}, []byte{}, []byte{byte(n)}, false)
 	}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, story uint16, toggles, eqs, empties []byte, cross bool) {
