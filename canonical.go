@@ -24,8 +24,8 @@ import (
 //     enums are enums, amounts are decimals, times are Alipay's format,
 //     merchant ids hold no separator), so none can absorb a neighbour;
 //   - free text (subject, body, passback_params, receive_*, …) may hold '&'
-//     and '=', but not "&k=" for a parameter name k this package reads:
-//     such text is ambiguous and the callback is refused;
+//     and '=', but not "&k=" for a name k that sorts after its own: there the
+//     signed string has a second reading, and the callback is refused;
 //   - empty parameters, which the drop-empty rule does not sign, and the
 //     signature itself reach neither Params nor any typed field;
 //   - each protocol reads only its own fields (a legacy callback's amount is
@@ -61,57 +61,46 @@ func checkKey(k []byte) error {
 }
 
 // checkBoundaries applies the key alphabet and the boundary rule to every
-// parameter of a parsed form, over the bytes as signed. '&', '=' and the
-// key alphabet are ASCII, and in GBK and GB18030 every byte below 0x80 that
-// starts a character is that ASCII character, so the byte-level scan is
-// exact in every supported charset.
+// parameter of a parsed form, over the bytes as signed: a value may hold
+// "&k=" only for names k that do not sort after its own name.
+//
+// That makes the reading of a signed string unique. Take two readings of the
+// same string-to-sign and the first place where they cut it differently.
+// Either one of them cuts there at "&k=" inside a value of the other, whose
+// name comes just before: names are sorted, so k sorts after that name, and
+// the other reading breaks the rule; or the first reading has a boundary
+// "&k=" that the second folds into the value before it, and then the second
+// breaks the rule. So at most one reading obeys it, and every re-cut of a
+// genuine callback, a parameter folded into another, a boundary moved into a
+// name, text split into a parameter, is refused, or is the genuine callback.
+// Text holding "&k=" for a k that sorts before its own name ("subject=a&b=c")
+// cannot be cut there, since the names would not be sorted: it stays text.
+//
+// '&', '=' and the key alphabet are ASCII, and in GBK and GB18030 every byte
+// below 0x80 that starts a character is that ASCII character, so the
+// byte-level scan is exact in every supported charset.
 func checkBoundaries(f *form) error {
 	for _, p := range f.params {
 		if err := checkKey(p.key); err != nil {
 			return err
 		}
-	}
-	for i, p := range f.params {
-		if bytes.IndexByte(p.val, '&') < 0 {
-			continue
-		}
-		if k, ok := boundaryIn(p.val, p.key, nextSignedKey(f, i)); ok {
+		if k, ok := boundaryIn(p.val, p.key); ok {
 			return fieldErr(ErrAmbiguous, safeField(p.key), "value holds \"&"+k+"=\", a parameter boundary the signature does not fix")
 		}
 	}
 	return nil
 }
 
-// nextSignedKey is the name of the parameter after f.params[i] in the
-// string-to-sign, or nil for the last. Empty parameters, sign and sign_type
-// are skipped, as the V1 drop-empty rule skips them: that is the widest
-// range a boundary could be moved into, so boundaryIn errs on the side of
-// refusing.
-func nextSignedKey(f *form, i int) []byte {
-	for _, q := range f.params[i+1:] {
-		if len(q.val) > 0 && string(q.key) != "sign" && string(q.key) != "sign_type" {
-			return q.key
-		}
-	}
-	return nil
-}
-
 // boundaryIn reports whether the value v of parameter key holds "&k=" for a
-// name k that sorts after key and before next (the following parameter in
-// the string-to-sign; nil: none). Exactly then the signed string can also be
-// cut there: key=… and k=… in place of one parameter (a parameter folded
-// into the one before it, or text split into one of its own), and both cuts
-// verify. Text holding "&k=" for any other k cannot be cut there without
-// changing the sorted string-to-sign, so it is only text.
-func boundaryIn(v, key, next []byte) (string, bool) {
+// name k that sorts after key, and which.
+func boundaryIn(v, key []byte) (string, bool) {
 	for i := bytes.IndexByte(v, '&'); i >= 0; {
 		j := i + 1
 		for j < len(v) && isKeyByte(v[j]) {
 			j++
 		}
-		if k := v[i+1 : j]; j > i+1 && j < len(v) && v[j] == '=' &&
-			bytes.Compare(k, key) > 0 && (next == nil || bytes.Compare(k, next) < 0) {
-			return string(k), true
+		if k := v[i+1 : j]; j > i+1 && j < len(v) && v[j] == '=' && bytes.Compare(k, key) > 0 {
+			return safeField(k), true
 		}
 		n := bytes.IndexByte(v[i+1:], '&')
 		if n < 0 {

@@ -40,16 +40,16 @@ func TestCanonicalRules(t *testing.T) {
 		isReturn bool
 		check    func(t *testing.T, n *alipaynotify.Notification)
 	}{
-		{name: "free text with & and = for no known name", v: open, m: os.Notify(alipaytest.Fields{"subject": "Tom&Jerry=best & a&b=c", "body": "a=b&c=d"}),
-			check: func(t *testing.T, n *alipaynotify.Notification) { eq(t, n.Subject, "Tom&Jerry=best & a&b=c") }},
-		// subject is followed by total_amount: "&total_amount=" cannot be a
-		// boundary there (it would repeat total_amount), "&tax=" could.
-		{name: "free text holding the next name", v: open, m: os.Notify(alipaytest.Fields{"subject": "x&total_amount=99999.00"}),
+		// "&k=" can be a boundary only where k sorts after the parameter's
+		// own name; elsewhere it is text.
+		{name: "free text with & and = that cannot be a boundary", v: open, m: os.Notify(alipaytest.Fields{"subject": "Tom&Jerry=best & a&b=c &s=1", "body": "c=d&a=b&body=x"}),
 			check: func(t *testing.T, n *alipaynotify.Notification) {
-				eq(t, n.Subject, "x&total_amount=99999.00")
-				eq(t, n.TotalAmount.String(), "88.88")
+				eq(t, n.Subject, "Tom&Jerry=best & a&b=c &s=1")
+				eq(t, n.Body, "c=d&a=b&body=x")
 			}},
-		{name: "free text holding a name that sorts next", v: open, m: os.Notify(alipaytest.Fields{"subject": "x&tax=1"}), want: alipaynotify.ErrAmbiguous},
+		{name: "body a=b&c=d: c=… could take buyer_id as its text", v: open, m: os.Notify(alipaytest.Fields{"body": "a=b&c=d"}), want: alipaynotify.ErrAmbiguous},
+		{name: "free text holding a name that sorts after it", v: open, m: os.Notify(alipaytest.Fields{"subject": "x&total_amount=99999.00"}), want: alipaynotify.ErrAmbiguous},
+		{name: "free text holding an unknown name that sorts after it", v: open, m: os.Notify(alipaytest.Fields{"subject": "x&tax=1"}), want: alipaynotify.ErrAmbiguous},
 		{name: "legacy free text holding a name that sorts next", v: legacy, m: ls.Notify(alipaytest.Fields{"body": "x&buyer_actions=REFUND"}), want: alipaynotify.ErrAmbiguous},
 		{name: "a field of another protocol", v: legacy, m: ls.Notify(alipaytest.Fields{"total_amount": "99999.00"}), want: alipaynotify.ErrAmbiguous},
 		{name: "a mobile web field on mapi", v: legacy, m: ls.Notify(alipaytest.Fields{"notify_data": "<notify/>"}), want: alipaynotify.ErrAmbiguous},

@@ -127,7 +127,7 @@ func TestCertSN(t *testing.T) {
 }
 
 func TestOptionsValidation(t *testing.T) {
-	vec := loadVector(t, "synthetic-rsa2-utf8")
+	vec := loadVector(t, "synthetic-rsa2-utf8").unambiguous(t)
 	cases := map[string]alipaynotify.Options{
 		"empty":             {},
 		"app id, no key":    {AppID: "2021000000000001"},
@@ -160,7 +160,7 @@ func TestOptionsValidation(t *testing.T) {
 
 // TestKeyRotation: any configured key may verify.
 func TestKeyRotation(t *testing.T) {
-	a := loadVector(t, "synthetic-rsa2-utf8")
+	a := loadVector(t, "synthetic-rsa2-utf8").unambiguous(t)
 	b := loadVector(t, "nodesdk-trade_status_sync-rsa2-utf8")
 	v, err := newVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{b.PublicKeyPem, a.PublicKeyPem}})
 	if err != nil {
@@ -172,7 +172,7 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestIdentityChecks(t *testing.T) {
-	vec := loadVector(t, "synthetic-rsa2-utf8")
+	vec := loadVector(t, "synthetic-rsa2-utf8").unambiguous(t)
 	ctx := context.Background()
 	mk := func(o alipaynotify.Options) *alipaynotify.Verifier {
 		o.AlipayPublicKeys = []string{vec.PublicKeyPem}
@@ -208,7 +208,7 @@ func TestIdentityChecks(t *testing.T) {
 // TestBadInput: malformed, hostile and oversized input gives a typed error
 // and never a panic; error text never echoes keys or bodies.
 func TestBadInput(t *testing.T) {
-	vec := loadVector(t, "synthetic-rsa2-utf8")
+	vec := loadVector(t, "synthetic-rsa2-utf8").unambiguous(t)
 	v, err := newVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{vec.PublicKeyPem},
 		Partner: testPartner, MD5Key: "0123456789abcdefghijklmnopqrstuv"})
 	if err != nil {

@@ -110,9 +110,9 @@ func TestRecutMiddlewareOnce(t *testing.T) {
 			t.Parallel()
 			srv := newRecutServer(t, k.verifier(s))
 			srv.deliver(t, s.msg.Params, s.msg.Charset, s.msg.Kind)
-			// A reverse story the verifier refuses as ambiguous runs nothing,
-			// and none of its re-cuts may run the handler either.
-			want := int64(1)
+			// A reverse story the verifier refuses as ambiguous runs nothing;
+			// its one other reading may then run the handler, once.
+			want, allowed := int64(1), 1
 			genuine := "refused: " + fmt.Sprint(k.genuineErr[si])
 			if k.genuine[si] != nil {
 				genuine = k.genuine[si].Event().String()
@@ -133,7 +133,7 @@ func TestRecutMiddlewareOnce(t *testing.T) {
 					reruns = append(reruns, fmt.Sprintf("%s re-cut (%s) as %s ran it for event %q", vr.class, vr.desc, recutKindName(vr.kind), srv.last.Load().String()))
 				}
 			}
-			if len(reruns) == 0 {
+			if int(want)+len(reruns) <= allowed {
 				return
 			}
 			extraRuns.Add(int64(len(reruns)))
@@ -142,7 +142,7 @@ func TestRecutMiddlewareOnce(t *testing.T) {
 			if *recutAll {
 				show = len(reruns)
 			}
-			msg := fmt.Sprintf("story %s (event %q): the business handler ran %d times, want at most %d:", s.name, genuine, int(want)+len(reruns), want)
+			msg := fmt.Sprintf("story %s (event %q): the business handler ran %d times, want at most %d:", s.name, genuine, int(want)+len(reruns), allowed)
 			for i, r := range reruns {
 				if i == show {
 					msg += fmt.Sprintf("\n  ... and %d more", len(reruns)-show)
