@@ -334,8 +334,10 @@ func (m *Middleware) duplicate(ctx context.Context, d *Delivery) {
 }
 
 // claim takes the claim for the gate's holder. While another process holds
-// it (Busy), it polls with backoff until deadline, continuing the backoff of
-// the gate's previous holder. It returns when the call that took the claim
+// it (Busy), it polls with backoff (pollFirst doubling up to pollMax, with
+// jitter) while the next poll falls before deadline, continuing the backoff
+// of the gate's previous holder, so that the store sees about one Claim per
+// pause for the event however many duplicates wait. It returns when the call that took the claim
 // started (the lease runs from no earlier) and whether it waited on another
 // owner.
 func (m *Middleware) claim(ctx context.Context, g *gate, ev dedupe.Event, deadline time.Time) (c dedupe.Claim, claimed time.Time, polled bool, err error) {
@@ -358,9 +360,10 @@ func (m *Middleware) claim(ctx context.Context, g *gate, ev dedupe.Event, deadli
 		}
 		polled = true
 		m.gates.setOwning(g, true)
-		left := time.Until(deadline)
-		g.nextPoll = time.Now().Add(min(g.pollPause(c.Remaining), max(left, 0)))
-		if left <= 0 {
+		// Poll again after the pause, unless that is past the deadline: then
+		// answer now, and leave the time to the next holder.
+		g.nextPoll = time.Now().Add(g.pollPause(c.Remaining))
+		if g.nextPoll.After(deadline) {
 			return c, claimed, polled, nil
 		}
 	}
