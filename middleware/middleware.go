@@ -14,14 +14,27 @@
 //   - Event identity: merchant + out_trade_no + trade status + refund
 //     identity (alipaynotify.Event); notify_id is not part of it.
 //   - Claim: a delivery claims the event with a random token and a lease
-//     (Options.Lease) and renews it while the handler runs; the handler can
-//     read the token (Delivery.ClaimToken) to fence its writes.
+//     (Options.Lease) and renews it every Lease/3 while the handler runs; the
+//     handler can read the token (Delivery.ClaimToken) to fence its writes.
+//   - Lost lease: once a full lease has passed since the start of the last
+//     call that set it (the claim or a successful renewal), or a renewal
+//     finds another owner, the handler's context is cancelled with cause
+//     ErrLeaseLost; the delivery answers "fail" and does not mark the event
+//     done (unless Complete, token-checked, still succeeds).
 //   - Done: after the handler succeeds the event is marked done, token-checked,
 //     and remembered for Options.Retention; duplicates answer "success"
 //     without running the handler.
-//   - In flight elsewhere: a duplicate arriving while another delivery holds
-//     the claim waits up to Options.WaitInFlight and answers by that
-//     delivery's outcome; it takes over if the other delivery failed.
+//   - In flight elsewhere: duplicates of one event in one process share one
+//     waiter: they queue behind the delivery that holds or polls the claim,
+//     without calling the store, for up to Options.WaitInFlight, and answer
+//     by its outcome; it polls another process's claim with backoff. Beyond
+//     Options.MaxWaiting waiting duplicates, a delivery answers "fail" at
+//     once. A duplicate takes over if the owner failed.
+//   - Store calls are bounded: Claim and Release by Options.StoreTimeout,
+//     Complete with its retries by StoreTimeout, each Extend by Lease/3. A
+//     call that overruns is abandoned and is a store failure, and so is a
+//     claim state the middleware does not know. Apart from the handler's own
+//     time, a delivery is answered within WaitInFlight + 2 x StoreTimeout.
 //   - Failure: an error, a non-2xx status or a panic releases the claim and
 //     answers "fail", so Alipay's next retry runs the handler again.
 //   - Crash: a claim left by a dead process expires after the lease.
@@ -33,14 +46,16 @@
 //     naming another trade_no for a known out_trade_no is refused ("fail")
 //     and logged as an error.
 //
-// Where it ends: if the store cannot record "done" after the handler succeeded
-// (store down, or the lease ran out and another delivery took over), the
-// middleware still answers "success" — the work is done and a retry would
-// only repeat it — but the event is not remembered, so a later re-delivery
-// runs the handler again. A handler that outlives its lease may run at the
-// same time as the delivery that took over. Handlers should therefore be
-// idempotent on their own data as a second line of defence (use the claim
-// token to fence writes).
+// Where it ends: if the store fails to record "done" after the handler
+// succeeded within its lease, the middleware still answers "success" — the
+// work is done and a retry would only repeat it — but the event is not
+// remembered, so a later re-delivery runs the handler again. The remaining
+// window of a lost lease: the handler is cancelled no later than the moment
+// the store can let another delivery take over, but a handler that ignores
+// its context, or is mid-write when cancelled, may still run alongside the
+// delivery that took over until it stops. Handlers should therefore watch
+// their context and be idempotent on their own data as a second line of
+// defence (use the claim token to fence writes).
 package middleware
 
 import (
