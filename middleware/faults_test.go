@@ -72,7 +72,7 @@ func newFaultyPair(t *testing.T, opts middleware.Options) *faultyPair {
 // Lease + Lease/3), before B can take the event over, so the two handlers do
 // not overlap by more than Lease/3; A answers "fail", B runs the event once.
 func TestPartitionedOwnerIsCancelled(t *testing.T) {
-	const lease = 450 * time.Millisecond
+	const lease = 600 * time.Millisecond
 	fp := newFaultyPair(t, middleware.Options{Lease: lease, StoreTimeout: 200 * time.Millisecond, WaitInFlight: 10 * time.Second})
 	type run struct {
 		start, end time.Time

@@ -545,6 +545,8 @@ func TestOptionsValidation(t *testing.T) {
 		"tiny lease":         {Verifier: v, Lease: time.Millisecond},
 		"retention < lease":  {Verifier: v, Lease: time.Minute, Retention: time.Second},
 		"negative body size": {Verifier: v, MaxBodyBytes: -1},
+		"negative timeout":   {Verifier: v, StoreTimeout: -1},
+		"negative waiting":   {Verifier: v, MaxWaiting: -1},
 	} {
 		if _, err := middleware.New(o); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -56,9 +56,9 @@ import (
 	"time"
 
 	"github.com/alipaynotify/alipaynotify/alipaytest"
-	"github.com/alipaynotify/alipaynotify/internal/faultproxy"
 	"github.com/alipaynotify/alipaynotify/bench/internal/procstop"
 	"github.com/alipaynotify/alipaynotify/bench/internal/redisproc"
+	"github.com/alipaynotify/alipaynotify/internal/faultproxy"
 )
 
 // config is the command line.
