@@ -92,7 +92,11 @@ type Claim struct {
 // Store keeps the exactly-once state. Implementations must be safe for
 // concurrent use by many goroutines and, for shared stores, many processes.
 // Errors mean the store failed, except those wrapping ErrInvalidArgument,
-// which mean the caller passed an invalid argument.
+// which mean the caller passed an invalid argument. A Claim with a nil error
+// always reports one of the four States, and Claimed always with a Token: the
+// middleware treats anything else as a store failure. Methods should return
+// soon after ctx is done; the middleware gives every call a deadline and
+// abandons a call that overruns it.
 type Store interface {
 	// Claim atomically: reports Conflict if ev.Binding differs from the
 	// trade's recorded binding; Done if the event was completed; Busy if a

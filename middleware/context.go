@@ -23,9 +23,11 @@ const (
 	// OutcomeDuplicate: the event was handled before; the handler did not run.
 	OutcomeDuplicate
 	// OutcomeInFlight: another delivery is running the handler right now and
-	// did not finish within Options.WaitInFlight.
+	// did not finish within Options.WaitInFlight, or Options.MaxWaiting
+	// deliveries of the event already waited in this process.
 	OutcomeInFlight
-	// OutcomeFailed: the handler failed or panicked, or the store was down.
+	// OutcomeFailed: the handler failed or panicked, the store was down, or
+	// the delivery lost its claim's lease (Err wraps ErrLeaseLost).
 	OutcomeFailed
 	// OutcomeSkippedStale: the event is stale and Options.SkipStale is set;
 	// it was marked done without running the handler.

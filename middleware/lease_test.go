@@ -21,22 +21,24 @@ func (frozenRenewals) Extend(context.Context, dedupe.Event, string, time.Duratio
 }
 
 // TestPausedOwnerCannotCompleteOverNewOwner: an owner whose lease ran out
-// while it was paused cannot mark done over the delivery that took over; the
-// new owner's done mark stands and later duplicates run nothing.
+// while it was paused cannot mark done over the delivery (of another
+// instance) that took over: the new owner's done mark stands, later
+// duplicates run nothing, and the paused owner answers "fail", reporting a
+// lost lease, not a store failure.
 func TestPausedOwnerCannotCompleteOverNewOwner(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		mem := newStore()
-		var storeErrs atomic.Int32
-		f := newFixture(t, middleware.Options{Store: frozenRenewals{mem}, Lease: 60 * time.Millisecond, WaitInFlight: 10 * time.Millisecond,
-			Hooks: middleware.Hooks{StoreError: func(ctx context.Context, op string, err error) {
-				if op == "complete" {
-					storeErrs.Add(1)
-				}
-			}}})
+		var storeErrs, leaseLost atomic.Int32
+		opts := middleware.Options{Store: frozenRenewals{mem}, Lease: 60 * time.Millisecond, WaitInFlight: 10 * time.Millisecond,
+			Hooks: middleware.Hooks{
+				StoreError: func(ctx context.Context, op string, err error) { storeErrs.Add(1) },
+				LeaseLost:  func(context.Context, *alipaynotify.Notification) { leaseLost.Add(1) },
+			}}
+		a, b := newFixture(t, opts), newFixture(t, opts)
 		release, started := make(chan struct{}), make(chan struct{})
 		var calls atomic.Int32
 		var tokens sync.Map
-		f.mux.Handle("/paused", f.mw.Notify(middleware.HandlerFunc(func(ctx context.Context, n *alipaynotify.Notification) error {
+		business := middleware.HandlerFunc(func(ctx context.Context, n *alipaynotify.Notification) error {
 			d, _ := middleware.DeliveryFromContext(ctx)
 			tokens.Store(calls.Add(1), d.ClaimToken)
 			if calls.Load() == 1 {
@@ -44,20 +46,24 @@ func TestPausedOwnerCannotCompleteOverNewOwner(t *testing.T) {
 				<-release // paused past the lease
 			}
 			return nil
-		})))
-		paid := f.signer.NewTrade("PAUSED-1", "1.00").Paid()
+		})
+		a.mux.Handle("/paused", a.mw.Notify(business))
+		b.mux.Handle("/paused", b.mw.Notify(business))
+		paid := a.signer.NewTrade("PAUSED-1", "1.00").Paid()
 		first := make(chan string)
 		go func() {
-			w := f.serve(paid.Request("/paused"))
+			w := a.serve(paid.Request("/paused"))
 			first <- w.Body.String()
 		}()
-		<-started                          // the goroutine's delivery owns the claim
+		<-started                          // instance a's delivery owns the claim
 		time.Sleep(200 * time.Millisecond) // and its lease has run out
-		if w := f.serve(paid.Request("/paused")); w.Body.String() != "success" {
+		if w := b.serve(paid.Request("/paused")); w.Body.String() != "success" {
 			t.Fatalf("take-over delivery: %q", w.Body.String())
 		}
 		close(release)
-		<-first
+		if answer := <-first; answer != "fail" {
+			t.Fatalf("the paused owner answered %q after losing its lease, want fail", answer)
+		}
 		if calls.Load() != 2 {
 			t.Fatalf("handler calls = %d, want 2 (the documented limit: a paused owner's work and the take-over)", calls.Load())
 		}
@@ -66,12 +72,15 @@ func TestPausedOwnerCannotCompleteOverNewOwner(t *testing.T) {
 		if t1 == t2 || t1 == "" {
 			t.Fatalf("the two owners must hold different claim tokens: %v %v", t1, t2)
 		}
-		if storeErrs.Load() != 1 {
-			t.Fatalf("the paused owner's complete must be refused and reported once, got %d", storeErrs.Load())
+		if leaseLost.Load() != 1 || storeErrs.Load() != 0 {
+			t.Fatalf("the paused owner's refused complete must be reported once as a lost lease (got %d), never as a store error (got %d)",
+				leaseLost.Load(), storeErrs.Load())
 		}
 		// The take-over's done mark stands: duplicates run nothing.
-		if w := f.serve(paid.Request("/paused")); w.Body.String() != "success" || calls.Load() != 2 {
-			t.Fatalf("duplicate after take-over: %q, calls %d", w.Body.String(), calls.Load())
+		for _, f := range []*fixture{a, b} {
+			if w := f.serve(paid.Request("/paused")); w.Body.String() != "success" || calls.Load() != 2 {
+				t.Fatalf("duplicate after take-over: %q, calls %d", w.Body.String(), calls.Load())
+			}
 		}
 	})
 }

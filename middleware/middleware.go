@@ -14,14 +14,27 @@
 //   - Event identity: merchant + out_trade_no + trade status + refund
 //     identity (alipaynotify.Event); notify_id is not part of it.
 //   - Claim: a delivery claims the event with a random token and a lease
-//     (Options.Lease) and renews it while the handler runs; the handler can
-//     read the token (Delivery.ClaimToken) to fence its writes.
+//     (Options.Lease) and renews it every Lease/3 while the handler runs; the
+//     handler can read the token (Delivery.ClaimToken) to fence its writes.
+//   - Lost lease: once a full lease has passed since the start of the last
+//     call that set it (the claim or a successful renewal), or a renewal
+//     finds another owner, the handler's context is cancelled with cause
+//     ErrLeaseLost; the delivery answers "fail" and does not mark the event
+//     done (unless Complete, token-checked, still succeeds).
 //   - Done: after the handler succeeds the event is marked done, token-checked,
 //     and remembered for Options.Retention; duplicates answer "success"
 //     without running the handler.
-//   - In flight elsewhere: a duplicate arriving while another delivery holds
-//     the claim waits up to Options.WaitInFlight and answers by that
-//     delivery's outcome; it takes over if the other delivery failed.
+//   - In flight elsewhere: duplicates of one event in one process share one
+//     waiter: they queue behind the delivery that holds or polls the claim,
+//     without calling the store, for up to Options.WaitInFlight, and answer
+//     by its outcome; it polls another process's claim with backoff. Beyond
+//     Options.MaxWaiting waiting duplicates, a delivery answers "fail" at
+//     once. A duplicate takes over if the owner failed.
+//   - Store calls are bounded: Claim and Release by Options.StoreTimeout,
+//     Complete with its retries by StoreTimeout, each Extend by Lease/3. A
+//     call that overruns is abandoned and is a store failure, and so is a
+//     claim state the middleware does not know. Apart from the handler's own
+//     time, a delivery is answered within WaitInFlight + 2 x StoreTimeout.
 //   - Failure: an error, a non-2xx status or a panic releases the claim and
 //     answers "fail", so Alipay's next retry runs the handler again.
 //   - Crash: a claim left by a dead process expires after the lease.
@@ -33,14 +46,16 @@
 //     naming another trade_no for a known out_trade_no is refused ("fail")
 //     and logged as an error.
 //
-// Where it ends: if the store cannot record "done" after the handler succeeded
-// (store down, or the lease ran out and another delivery took over), the
-// middleware still answers "success" — the work is done and a retry would
-// only repeat it — but the event is not remembered, so a later re-delivery
-// runs the handler again. A handler that outlives its lease may run at the
-// same time as the delivery that took over. Handlers should therefore be
-// idempotent on their own data as a second line of defence (use the claim
-// token to fence writes).
+// Where it ends: if the store fails to record "done" after the handler
+// succeeded within its lease, the middleware still answers "success" — the
+// work is done and a retry would only repeat it — but the event is not
+// remembered, so a later re-delivery runs the handler again. The remaining
+// window of a lost lease: the handler is cancelled no later than the moment
+// the store can let another delivery take over, but a handler that ignores
+// its context, or is mid-write when cancelled, may still run alongside the
+// delivery that took over until it stops. Handlers should therefore watch
+// their context and be idempotent on their own data as a second line of
+// defence (use the claim token to fence writes).
 package middleware
 
 import (
@@ -66,7 +81,9 @@ var (
 	ErrHandlerPanic = errors.New("middleware: business handler panicked")
 	// ErrStore: the dedupe store failed.
 	ErrStore = errors.New("middleware: dedupe store failed")
-	// ErrInFlight: another delivery held the claim for longer than WaitInFlight.
+	// ErrInFlight: another delivery held the claim for longer than
+	// WaitInFlight, or Options.MaxWaiting deliveries of the event already
+	// waited in this process.
 	ErrInFlight = errors.New("middleware: event still in flight elsewhere")
 	// ErrBodyTooLarge: the notify body exceeded MaxBodyBytes.
 	ErrBodyTooLarge = errors.New("middleware: notify body too large")
@@ -97,7 +114,8 @@ func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Middleware serves notify_url and return_url. Create it with New; it is safe
 // for concurrent use.
 type Middleware struct {
-	opts Options
+	opts  Options
+	gates gates
 }
 
 // New validates opts once and returns the middleware.
@@ -141,7 +159,7 @@ func (m *Middleware) Notify(business http.Handler) http.Handler {
 		switch {
 		case d.Outcome.Acknowledged():
 			answer(w, http.StatusOK, true)
-		case errors.Is(d.Err, ErrStore) || errors.Is(d.Err, ErrInFlight):
+		case errors.Is(d.Err, ErrStore) || errors.Is(d.Err, ErrInFlight) || errors.Is(d.Err, ErrLeaseLost):
 			answer(w, http.StatusServiceUnavailable, false)
 		case errors.Is(d.Err, ErrTradeNoConflict):
 			answer(w, http.StatusConflict, false)
@@ -222,13 +240,6 @@ func (m *Middleware) reject(ctx context.Context, src alipaynotify.Source, err er
 	}
 }
 
-func (m *Middleware) storeError(ctx context.Context, op string, err error) {
-	m.opts.Logger.ErrorContext(ctx, "alipaynotify: dedupe store failed", "op", op, "error", err.Error())
-	if h := m.opts.Hooks.StoreError; h != nil {
-		h(ctx, op, err)
-	}
-}
-
 // process is the exactly-once flow.
 func (m *Middleware) process(w http.ResponseWriter, r *http.Request, n *alipaynotify.Notification, business http.Handler) *Delivery {
 	ctx := r.Context()
@@ -241,26 +252,53 @@ func (m *Middleware) process(w http.ResponseWriter, r *http.Request, n *alipayno
 	if !m.opts.CheckTradeNo.applies(n.Protocol) {
 		ev.Binding = ""
 	}
-	claim, waited, err := m.claim(ctx, ev)
-	if waited > 0 && hooks.WaitedInFlight != nil {
-		hooks.WaitedInFlight(ctx, n, waited)
+
+	// One delivery of the event at a time in this process talks to the
+	// store; the others wait behind it, up to MaxWaiting of them.
+	start := time.Now()
+	deadline := start.Add(m.opts.WaitInFlight)
+	g, snapshot, behind, ok := m.gates.enter(ev, m.opts.MaxWaiting)
+	if !ok {
+		d.Outcome, d.Err = OutcomeInFlight, fmt.Errorf("%w: %d deliveries of the event already wait in this process", ErrInFlight, m.opts.MaxWaiting)
+		return d
 	}
+	defer m.gates.leave(g)
+	acquired := g.acquire(ctx, deadline)
+	behind = behind || m.gates.ownersSince(g, snapshot)
+	waited := time.Since(start)
+	if !acquired {
+		m.waited(ctx, n, behind, waited)
+		d.Outcome, d.Err = OutcomeInFlight, ErrInFlight
+		return d
+	}
+	defer g.release()
+	if g.done {
+		// The delivery this one waited behind saw the event done.
+		m.waited(ctx, n, behind, waited)
+		m.duplicate(ctx, d)
+		return d
+	}
+
+	claim, claimed, polled, err := m.claim(ctx, g, ev, deadline)
+	defer m.gates.setOwning(g, false)
+	if polled {
+		behind, waited = true, time.Since(start)
+	}
+	m.waited(ctx, n, behind, waited)
 	if err != nil {
 		m.storeError(ctx, "claim", err)
 		if !m.opts.AtLeastOnce {
-			d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: %v", ErrStore, err)
+			d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: %w", ErrStore, err)
 			return d
 		}
 		m.opts.Logger.WarnContext(ctx, "alipaynotify: running the handler without a claim (AtLeastOnce)", "event", logEvent(n))
-		m.run(w, r, d, business, nil)
+		m.run(w, r, d, business, nil, time.Time{})
 		return d
 	}
 	switch claim.State {
 	case dedupe.Done:
-		d.Outcome = OutcomeDuplicate
-		if hooks.Duplicate != nil {
-			hooks.Duplicate(ctx, n)
-		}
+		g.done = true
+		m.duplicate(ctx, d)
 		return d
 	case dedupe.Busy:
 		d.Outcome, d.Err = OutcomeInFlight, ErrInFlight
@@ -279,64 +317,96 @@ func (m *Middleware) process(w http.ResponseWriter, r *http.Request, n *alipayno
 		hooks.Stale(ctx, n)
 	}
 	if d.Stale && m.opts.SkipStale {
-		if m.complete(ctx, ev, claim.Token) {
+		switch done, err := m.complete(ctx, ev, claim.Token); {
+		case done:
 			d.Outcome = OutcomeSkippedStale
-		} else {
-			d.Outcome, d.Err = OutcomeFailed, ErrStore
+			g.done = true
+		case err == nil:
+			m.leaseLost(ctx, n)
+			d.Outcome, d.Err = OutcomeFailed, ErrLeaseLost
+		default:
+			d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: %w", ErrStore, err)
 		}
 		return d
 	}
-	m.run(w, r, d, business, &ev)
+	m.run(w, r, d, business, &ev, claimed)
+	g.done = d.Outcome.Acknowledged()
 	return d
 }
 
-// claim takes the claim, waiting up to WaitInFlight while another delivery
-// holds it. It returns how long it waited.
-func (m *Middleware) claim(ctx context.Context, ev dedupe.Event) (dedupe.Claim, time.Duration, error) {
-	start := time.Now()
-	deadline := start.Add(m.opts.WaitInFlight)
-	backoff := 20 * time.Millisecond
+// waited reports a delivery that waited behind another owner of the claim.
+func (m *Middleware) waited(ctx context.Context, n *alipaynotify.Notification, behind bool, d time.Duration) {
+	if behind && m.opts.Hooks.WaitedInFlight != nil {
+		m.opts.Hooks.WaitedInFlight(ctx, n, d)
+	}
+}
+
+func (m *Middleware) duplicate(ctx context.Context, d *Delivery) {
+	d.Outcome = OutcomeDuplicate
+	if h := m.opts.Hooks.Duplicate; h != nil {
+		h(ctx, d.Notification)
+	}
+}
+
+// claim takes the claim for the gate's holder. While another process holds
+// it (Busy), it polls with backoff (pollFirst doubling up to pollMax, with
+// jitter) while the next poll falls before deadline, continuing the backoff
+// of the gate's previous holder, so that the store sees about one Claim per
+// pause for the event however many duplicates wait. It returns when the call that took the claim
+// started (the lease runs from no earlier) and whether it waited on another
+// owner.
+func (m *Middleware) claim(ctx context.Context, g *gate, ev dedupe.Event, deadline time.Time) (c dedupe.Claim, claimed time.Time, polled bool, err error) {
 	for {
-		c, err := m.opts.Store.Claim(ctx, ev, m.opts.Lease)
+		if pause := time.Until(g.nextPoll); pause > 0 {
+			// A holder before this one found the event busy just now.
+			polled = true
+			if g.nextPoll.After(deadline) || !sleepCtx(ctx, pause) {
+				return dedupe.Claim{State: dedupe.Busy}, claimed, polled, nil
+			}
+		}
+		claimed = time.Now()
+		c, err = m.storeClaim(ctx, ev)
 		if err != nil || c.State != dedupe.Busy {
-			return c, waitedSince(start, c), err
+			g.nextPoll, g.backoff = time.Time{}, 0
+			if err == nil && c.State == dedupe.Claimed {
+				m.gates.setOwning(g, true)
+			}
+			return c, claimed, polled, err
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return c, time.Since(start), nil
+		polled = true
+		m.gates.setOwning(g, true)
+		// Poll again after the pause, unless that is past the deadline: then
+		// answer now, and leave the time to the next holder.
+		g.nextPoll = time.Now().Add(g.pollPause(c.Remaining))
+		if g.nextPoll.After(deadline) {
+			return c, claimed, polled, nil
 		}
-		sleep := min(backoff, left)
-		if c.Remaining > 0 {
-			sleep = min(sleep, c.Remaining+time.Millisecond)
-		}
-		t := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return c, time.Since(start), nil
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 250*time.Millisecond)
 	}
 }
 
-func waitedSince(start time.Time, c dedupe.Claim) time.Duration {
-	if d := time.Since(start); d > time.Millisecond {
-		return d
+// sleepCtx sleeps for d and reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
-	return 0
 }
 
-// run executes business for d. With ev set, it renews the lease while the
-// handler runs and completes or releases the claim afterwards.
-func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, business http.Handler, ev *dedupe.Event) {
+// run executes business for d. With ev set, it keeps the claim's lease
+// (taken at claimed) while the handler runs and completes or releases the
+// claim afterwards.
+func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, business http.Handler, ev *dedupe.Event, claimed time.Time) {
 	ctx := r.Context()
 	n := d.Notification
 	hctx, cancel := context.WithCancelCause(withDelivery(ctx, d))
 	defer cancel(nil)
 	var stopRenew func()
 	if ev != nil {
-		stopRenew = m.renew(hctx, cancel, *ev, d.ClaimToken)
+		stopRenew = m.keepLease(hctx, cancel, *ev, d.ClaimToken, claimed)
 	}
 	start := time.Now()
 	var err error
@@ -375,19 +445,35 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, bu
 		stopRenew()
 	}
 	elapsed := time.Since(start)
+	lost := errors.Is(context.Cause(hctx), ErrLeaseLost)
 	if err != nil {
 		d.Outcome, d.Err = OutcomeFailed, err
-		if ev != nil {
+		if lost {
+			// The lease ran out: there is nothing left to release.
+			d.Err = fmt.Errorf("%w (the handler: %w)", ErrLeaseLost, err)
+			m.leaseLost(ctx, n)
+		} else if ev != nil {
 			m.release(ctx, *ev, d.ClaimToken)
 		}
-		m.failed(ctx, n, err, elapsed)
+		m.failed(ctx, n, d.Err, elapsed)
 		return
 	}
-	d.Outcome = OutcomeHandled
-	if ev != nil && !m.complete(ctx, *ev, d.ClaimToken) {
-		m.opts.Logger.ErrorContext(ctx, "alipaynotify: handled but not remembered; a re-delivery would run the handler again",
-			"event", logEvent(n))
+	if ev != nil {
+		// Complete is token-checked: if it succeeds, nobody took over, even
+		// when the renewals could not tell.
+		switch done, cerr := m.complete(ctx, *ev, d.ClaimToken); {
+		case done:
+		case cerr == nil || lost:
+			d.Outcome, d.Err = OutcomeFailed, ErrLeaseLost
+			m.leaseLost(ctx, n)
+			m.failed(ctx, n, d.Err, elapsed)
+			return
+		default:
+			m.opts.Logger.ErrorContext(ctx, "alipaynotify: handled but not remembered; a re-delivery would run the handler again",
+				"event", logEvent(n))
+		}
 	}
+	d.Outcome = OutcomeHandled
 	if m.opts.Hooks.Handled != nil {
 		m.opts.Hooks.Handled(ctx, n, elapsed)
 	}
@@ -413,67 +499,6 @@ func callBusiness(business http.Handler, w http.ResponseWriter, r *http.Request)
 		return nil
 	}
 	return fmt.Errorf("%w: %d", ErrHandlerStatus, cw.status)
-}
-
-// renew extends the lease every Lease/3 until stopped. If the lease is lost
-// (another delivery took over), it cancels the handler's context with
-// dedupe-lost as the cause.
-func (m *Middleware) renew(ctx context.Context, cancel context.CancelCauseFunc, ev dedupe.Event, token string) func() {
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		t := time.NewTicker(m.opts.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				ok, err := m.opts.Store.Extend(context.WithoutCancel(ctx), ev, token, m.opts.Lease)
-				if err != nil {
-					m.storeError(ctx, "extend", err)
-					continue // keep trying: the lease may still be valid
-				}
-				if !ok {
-					cancel(ErrLeaseLost)
-					return
-				}
-			}
-		}
-	}()
-	return func() { close(done); <-exited }
-}
-
-// ErrLeaseLost is the cause of the business handler's context cancellation
-// when its claim's lease ran out and another delivery took the event over.
-var ErrLeaseLost = errors.New("middleware: claim lease lost")
-
-// complete marks the event done, retrying a store error a few times. It
-// reports whether the done mark was written.
-func (m *Middleware) complete(ctx context.Context, ev dedupe.Event, token string) bool {
-	ctx = context.WithoutCancel(ctx) // the answer is decided; finish the bookkeeping
-	for attempt := 0; ; attempt++ {
-		ok, err := m.opts.Store.Complete(ctx, ev, token, m.opts.Retention)
-		if err == nil {
-			if !ok {
-				m.storeError(ctx, "complete", ErrLeaseLost)
-			}
-			return ok
-		}
-		m.storeError(ctx, "complete", err)
-		if attempt == 2 {
-			return false
-		}
-		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
-	}
-}
-
-func (m *Middleware) release(ctx context.Context, ev dedupe.Event, token string) {
-	if _, err := m.opts.Store.Release(context.WithoutCancel(ctx), ev, token); err != nil {
-		// The claim will expire after the lease; the next retry runs then.
-		m.storeError(ctx, "release", err)
-	}
 }
 
 // logEvent names an event for logs without personal data (no subject, no

@@ -317,6 +317,7 @@ func TestReturnRacesNotify(t *testing.T) {
 
 // TestConcurrentDuplicates: 200 deliveries of one event at once, split over
 // two middleware instances sharing a store, run the handler exactly once.
+// MaxWaiting lets all of them wait (TestWaitingCap covers the cap).
 func TestConcurrentDuplicates(t *testing.T) {
 	store := dedupe.NewMemoryStore()
 	defer store.Close()
@@ -330,7 +331,7 @@ func testConcurrentDuplicates(t *testing.T, a, b dedupe.Store) {
 	v, _ := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
 	var handlers []http.Handler
 	for _, st := range []dedupe.Store{a, b} {
-		mw, err := middleware.New(middleware.Options{Verifier: v, Store: st, WaitInFlight: 10 * time.Second})
+		mw, err := middleware.New(middleware.Options{Verifier: v, Store: st, WaitInFlight: 10 * time.Second, MaxWaiting: 200})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -544,6 +545,8 @@ func TestOptionsValidation(t *testing.T) {
 		"tiny lease":         {Verifier: v, Lease: time.Millisecond},
 		"retention < lease":  {Verifier: v, Lease: time.Minute, Retention: time.Second},
 		"negative body size": {Verifier: v, MaxBodyBytes: -1},
+		"negative timeout":   {Verifier: v, StoreTimeout: -1},
+		"negative waiting":   {Verifier: v, MaxWaiting: -1},
 	} {
 		if _, err := middleware.New(o); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -18,6 +18,8 @@ const (
 	DefaultLease        = 30 * time.Second
 	DefaultRetention    = 190 * 24 * time.Hour // covers Alipay's quarterly re-notification
 	DefaultWaitInFlight = 5 * time.Second
+	DefaultStoreTimeout = 2 * time.Second
+	DefaultMaxWaiting   = 32
 )
 
 // Options configure the middleware. The zero value of every optional field is
@@ -30,8 +32,11 @@ type Options struct {
 	// than one instance.
 	Store dedupe.Store
 	// Lease is how long a claim lasts without renewal; the middleware renews
-	// it every Lease/3 while the handler runs. A process that dies mid-handler
-	// blocks the event for at most Lease. Default: 30s.
+	// it every Lease/3 while the handler runs, each renewal bounded by
+	// Lease/3. Once a full Lease has passed since the start of the last call
+	// that set the lease (the claim or a successful renewal), the handler's
+	// context is cancelled with cause ErrLeaseLost. A process that dies
+	// mid-handler blocks the event for at most Lease. Default: 30s.
 	Lease time.Duration
 	// Retention is how long a handled event is remembered. Default: 190 days,
 	// which covers Alipay's 25-hour retries and the quarterly re-notification
@@ -41,6 +46,17 @@ type Options struct {
 	// that holds the claim. After it, notify answers "fail" (Alipay retries)
 	// and the return page renders with OutcomeInFlight. Default: 5s.
 	WaitInFlight time.Duration
+	// MaxWaiting caps the deliveries of one event that wait in this process
+	// while another delivery of it is in flight. They share one waiter: the
+	// first polls the store (backing off from 10ms to 500ms) and the rest
+	// queue behind it without calling the store. A delivery beyond the cap
+	// answers "fail" at once (OutcomeInFlight). Default: 32.
+	MaxWaiting int
+	// StoreTimeout bounds every Claim and every Release, and each Complete
+	// with its retries. Extend is bounded by Lease/3. A store call that
+	// overruns its bound is abandoned (its context is cancelled) and counts
+	// as a store failure. Default: 2s.
+	StoreTimeout time.Duration
 	// MaxBodyBytes limits a notify body. Default: 64 KiB.
 	MaxBodyBytes int64
 	// AtLeastOnce runs the handler without a claim when the store fails,
@@ -110,8 +126,18 @@ type Hooks struct {
 	// Failed: the business handler failed or panicked after d.
 	Failed func(ctx context.Context, n *alipaynotify.Notification, err error, d time.Duration)
 	// StoreError: the store failed during op ("claim", "extend", "complete",
-	// "release").
+	// "release"), or overran its deadline, or answered a claim state the
+	// middleware does not know. A lost lease is not a store error (see
+	// LeaseLost).
 	StoreError func(ctx context.Context, op string, err error)
+	// StoreCall: a store call of op ended after d, with err nil on success.
+	// It fires for every call, so it carries the store's latency.
+	StoreCall func(ctx context.Context, op string, d time.Duration, err error)
+	// LeaseLost: the delivery lost its claim while the handler ran or before
+	// it could mark the event done: a renewal or Complete found another
+	// owner, or a full lease passed with no successful renewal. The delivery
+	// answers "fail" and does not mark the event done.
+	LeaseLost func(ctx context.Context, n *alipaynotify.Notification)
 }
 
 func (o *Options) validate() error {
@@ -122,7 +148,8 @@ func (o *Options) validate() error {
 		name string
 		v    *time.Duration
 		def  time.Duration
-	}{{"Lease", &o.Lease, DefaultLease}, {"Retention", &o.Retention, DefaultRetention}, {"WaitInFlight", &o.WaitInFlight, DefaultWaitInFlight}} {
+	}{{"Lease", &o.Lease, DefaultLease}, {"Retention", &o.Retention, DefaultRetention}, {"WaitInFlight", &o.WaitInFlight, DefaultWaitInFlight},
+		{"StoreTimeout", &o.StoreTimeout, DefaultStoreTimeout}} {
 		switch {
 		case *d.v == 0:
 			*d.v = d.def
@@ -144,6 +171,12 @@ func (o *Options) validate() error {
 	}
 	if o.CheckTradeNo < TradeNoCheckLegacy || o.CheckTradeNo > TradeNoCheckOff {
 		return errors.New("middleware: Options.CheckTradeNo is not a TradeNoCheck constant")
+	}
+	switch {
+	case o.MaxWaiting == 0:
+		o.MaxWaiting = DefaultMaxWaiting
+	case o.MaxWaiting < 0:
+		return errors.New("middleware: Options.MaxWaiting must not be negative")
 	}
 	switch {
 	case o.MaxBodyBytes == 0:

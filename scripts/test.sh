@@ -13,6 +13,10 @@
 #   ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS  use this cluster (comma-separated seeds)
 #                                     instead of starting one
 #   FUZZTIME=8s                       -fuzztime per fuzz target
+#   FUZZMINIMIZETIME=100x             -fuzzminimizetime per fuzz target (short:
+#                                     the default 60s lets minimizing new
+#                                     inputs eat the whole fuzzing time)
+#   FUZZ_MIN_EXECS=1000               flag a target that ran fewer executions
 #   SKIP_FUZZ=1                       skip the fuzzing step
 #   SKIP_STATICCHECK=1                skip staticcheck
 # Exported to the tests: ALIPAYNOTIFY_REDIS_ADDR,
@@ -223,6 +227,8 @@ if [ "${SKIP_FUZZ:-}" = 1 ]; then
 	step_done skipped
 else
 	fuzz_count=0
+	fuzz_low=0
+	declare -a fuzz_report=()
 	mapfile -t fuzz_files < <(grep -rlE --include='*_test.go' --exclude-dir=node_modules --exclude-dir=.git \
 		'^func Fuzz[A-Za-z0-9_]*\(' . | sed 's|^\./||' | sort)
 	for file in "${fuzz_files[@]}"; do
@@ -244,14 +250,33 @@ else
 		mapfile -t fuzz_names < <(grep -oE '^func Fuzz[A-Za-z0-9_]*\(' "$file" | sed 's/^func //; s/($//')
 		for name in "${fuzz_names[@]}"; do
 			log "-- $pkg $name"
-			run_cmd go test "${tags[@]}" -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-8s}" "$pkg"
+			fuzz_out="$TMP_DIR/fuzz-$fuzz_count.out"
+			fuzz_rc=0
+			run_cmd go test "${tags[@]}" -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-8s}" \
+				-fuzzminimizetime="${FUZZMINIMIZETIME:-100x}" "$pkg" >"$fuzz_out" 2>&1 || fuzz_rc=$?
+			cat "$fuzz_out"
+			[ "$fuzz_rc" -eq 0 ] || exit "$fuzz_rc"
+			# The last progress line: "fuzz: elapsed: 8s, execs: 95012 (11876/sec), ..."
+			execs=$(sed -n 's/^fuzz: elapsed: \([0-9]*s\), execs: \([0-9]*\) .*/\2 \1/p' "$fuzz_out" | tail -n 1)
+			read -r n_execs elapsed <<<"${execs:-0 ?}"
+			line="$pkg $name: $n_execs execs in $elapsed"
+			if [ "$n_execs" -lt "${FUZZ_MIN_EXECS:-1000}" ]; then
+				line="$line  <-- LOW: under ${FUZZ_MIN_EXECS:-1000}, this target hardly fuzzed"
+				fuzz_low=$((fuzz_low + 1))
+			fi
+			fuzz_report+=("$line")
 			fuzz_count=$((fuzz_count + 1))
 		done
 	done
 	if [ "$fuzz_count" -eq 0 ]; then
 		log "no fuzz targets found"
 	fi
-	step_done "$fuzz_count targets"
+	log ""
+	log "executions per fuzz target:"
+	for line in "${fuzz_report[@]}"; do
+		log "   $line"
+	done
+	step_done "$fuzz_count targets, $fuzz_low with few executions"
 fi
 
 # --------------------------------------------------------------------------

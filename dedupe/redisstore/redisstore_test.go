@@ -678,21 +678,31 @@ func startServerConf(t *testing.T, conf func(dir string, port int) string, args 
 			skipUnlessCI(t, "no redis-server in PATH and %s is not set", envServerBin)
 		}
 	}
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := listener.Addr().(*net.TCPAddr).Port
-	_ = listener.Close()
-
-	s := &testServer{t: t, bin: bin, dir: t.TempDir(), port: port, args: args}
-	if conf != nil {
-		s.conf = filepath.Join(s.dir, "redis.conf")
-		if err := os.WriteFile(s.conf, []byte(conf(s.dir, port)), 0o644); err != nil {
+	s := &testServer{t: t, bin: bin, dir: t.TempDir(), args: args}
+	// A free port can be taken by another process between picking it and
+	// redis-server binding it: pick another one then.
+	for attempt := 1; ; attempt++ {
+		listener, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
 			t.Fatal(err)
 		}
+		s.port = listener.Addr().(*net.TCPAddr).Port
+		_ = listener.Close()
+		if conf != nil {
+			s.conf = filepath.Join(s.dir, "redis.conf")
+			if err := os.WriteFile(s.conf, []byte(conf(s.dir, s.port)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		log, ok := s.tryStart()
+		if ok {
+			break
+		}
+		if attempt == 5 || !strings.Contains(log, "Address already in use") {
+			t.Fatalf("redis-server on port %d did not come up:\n%s", s.port, log)
+		}
+		_ = os.Remove(filepath.Join(s.dir, "redis.log"))
 	}
-	s.start()
 	t.Cleanup(func() {
 		if s.running() {
 			s.stop(syscall.SIGKILL)
@@ -717,6 +727,15 @@ func (s *testServer) running() bool {
 
 // start starts the server and waits until it answers PING.
 func (s *testServer) start() {
+	s.t.Helper()
+	if log, ok := s.tryStart(); !ok {
+		s.t.Fatalf("redis-server on port %d did not come up:\n%s", s.port, log)
+	}
+}
+
+// tryStart starts the server and waits until it answers PING. If it does
+// not, it stops the server and returns its log.
+func (s *testServer) tryStart() (log string, ok bool) {
 	s.t.Helper()
 	var args []string
 	if s.conf != "" {
@@ -752,12 +771,16 @@ func (s *testServer) start() {
 			}
 			_ = conn.Close()
 			if err == nil && reply == "+PONG\r\n" {
-				return
+				return "", true
 			}
 		}
 		if !s.running() || time.Now().After(deadline) {
+			if s.running() {
+				_ = s.cmd.Process.Kill()
+				<-s.exited
+			}
 			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			s.t.Fatalf("redis-server on port %d did not come up:\n%s", s.port, log)
+			return string(log), false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

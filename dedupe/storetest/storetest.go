@@ -11,6 +11,10 @@
 // The suite spells out what the dedupe.Store documentation promises, and a
 // few things it implies:
 //
+//   - Every Claim answers one of the four states (Claimed, Done, Busy,
+//     Conflict), and Claimed always with a Token: the zero Claim, or any
+//     state the middleware does not know, is a bug it treats as a store
+//     failure.
 //   - Claim reports Busy with Remaining > 0 and at most the owner's lease
 //     (a store that cannot tell the remaining lease does not conform).
 //   - Only Claimed carries a Token; a Token is never reused after Release or
@@ -40,6 +44,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -582,6 +587,9 @@ func testConcurrentClaims(t *testing.T, s dedupe.Store) {
 		if errs[i] != nil {
 			t.Fatalf("concurrent Claim: %v", errs[i])
 		}
+		if msg := unknownState(c); msg != "" {
+			t.Fatal(msg)
+		}
 		switch c.State {
 		case dedupe.Claimed:
 			winners = append(winners, c.Token)
@@ -711,6 +719,9 @@ func mustClaim(t *testing.T, s dedupe.Store, ev dedupe.Event, lease time.Duratio
 	if err != nil {
 		t.Fatalf("Claim: %v", err)
 	}
+	if msg := unknownState(c); msg != "" {
+		t.Fatal(msg)
+	}
 	if c.State != dedupe.Claimed && c.Token != "" {
 		t.Errorf("Claim answered %v with a token", c.State)
 	}
@@ -721,6 +732,21 @@ func mustClaim(t *testing.T, s dedupe.Store, ev dedupe.Event, lease time.Duratio
 		t.Errorf("Claim answered %v with Remaining %v", c.State, c.Remaining)
 	}
 	return c
+}
+
+// unknownState describes what is wrong with a Claim answer whose state the
+// middleware does not know, or returns "".
+func unknownState(c dedupe.Claim) string {
+	switch c.State {
+	case dedupe.Done, dedupe.Busy, dedupe.Conflict:
+		return ""
+	case dedupe.Claimed:
+		if c.Token == "" {
+			return "Claim answered claimed with an empty token"
+		}
+		return ""
+	}
+	return fmt.Sprintf("Claim answered an unknown claim state %d (%+v) with a nil error", int(c.State), c)
 }
 
 // mustClaimed claims ev, requires the claim to be taken, and returns its

@@ -23,7 +23,8 @@ func TestAnalyse(t *testing.T) {
 	// unacked: a run but never acknowledged. torn: a line cut short.
 	write(a, "RUN\tonce\tt1\tA1\tnotify\nDONE\tt1\n"+
 		"RUN\tcrash\tt2\tA1\tnotify\n"+
-		"RUN\tdouble\tt5\tA2\tnotify\nDONE\tt5\n")
+		"RUN\tdouble\tt5\tA2\tnotify\nDONE\tt5\n"+
+		"LOST\tstore\n")
 	write(b, "RUN\tcrash\tt3\tB1\tnotify\nDONE\tt3\n"+
 		"RUN\tstore\tt4\tB1\treturn\nCFAIL\tt4\tredis: connection refused\n"+
 		"RUN\tstore\tt7\tB1\tnotify\nDONE\tt7\n"+
@@ -47,7 +48,7 @@ func TestAnalyse(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("analyse = %+v\nwant      %+v", got, want)
 	}
-	if rep.done != 6 || rep.cfail != 1 || rep.clost != 0 {
-		t.Errorf("DONE/CFAIL/CLOST = %d/%d/%d, want 6/1/0", rep.done, rep.cfail, rep.clost)
+	if rep.done != 6 || rep.cfail != 1 || rep.clost != 0 || rep.leaseLost != 1 {
+		t.Errorf("DONE/CFAIL/CLOST/LOST = %d/%d/%d/%d, want 6/1/0/1", rep.done, rep.cfail, rep.clost, rep.leaseLost)
 	}
 }

@@ -4,10 +4,15 @@
 // thousands of signed notify deliveries of distinct business events (trades
 // paid, refunded, finished), about a third of them duplicates, with return_url
 // redirects interleaved, each sent to either instance at random and resent
-// Alipay-style until the answer is exactly "success". Meanwhile it restarts
-// Redis (SIGTERM, start again on the same port and directory), kills -9 each
-// merchant in turn and restarts it, and the merchants' business handlers fail
-// and panic at the rates given.
+// Alipay-style until the answer is exactly "success". Each merchant reaches
+// Redis through its own fault-injecting proxy (internal/faultproxy).
+// Meanwhile it restarts Redis (SIGTERM, start again on the same port and
+// directory), kills -9 each merchant in turn and restarts it, partitions
+// merchant A from Redis for longer than the lease (both directions stall, so
+// its owners lose their leases and are cancelled while B takes over), and
+// adds latency spikes to both merchants' Redis traffic; the merchants'
+// business handlers fail and panic at the rates given, and a few run longer
+// than the lease, living on renewals.
 //
 // At the end it reads the merchants' run logs and reports events, deliveries,
 // handler runs, double runs and lost events. It exits with status 1 if any
@@ -53,6 +58,7 @@ import (
 	"github.com/alipaynotify/alipaynotify/alipaytest"
 	"github.com/alipaynotify/alipaynotify/bench/internal/procstop"
 	"github.com/alipaynotify/alipaynotify/bench/internal/redisproc"
+	"github.com/alipaynotify/alipaynotify/internal/faultproxy"
 )
 
 // config is the command line.
@@ -66,6 +72,13 @@ type config struct {
 	lease               time.Duration
 	redisRestarts       int
 	kills               int
+	partitions          int
+	partitionFor        time.Duration
+	spikes              int
+	spikeLatency        time.Duration
+	spikeFor            time.Duration
+	slowRate            float64
+	slowWork            time.Duration
 	maxAttempts         int
 	merchant            string
 	race                bool
@@ -89,6 +102,13 @@ func main() {
 	flag.DurationVar(&cfg.lease, "lease", 2*time.Second, "the merchants' claim lease")
 	flag.IntVar(&cfg.redisRestarts, "redis-restarts", 2, "Redis restarts during the run")
 	flag.IntVar(&cfg.kills, "kills", 2, "kill -9 and restart of a merchant during the run (alternating instances)")
+	flag.IntVar(&cfg.partitions, "partitions", 1, "partitions of merchant A from Redis (both directions stall) during the run")
+	flag.DurationVar(&cfg.partitionFor, "partition-for", 5*time.Second, "length of each partition (longer than -lease, so that A's owners lose their leases)")
+	flag.IntVar(&cfg.spikes, "spikes", 2, "Redis latency spikes (both merchants) during the run")
+	flag.DurationVar(&cfg.spikeLatency, "spike-latency", 250*time.Millisecond, "latency added each way to every Redis exchange during a spike")
+	flag.DurationVar(&cfg.spikeFor, "spike-for", 3*time.Second, "length of each latency spike")
+	flag.Float64Var(&cfg.slowRate, "slow", 0.02, "fraction of handler runs that work for -slow-work, longer than the lease")
+	flag.DurationVar(&cfg.slowWork, "slow-work", 3*time.Second, "work of a slow handler run")
 	flag.IntVar(&cfg.maxAttempts, "max-attempts", 16, "attempts per notify delivery before it counts as not acknowledged")
 	flag.StringVar(&cfg.merchant, "merchant", "", "prebuilt chaosmerchant binary (default: go build it)")
 	flag.BoolVar(&cfg.race, "race", false, "build chaosmerchant with the race detector")
@@ -163,14 +183,20 @@ func run(cfg config) (bool, error) {
 	log.Printf("redis-server %s on %s (appendonly yes)", redisproc.Version(""), rds.Addr)
 
 	merchants := make([]*merchant, 2)
+	proxies := make([]*faultproxy.Proxy, 2)
 	for i, name := range []string{"A", "B"} {
 		port, err := redisproc.FreePort()
 		if err != nil {
 			return false, err
 		}
+		if proxies[i], err = faultproxy.Start(rds.Addr); err != nil {
+			return false, err
+		}
+		defer proxies[i].Close()
 		merchants[i] = &merchant{name: name, bin: bin, dir: dir, addr: "127.0.0.1:" + strconv.Itoa(port),
-			args: []string{"-redis", rds.Addr, "-pubkey", pubkey, "-fail", fmt.Sprint(cfg.failRate), "-panic", fmt.Sprint(cfg.panicRate),
-				"-work", cfg.work.String(), "-complete-delay", cfg.completeDelay.String(), "-lease", cfg.lease.String()}}
+			args: []string{"-redis", proxies[i].Addr(), "-pubkey", pubkey, "-fail", fmt.Sprint(cfg.failRate), "-panic", fmt.Sprint(cfg.panicRate),
+				"-work", cfg.work.String(), "-complete-delay", cfg.completeDelay.String(), "-lease", cfg.lease.String(),
+				"-slow", fmt.Sprint(cfg.slowRate), "-slow-work", cfg.slowWork.String()}}
 		if cfg.unshared {
 			merchants[i].args = append(merchants[i].args, "-prefix", "chaos"+name)
 		}
@@ -180,29 +206,59 @@ func run(cfg config) (bool, error) {
 		defer merchants[i].stop()
 	}
 
-	// The chaos: faults spread evenly over the dispatch window.
+	// The chaos: faults spread evenly over the dispatch window, the kinds
+	// taking turns.
 	type fault struct {
 		at   time.Duration
-		name string
+		kind int // index in kinds
+	}
+	kills := 0
+	kinds := []struct {
+		n    int
+		name func() string
 		do   func() error
+	}{
+		{cfg.redisRestarts, func() string { return "restart Redis (SIGTERM)" }, func() error {
+			down, err := rds.Restart(ctx)
+			log.Printf("Redis was down for %v", down.Round(time.Millisecond))
+			return err
+		}},
+		{cfg.kills, func() string { return "kill -9 merchant " + merchants[kills%2].name }, func() error {
+			m := merchants[kills%2]
+			kills++
+			return m.crash(ctx, time.Second)
+		}},
+		{cfg.partitions, func() string { return fmt.Sprintf("partition merchant A from Redis for %v", cfg.partitionFor) }, func() error {
+			proxies[0].Partition(faultproxy.Both)
+			sleepUntil(ctx, time.Now().Add(cfg.partitionFor))
+			proxies[0].Heal()
+			return nil
+		}},
+		{cfg.spikes, func() string { return fmt.Sprintf("Redis latency +%v each way for %v", cfg.spikeLatency, cfg.spikeFor) }, func() error {
+			for _, p := range proxies {
+				p.SetLatency(cfg.spikeLatency)
+			}
+			sleepUntil(ctx, time.Now().Add(cfg.spikeFor))
+			for _, p := range proxies {
+				p.SetLatency(0)
+			}
+			return nil
+		}},
+	}
+	var order []int // kinds, in turns
+	for left := true; left; {
+		left = false
+		for k := range kinds {
+			if kinds[k].n > 0 {
+				kinds[k].n--
+				order = append(order, k)
+				left = true
+			}
+		}
 	}
 	var faults []fault
-	total := cfg.redisRestarts + cfg.kills
-	r, k := 0, 0
-	for i := range total {
-		at := cfg.duration * time.Duration(i+1) / time.Duration(total+1)
-		if (i%2 == 0 && r < cfg.redisRestarts) || k >= cfg.kills {
-			r++
-			faults = append(faults, fault{at, "restart Redis (SIGTERM)", func() error {
-				down, err := rds.Restart(ctx)
-				log.Printf("Redis was down for %v", down.Round(time.Millisecond))
-				return err
-			}})
-		} else {
-			m := merchants[k%2]
-			k++
-			faults = append(faults, fault{at, "kill -9 merchant " + m.name, func() error { return m.crash(ctx, time.Second) }})
-		}
+	for i, k := range order {
+		faults = append(faults, fault{cfg.duration * time.Duration(i+1) / time.Duration(len(order)+1), k})
 	}
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -215,8 +271,8 @@ func run(cfg config) (bool, error) {
 			if !sleepUntil(ctx, t0.Add(f.at)) {
 				return
 			}
-			log.Printf("t=%v: %s", time.Since(t0).Round(time.Millisecond), f.name)
-			if err := f.do(); err != nil {
+			log.Printf("t=%v: %s", time.Since(t0).Round(time.Millisecond), kinds[f.kind].name())
+			if err := kinds[f.kind].do(); err != nil {
 				faultErr.CompareAndSwap(nil, &err)
 				return
 			}
@@ -546,6 +602,7 @@ type report struct {
 	ignoredLines                                       int
 	returnOutcomes                                     map[string]int
 	done, clost, cfail                                 int
+	leaseLost                                          int
 	killedBoots                                        []string
 }
 
@@ -595,6 +652,8 @@ func analyse(s *schedule, ms []*merchant) (*report, error) {
 				clost[fields[1]] = true
 			case fields[0] == "CFAIL" && len(fields) >= 2:
 				cfail[fields[1]] = true
+			case fields[0] == "LOST" && len(fields) == 2:
+				rep.leaseLost++
 			default:
 				rep.ignoredLines++
 			}
@@ -662,8 +721,10 @@ func analyse(s *schedule, ms []*merchant) (*report, error) {
 }
 
 func (r *report) print(w io.Writer, cfg config, took time.Duration) {
-	fmt.Fprintf(w, "\nchaos run: seed %d, %v, 2 merchant processes on one Redis (appendonly yes), lease %v, handler fail %.0f%% / panic %.0f%%, %d Redis restarts, kill -9 of %v\n\n",
-		cfg.seed, took.Round(time.Second), cfg.lease, 100*cfg.failRate, 100*cfg.panicRate, cfg.redisRestarts, r.killedBoots)
+	fmt.Fprintf(w, "\nchaos run: seed %d, %v, 2 merchant processes on one Redis (appendonly yes), lease %v, handler fail %.0f%% / panic %.0f%% / %.0f%% slow (%v), "+
+		"%d Redis restarts, kill -9 of %v, %d partitions of A from Redis (%v), %d latency spikes (+%v each way, %v)\n\n",
+		cfg.seed, took.Round(time.Second), cfg.lease, 100*cfg.failRate, 100*cfg.panicRate, 100*cfg.slowRate, cfg.slowWork,
+		cfg.redisRestarts, r.killedBoots, cfg.partitions, cfg.partitionFor, cfg.spikes, cfg.spikeLatency, cfg.spikeFor)
 	fmt.Fprintln(w, "| measure | count |")
 	fmt.Fprintln(w, "|---|---:|")
 	row := func(name string, v any) { fmt.Fprintf(w, "| %s | %v |\n", name, v) }
@@ -676,6 +737,7 @@ func (r *report) print(w io.Writer, cfg config, took time.Duration) {
 	row("HTTP attempts (notify retries until \"success\")", fmt.Sprintf("%d (%d retries)", r.attempts, r.retries))
 	row("handler runs on record", r.runs)
 	row("claims completed (DONE) / lost (CLOST) / complete failed (CFAIL)", fmt.Sprintf("%d / %d / %d", r.done, r.clost, r.cfail))
+	row("lease lost (handler cancelled with ErrLeaseLost, or Complete refused; answered fail)", r.leaseLost)
 	row("**double runs** (must be 0)", r.double)
 	row("re-run after crash (kill -9 between the side effect and Complete: documented limit)", r.rerunCrash)
 	row("re-run after Complete failed (store down or lease lost: documented limit)", r.rerunStore)

@@ -2,8 +2,12 @@
 // alipaynotify's middleware on net/http with the Redis dedupe store, and a
 // business handler whose side effect is one line appended to a log file.
 //
-// The business handler fails or panics at the rates set by -fail and -panic;
-// otherwise its last action is a single O_APPEND write of
+// The business handler is cooperative, as the middleware asks: it works for
+// -work (or, on a -slow fraction of runs, for -slow-work, longer than the
+// lease, so that it needs renewals) unless its context ends first, and then
+// returns the context's cause instead of writing. It fails or panics at the
+// rates set by -fail and -panic; otherwise its last action is a single
+// O_APPEND write of
 //
 //	RUN <tab> event identity <tab> claim token <tab> boot <tab> source
 //
@@ -17,7 +21,8 @@
 // Usage:
 //
 //	chaosmerchant -addr 127.0.0.1:8001 -redis 127.0.0.1:6379 -pubkey alipay.pem \
-//	    -runs runs-A.log -boot A1 [-fail 0.05] [-panic 0.05] [-lease 2s] [-complete-delay 0]
+//	    -runs runs-A.log -boot A1 [-fail 0.05] [-panic 0.05] [-lease 2s] [-complete-delay 0] \
+//	    [-slow 0] [-slow-work 3s] [-store-timeout 2s]
 //
 // It listens on loopback only and stops on SIGTERM or SIGINT.
 package main
@@ -62,18 +67,33 @@ func main() {
 	completeDelay := flag.Duration("complete-delay", 0, "pause before each Complete: widens the window in which a crash after the side effect leaves the event to be re-run")
 	lease := flag.Duration("lease", 2*time.Second, "middleware Options.Lease")
 	waitInFlight := flag.Duration("wait-in-flight", time.Second, "middleware Options.WaitInFlight")
+	storeTimeout := flag.Duration("store-timeout", 2*time.Second, "middleware Options.StoreTimeout")
+	slowRate := flag.Float64("slow", 0, "fraction of handler runs that work for -slow-work instead of -work")
+	slowWork := flag.Duration("slow-work", 3*time.Second, "work of a slow handler run (longer than the lease: it lives on renewals)")
 	flag.Parse()
 	if *redisAddr == "" || *pubkey == "" || *runsPath == "" || *boot == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
 	log.SetPrefix("chaosmerchant " + *boot + ": ")
-	if err := run(*addr, *redisAddr, *prefix, *pubkey, *appID, *runsPath, *boot, *failRate, *panicRate, *work, *completeDelay, *lease, *waitInFlight); err != nil {
+	cfg := config{addr: *addr, redisAddr: *redisAddr, prefix: *prefix, pubkey: *pubkey, appID: *appID, runsPath: *runsPath, boot: *boot,
+		failRate: *failRate, panicRate: *panicRate, slowRate: *slowRate, work: *work, slowWork: *slowWork, completeDelay: *completeDelay,
+		lease: *lease, waitInFlight: *waitInFlight, storeTimeout: *storeTimeout}
+	if err := run(cfg); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, redisAddr, prefix, pubkey, appID, runsPath, boot string, failRate, panicRate float64, work, completeDelay, lease, waitInFlight time.Duration) error {
+// config is the command line.
+type config struct {
+	addr, redisAddr, prefix, pubkey, appID, runsPath, boot string
+	failRate, panicRate, slowRate                          float64
+	work, slowWork, completeDelay                          time.Duration
+	lease, waitInFlight, storeTimeout                      time.Duration
+}
+
+func run(cfg config) error {
+	addr, redisAddr, prefix, pubkey, appID, runsPath, boot := cfg.addr, cfg.redisAddr, cfg.prefix, cfg.pubkey, cfg.appID, cfg.runsPath, cfg.boot
 	pem, err := os.ReadFile(pubkey)
 	if err != nil {
 		return err
@@ -98,24 +118,40 @@ func run(addr, redisAddr, prefix, pubkey, appID, runsPath, boot string, failRate
 	if err != nil {
 		return err
 	}
-	store := &recordingStore{Store: inner, log: runs, delay: completeDelay}
+	store := &recordingStore{Store: inner, log: runs, delay: cfg.completeDelay}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	mw, err := middleware.New(middleware.Options{
-		Verifier: v, Store: store, Lease: lease, WaitInFlight: waitInFlight, Logger: logger,
+		Verifier: v, Store: store, Lease: cfg.lease, WaitInFlight: cfg.waitInFlight, StoreTimeout: cfg.storeTimeout, Logger: logger,
+		Hooks: middleware.Hooks{LeaseLost: func(_ context.Context, n *alipaynotify.Notification) {
+			io.WriteString(runs, "LOST\t"+n.Event().String()+"\n")
+		}},
 	})
 	if err != nil {
 		return err
 	}
 
 	business := middleware.HandlerFunc(func(ctx context.Context, n *alipaynotify.Notification) error {
-		if work > 0 {
-			time.Sleep(work)
+		work := cfg.work
+		if rand.Float64() < cfg.slowRate {
+			work = cfg.slowWork
 		}
-		if rand.Float64() < panicRate {
+		if work > 0 {
+			t := time.NewTimer(work)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return context.Cause(ctx) // e.g. middleware.ErrLeaseLost: stop, write nothing
+			}
+		}
+		if rand.Float64() < cfg.panicRate {
 			panic("chaos: injected panic")
 		}
-		if rand.Float64() < failRate {
+		if rand.Float64() < cfg.failRate {
 			return errors.New("chaos: injected failure")
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
 		}
 		d, _ := middleware.DeliveryFromContext(ctx)
 		line := "RUN\t" + n.Event().String() + "\t" + d.ClaimToken + "\t" + boot + "\t" + string(n.Source) + "\n"
