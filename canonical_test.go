@@ -20,7 +20,7 @@ func canonicalVerifiers(t *testing.T) (open, legacy *alipaynotify.Verifier, os, 
 	if open, err = alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{os.PublicKeyPEM()}}); err != nil {
 		t.Fatal(err)
 	}
-	if legacy, err = alipaynotify.NewVerifier(alipaynotify.Options{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key}); err != nil {
+	if legacy, err = alipaynotify.NewVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key}}); err != nil {
 		t.Fatal(err)
 	}
 	return open, legacy, os, ls
@@ -192,7 +192,7 @@ func TestCallbackAge(t *testing.T) {
 	// The mobile web return signs no time: its trade_no's creation date
 	// bounds it, to MaxReturnAge plus two days.
 	wap := alipaytest.NewWAPSigner(alipaytest.DefaultPID, alipaytest.DefaultMD5Key)
-	wv, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key})
+	wv, err := alipaynotify.NewVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,10 +133,10 @@ func TestOptionsValidation(t *testing.T) {
 		"app id, no key":    {AppID: "2021000000000001"},
 		"key, no app id":    {AlipayPublicKeys: []string{vec.PublicKeyPem}},
 		"bad key":           {AppID: "1", AlipayPublicKeys: []string{"not a key"}},
-		"md5 no partner":    {MD5Key: "k"},
-		"bad partner":       {Partner: "1234", MD5Key: "k"},
-		"partner no key":    {Partner: testPartner},
-		"bad charset":       {Partner: testPartner, MD5Key: "k", LegacyCharset: "latin1"},
+		"md5 no partner":    {Legacy: alipaynotify.LegacyOptions{MD5Key: "k"}},
+		"bad partner":       {Legacy: alipaynotify.LegacyOptions{Partner: "1234", MD5Key: "k"}},
+		"partner no key":    {Legacy: alipaynotify.LegacyOptions{Partner: testPartner}},
+		"bad charset":       {Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: "k", Charset: "latin1"}},
 		"root without cert": {AppID: "1", AlipayPublicKeys: []string{vec.PublicKeyPem}, AlipayRootCert: "x"},
 		"cert without root": {AppID: "1", AlipayCertificates: []string{"x"}},
 		"negative params":   {AppID: "1", AlipayPublicKeys: []string{vec.PublicKeyPem}, MaxParams: -1},
@@ -210,7 +210,7 @@ func TestIdentityChecks(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	vec := loadVector(t, "synthetic-rsa2-utf8").unambiguous(t)
 	v, err := newVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{vec.PublicKeyPem},
-		Partner: testPartner, MD5Key: "0123456789abcdefghijklmnopqrstuv"})
+		Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: "0123456789abcdefghijklmnopqrstuv"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestBadInput(t *testing.T) {
 // TestGBKInvalidBytes: a GBK value that is not valid GBK is refused with
 // ErrCharset even when it is correctly signed (MD5 over the bytes).
 func TestGBKInvalidBytes(t *testing.T) {
-	v, err := newVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: "k", LegacyCharset: alipaynotify.GBK})
+	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: "k", Charset: alipaynotify.GBK}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,8 +293,7 @@ func TestNotifyVerifyRemoteCheck(t *testing.T) {
 		w.Write([]byte(a))
 	}))
 	defer srv.Close()
-	v, err := newVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: vec.md5Key(),
-		NotifyVerify: true, NotifyVerifyURL: srv.URL, NotifyVerifyTimeout: 300 * time.Millisecond})
+	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: vec.md5Key(), NotifyVerify: true, NotifyVerifyURL: srv.URL, NotifyVerifyTimeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

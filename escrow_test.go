@@ -84,7 +84,7 @@ var escrowVectors = []struct {
 
 func escrowVerifier(t testing.TB, md5Key string, cs alipaynotify.Charset) *alipaynotify.Verifier {
 	t.Helper()
-	v, err := newVerifier(alipaynotify.Options{Partner: escrowPartner, MD5Key: md5Key, LegacyCharset: cs})
+	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: escrowPartner, MD5Key: md5Key, Charset: cs}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +529,7 @@ func TestNotificationLogValueOmitsPII(t *testing.T) {
 // alone.
 func ExampleNotification_Branch() {
 	const partner, key = "2088000000000001", "0123456789abcdefghijklmnopqrstuv"
-	v, err := newVerifier(alipaynotify.Options{Partner: partner, MD5Key: key})
+	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: partner, MD5Key: key}})
 	if err != nil {
 		panic(err)
 	}

@@ -28,7 +28,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	v, err := newVerifier(alipaynotify.Options{
 		AppID: "2021000000000001", AlipayPublicKeys: []string{rsaVec.PublicKeyPem},
-		Partner: testPartner, MD5Key: "0123456789abcdefghijklmnopqrstuv",
+		Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: "0123456789abcdefghijklmnopqrstuv"},
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -277,7 +277,7 @@ func TestMaskingEveryTextField(t *testing.T) {
 // An error about a parameter whose key folds in personal data (a re-cut of
 // a genuine callback) does not quote that data.
 func TestErrorKeyMasked(t *testing.T) {
-	v, err := newVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key})
+	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: wapMD5Key}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ const (
 	ProtocolMapi Protocol = "mapi"
 	// ProtocolWAP is the legacy mobile web payment (alipay.wap.*): an async
 	// notification whose business fields sit in the notify_data XML, and a
-	// call_back_url browser return. Its merchant identity is Options.Partner.
+	// call_back_url browser return. Its merchant identity is Options.Legacy.Partner.
 	ProtocolWAP Protocol = "wap"
 )
 

@@ -23,8 +23,7 @@ const notifyVerifyID = "0123456789abcdef0123456789abcdef01"
 func remoteCheckVerifier(t *testing.T, url string, client *http.Client, timeout time.Duration) (*alipaynotify.Verifier, []byte) {
 	t.Helper()
 	vec := loadVector(t, "synthetic-legacy-md5-notify-utf8")
-	v, err := newVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: vec.md5Key(),
-		NotifyVerify: true, NotifyVerifyURL: url, NotifyVerifyTimeout: timeout, HTTPClient: client})
+	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: vec.md5Key(), NotifyVerify: true, NotifyVerifyURL: url, NotifyVerifyTimeout: timeout, HTTPClient: client}})
 	if err != nil {
 		t.Fatal(err)
 	}

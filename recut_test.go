@@ -38,7 +38,7 @@ type recutStory struct {
 	name string
 	// msg is the genuine message; msg.Kind is how Alipay delivers it.
 	msg *alipaytest.Message
-	// gbk selects the verifier whose LegacyCharset is gbk.
+	// gbk selects the verifier whose Legacy.Charset is gbk.
 	gbk bool
 	// shared selects the verifier that also holds Alipay's open-platform
 	// key as a mapi RSA key (one key for both namespaces).
@@ -205,10 +205,7 @@ func buildRecutKit() (k *recutKit, err error) {
 		AlipayPublicKeys:   []string{alipaytest.TestKey().PublicKeyPEM()},
 		AlipayCertificates: []string{string(chain.AlipayCertPEM())},
 		AlipayRootCert:     string(chain.RootCertPEM()),
-		Partner:            alipaytest.DefaultPID,
-		MD5Key:             alipaytest.DefaultMD5Key,
-		MerchantPrivateKey: wapRSA.MerchantPrivateKeyPEM(),
-		WAPPublicKeys:      []string{wapRSA.AlipayPublicKeyPEM()},
+		Legacy:             alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: wapRSA.MerchantPrivateKeyPEM(), PublicKeys: []string{wapRSA.AlipayPublicKeyPEM()}}},
 	}
 	k = &recutKit{}
 	if k.utf8, err = alipaynotify.NewVerifier(opts); err != nil {
@@ -221,11 +218,11 @@ func buildRecutKit() (k *recutKit, err error) {
 		return nil, err
 	}
 	shared := opts
-	shared.MapiPublicKeys = []string{alipaytest.TestKey().PublicKeyPEM()}
+	shared.Legacy.MapiPublicKeys = []string{alipaytest.TestKey().PublicKeyPEM()}
 	if k.shared, err = alipaynotify.NewVerifier(shared); err != nil {
 		return nil, err
 	}
-	opts.LegacyCharset = alipaynotify.GBK
+	opts.Legacy.Charset = alipaynotify.GBK
 	if k.gbk, err = alipaynotify.NewVerifier(opts); err != nil {
 		return nil, err
 	}

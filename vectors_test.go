@@ -237,9 +237,9 @@ func TestVectors(t *testing.T) {
 				opts.AppID = tc.appID
 				opts.AlipayPublicKeys = []string{vec.PublicKeyPem}
 			} else {
-				opts.Partner = testPartner
-				opts.MD5Key = vec.md5Key()
-				opts.LegacyCharset = alipaynotify.Charset(tc.legacy)
+				opts.Legacy.Partner = testPartner
+				opts.Legacy.MD5Key = vec.md5Key()
+				opts.Legacy.Charset = alipaynotify.Charset(tc.legacy)
 			}
 			v, err := newVerifier(opts)
 			if err != nil {

@@ -40,7 +40,8 @@ const DefaultMaxNotifyAge = 180 * 24 * time.Hour
 
 // Options configure a Verifier. The zero value of every optional field is the
 // safe default. NewVerifier validates everything once; nothing is parsed per
-// request.
+// request. Open-platform settings sit at the top level; legacy mapi and
+// mobile web settings in Legacy; the rest applies to every protocol.
 type Options struct {
 	// AppID is the open-platform app whose callbacks are accepted; app_id
 	// must equal it. Required for open-platform callbacks.
@@ -63,54 +64,9 @@ type Options struct {
 	// with AlipayCertificates.
 	AlipayRootCert string
 
-	// Partner is the legacy mapi partner ID (16 digits, 2088...). Required
-	// for legacy callbacks.
-	Partner string
-	// MD5Key is the partner's MD5 key (安全校验码). Enables MD5 callbacks.
-	MD5Key string
-	// MapiPublicKeys are Alipay's mapi RSA public keys, for legacy callbacks
-	// signed with sign_type=RSA. They differ from the open-platform keys.
-	MapiPublicKeys []string
-	// MerchantPrivateKey is your own RSA private key for the legacy mobile
-	// web payment (alipay.wap.*, ProtocolWAP) with sec_id=0001: Alipay
-	// encrypts notify_data to your public key and this key decrypts it. PEM
-	// ("RSA PRIVATE KEY" or "PRIVATE KEY") or the bare base64 PKCS#8 the
-	// official Java demo configures. Requires WAPPublicKeys and Partner.
-	// Default: none (sec_id=0001 callbacks are refused with ErrSignType).
-	// WAP callbacks with sec_id=MD5 need no extra option: Partner and MD5Key
-	// serve mapi and WAP alike.
-	MerchantPrivateKey string
-	// WAPPublicKeys are Alipay's public keys for the mobile web payment (the
-	// console's "无线产品密钥管理（wap专用）" key, which differs from the mapi
-	// and open-platform keys), PEM or bare base64. They verify sec_id=0001
-	// notifications and sign_type=0001 call_back_url returns; give several
-	// during a rotation. Requires MerchantPrivateKey.
-	WAPPublicKeys []string
-	// WAPReturnStatus is the trade status a verified WAP call_back_url
-	// return stands for: the return carries none, so the Notification gets
-	// this status with StatusInferred set, and it dedupes with the
-	// notification reporting the same status. TRADE_SUCCESS suits 高级即时到账
-	// (paid = TRADE_SUCCESS, TRADE_FINISHED when the refund window ends);
-	// set TRADE_FINISHED for 普通即时到账, whose only notification is
-	// TRADE_FINISHED. Default: TRADE_SUCCESS.
-	WAPReturnStatus TradeStatus
-	// LegacyCharset is the _input_charset of your legacy requests, used when
-	// a legacy callback does not name its charset. Default: utf-8.
-	LegacyCharset Charset
-	// NotifyVerify turns on the legacy remote check: each legacy notification's
-	// notify_id is sent to NotifyVerifyURL and only the answer "true" accepts
-	// it. Default: off.
-	NotifyVerify bool
-	// NotifyVerifyURL is the gateway for the remote check. Default:
-	// DefaultNotifyVerifyURL.
-	NotifyVerifyURL string
-	// NotifyVerifyTimeout bounds one remote check. Default: 10s.
-	NotifyVerifyTimeout time.Duration
-	// HTTPClient makes the remote check. Default: a client with
-	// NotifyVerifyTimeout. The Verifier uses a shallow copy that follows no
-	// redirect (your client is not modified): a 3xx answer fails the check,
-	// so partner and notify_id never reach another URL.
-	HTTPClient *http.Client
+	// Legacy configures legacy mapi (partner + MD5 key) and mobile web
+	// (alipay.wap.*) callbacks. Its zero value accepts none.
+	Legacy LegacyOptions
 
 	// SellerIDs, when set, lists the seller_id values accepted. Default: any
 	// seller on the open platform; the Partner on legacy mapi.
@@ -119,7 +75,6 @@ type Options struct {
 	// up OutTradeNo and compare TotalAmount with your order, as Alipay tells
 	// merchants to. An error rejects the callback (wrapped in ErrOrder).
 	CheckOrder func(ctx context.Context, n *Notification) error
-
 	// MaxReturnAge bounds the age of a return, by its signed time
 	// (timestamp on the open platform, notify_time on legacy mapi). An older
 	// return is refused with ErrExpired before any handler runs. The mobile
@@ -132,12 +87,70 @@ type Options struct {
 	// shorter than the middleware's Retention. Default: DefaultMaxNotifyAge
 	// (180 days).
 	MaxNotifyAge time.Duration
-
 	// MaxParams bounds the parameters of one callback. Default: 256.
 	MaxParams int
 	// Now is the clock used to check certificate validity at construction
 	// and the age of every callback. Default: time.Now.
 	Now func() time.Time
+}
+
+// LegacyOptions configure legacy mapi and mobile web (WAP) callbacks: the
+// partner, its MD5 key or mapi RSA keys, and the optional notify_verify
+// remote check. The same Partner and MD5Key serve mapi and WAP (sec_id=MD5).
+type LegacyOptions struct {
+	// Partner is the partner ID (16 digits, 2088...). Required for legacy
+	// callbacks.
+	Partner string
+	// MD5Key is the partner's MD5 key (安全校验码). Enables MD5 callbacks.
+	MD5Key string
+	// MapiPublicKeys are Alipay's mapi RSA public keys, for legacy callbacks
+	// signed with sign_type=RSA. They differ from the open-platform keys.
+	MapiPublicKeys []string
+	// Charset is the _input_charset of your legacy requests, used when a
+	// legacy callback does not name its charset. Default: utf-8.
+	Charset Charset
+	// NotifyVerify turns on the remote check: each legacy notification's
+	// notify_id is sent to NotifyVerifyURL and only the answer "true" accepts
+	// it. Default: off.
+	NotifyVerify bool
+	// NotifyVerifyURL is the gateway for the remote check. Default:
+	// DefaultNotifyVerifyURL.
+	NotifyVerifyURL string
+	// NotifyVerifyTimeout bounds one remote check. Default: 10s.
+	NotifyVerifyTimeout time.Duration
+	// HTTPClient makes the remote check. Default: a client with
+	// NotifyVerifyTimeout. It is copied, never changed, and the copy
+	// follows no redirects: a 3xx answer fails the check.
+	HTTPClient *http.Client
+	// WAP configures the mobile web payment's sec_id=0001 (RSA) callbacks.
+	WAP WAPOptions
+}
+
+// WAPOptions configure the legacy mobile web payment (alipay.wap.*,
+// ProtocolWAP). sec_id=MD5 callbacks need none of it: LegacyOptions.Partner
+// and MD5Key serve them.
+type WAPOptions struct {
+	// MerchantPrivateKey is your own RSA private key for sec_id=0001: Alipay
+	// encrypts notify_data to your public key and this key decrypts it. PEM
+	// ("RSA PRIVATE KEY" or "PRIVATE KEY") or the bare base64 PKCS#8 the
+	// official Java demo configures. Requires PublicKeys and
+	// LegacyOptions.Partner. Default: none (sec_id=0001 callbacks are refused
+	// with ErrSignType).
+	MerchantPrivateKey string
+	// PublicKeys are Alipay's public keys for the mobile web payment (the
+	// console's "无线产品密钥管理（wap专用）" key, which differs from the mapi
+	// and open-platform keys), PEM or bare base64. They verify sec_id=0001
+	// notifications and sign_type=0001 call_back_url returns; give several
+	// during a rotation. Requires MerchantPrivateKey.
+	PublicKeys []string
+	// ReturnStatus is the trade status a verified call_back_url return
+	// stands for: the return carries none, so the Notification gets this
+	// status with StatusInferred set, and it dedupes with the notification
+	// reporting the same status. TRADE_SUCCESS suits 高级即时到账 (paid =
+	// TRADE_SUCCESS, TRADE_FINISHED when the refund window ends); set
+	// TRADE_FINISHED for 普通即时到账, whose only notification is
+	// TRADE_FINISHED. Default: TRADE_SUCCESS.
+	ReturnStatus TradeStatus
 }
 
 // Verifier checks that callbacks come from Alipay and turns them into typed
@@ -159,110 +172,140 @@ type Verifier struct {
 // NewVerifier validates opts and parses every key and certificate once.
 func NewVerifier(opts Options) (*Verifier, error) {
 	v := &Verifier{opts: opts}
-	cfg := func(field, reason string) error { return fieldErr(ErrConfig, field, reason) }
-	if opts.MaxParams == 0 {
-		v.opts.MaxParams = DefaultMaxParams
-	} else if opts.MaxParams < 0 {
-		return nil, cfg("MaxParams", "must not be negative")
+	for _, step := range []func() error{v.initLimits, v.initOpenKeys, v.initLegacy, v.initWAP, v.initIdentities} {
+		if err := step(); err != nil {
+			return nil, err
+		}
 	}
-	if opts.Now == nil {
-		v.opts.Now = time.Now
+	return v, nil
+}
+
+// cfg is a configuration error on the option field.
+func cfg(field, reason string) error { return fieldErr(ErrConfig, field, reason) }
+
+// initLimits applies the defaults of the parameter bound, the clock and the
+// age windows.
+func (v *Verifier) initLimits() error {
+	o := &v.opts
+	if o.MaxParams == 0 {
+		o.MaxParams = DefaultMaxParams
+	} else if o.MaxParams < 0 {
+		return cfg("MaxParams", "must not be negative")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	for _, d := range []struct {
 		field string
 		v     *time.Duration
 		def   time.Duration
-	}{{"MaxReturnAge", &v.opts.MaxReturnAge, DefaultMaxReturnAge}, {"MaxNotifyAge", &v.opts.MaxNotifyAge, DefaultMaxNotifyAge}} {
+	}{{"MaxReturnAge", &o.MaxReturnAge, DefaultMaxReturnAge}, {"MaxNotifyAge", &o.MaxNotifyAge, DefaultMaxNotifyAge}} {
 		switch {
 		case *d.v == 0:
 			*d.v = d.def
 		case *d.v < 0:
-			return nil, cfg(d.field, "must not be negative")
+			return cfg(d.field, "must not be negative")
 		}
 	}
-	for i, k := range opts.AlipayPublicKeys {
+	return nil
+}
+
+// initOpenKeys parses Alipay's open-platform keys and certificates and
+// checks that they come with an AppID.
+func (v *Verifier) initOpenKeys() error {
+	o := &v.opts
+	for i, k := range o.AlipayPublicKeys {
 		pub, err := ParsePublicKey(k)
 		if err != nil {
-			return nil, cfg("AlipayPublicKeys", fmt.Sprintf("key %d: %v", i, err))
+			return cfg("AlipayPublicKeys", fmt.Sprintf("key %d: %v", i, err))
 		}
 		v.openKeys = append(v.openKeys, verifyKey{pub: pub})
 	}
-	if len(opts.AlipayCertificates) > 0 {
-		if opts.AlipayRootCert == "" {
-			return nil, cfg("AlipayRootCert", "required with AlipayCertificates")
-		}
-		keys, err := certKeys(opts.AlipayCertificates, opts.AlipayRootCert, v.opts.Now())
+	switch {
+	case len(o.AlipayCertificates) > 0 && o.AlipayRootCert == "":
+		return cfg("AlipayRootCert", "required with AlipayCertificates")
+	case len(o.AlipayCertificates) > 0:
+		keys, err := certKeys(o.AlipayCertificates, o.AlipayRootCert, o.Now())
 		if err != nil {
-			return nil, cfg("AlipayCertificates", err.Error())
+			return cfg("AlipayCertificates", err.Error())
 		}
 		v.openKeys = append(keys, v.openKeys...)
-	} else if opts.AlipayRootCert != "" {
-		return nil, cfg("AlipayCertificates", "AlipayRootCert given without certificates")
+	case o.AlipayRootCert != "":
+		return cfg("AlipayCertificates", "AlipayRootCert given without certificates")
 	}
-	for i, k := range opts.MapiPublicKeys {
+	switch {
+	case len(v.openKeys) > 0 && o.AppID == "":
+		return cfg("AppID", "required with Alipay public keys or certificates")
+	case o.AppID != "" && len(v.openKeys) == 0:
+		return cfg("AlipayPublicKeys", "AppID given without any Alipay public key or certificate")
+	}
+	return nil
+}
+
+// initLegacy parses the legacy mapi keys, the charset default and the
+// notify_verify settings.
+func (v *Verifier) initLegacy() error {
+	l := &v.opts.Legacy
+	for i, k := range l.MapiPublicKeys {
 		pub, err := ParsePublicKey(k)
 		if err != nil {
-			return nil, cfg("MapiPublicKeys", fmt.Sprintf("key %d: %v", i, err))
+			return cfg("Legacy.MapiPublicKeys", fmt.Sprintf("key %d: %v", i, err))
 		}
 		v.mapiKeys = append(v.mapiKeys, verifyKey{pub: pub})
 	}
-	if err := v.initWAP(); err != nil {
-		return nil, err
+	if (l.MD5Key != "" || len(v.mapiKeys) > 0 || l.NotifyVerify) && !isPartnerID(l.Partner) {
+		return cfg("Legacy.Partner", "legacy callbacks need the 16-digit partner ID (2088...)")
 	}
-	if len(v.openKeys) > 0 && opts.AppID == "" {
-		return nil, cfg("AppID", "required with Alipay public keys or certificates")
+	if l.MD5Key != "" {
+		v.md5Key = []byte(l.MD5Key)
 	}
-	if opts.AppID != "" && len(v.openKeys) == 0 {
-		return nil, cfg("AlipayPublicKeys", "AppID given without any Alipay public key or certificate")
-	}
-	if opts.MD5Key != "" || len(v.mapiKeys) > 0 || opts.NotifyVerify {
-		if !isPartnerID(opts.Partner) {
-			return nil, cfg("Partner", "legacy callbacks need the 16-digit partner ID (2088...)")
-		}
-	}
-	if opts.Partner != "" && opts.MD5Key == "" && len(v.mapiKeys) == 0 && v.merchantKey == nil {
-		return nil, cfg("MD5Key", "Partner given without an MD5 key, a mapi public key or WAP keys")
-	}
-	if opts.MD5Key != "" {
-		v.md5Key = []byte(opts.MD5Key)
-	}
-	if len(v.openKeys) == 0 && opts.Partner == "" {
-		return nil, cfg("", "configure AppID with Alipay keys, or Partner with an MD5 key, or both")
-	}
-	switch opts.LegacyCharset {
-	case "":
-		v.opts.LegacyCharset = UTF8
-	default:
-		cs, ok := parseCharset([]byte(opts.LegacyCharset))
+	if l.Charset == "" {
+		l.Charset = UTF8
+	} else {
+		cs, ok := parseCharset([]byte(l.Charset))
 		if !ok {
-			return nil, cfg("LegacyCharset", "must be utf-8, gbk or gb2312")
+			return cfg("Legacy.Charset", "must be utf-8, gbk or gb2312")
 		}
-		v.opts.LegacyCharset = cs
+		l.Charset = cs
 	}
-	if opts.NotifyVerify {
-		if v.opts.NotifyVerifyURL == "" {
-			v.opts.NotifyVerifyURL = DefaultNotifyVerifyURL
+	if l.NotifyVerify {
+		if l.NotifyVerifyURL == "" {
+			l.NotifyVerifyURL = DefaultNotifyVerifyURL
 		}
-		if v.opts.NotifyVerifyTimeout == 0 {
-			v.opts.NotifyVerifyTimeout = DefaultNotifyVerifyTimeout
-		} else if v.opts.NotifyVerifyTimeout < 0 {
-			return nil, cfg("NotifyVerifyTimeout", "must not be negative")
+		if l.NotifyVerifyTimeout == 0 {
+			l.NotifyVerifyTimeout = DefaultNotifyVerifyTimeout
+		} else if l.NotifyVerifyTimeout < 0 {
+			return cfg("Legacy.NotifyVerifyTimeout", "must not be negative")
 		}
-		v.httpClient = noRedirectClient(opts.HTTPClient, v.opts.NotifyVerifyTimeout)
+		v.httpClient = noRedirectClient(l.HTTPClient, l.NotifyVerifyTimeout)
 	}
-	if len(opts.AuthAppIDs) > 0 {
+	return nil
+}
+
+// initIdentities checks that some protocol is configured and indexes the
+// accepted authorising apps and sellers. It runs after initWAP, which parses
+// the merchant key a Partner may come with.
+func (v *Verifier) initIdentities() error {
+	o := &v.opts
+	if o.Legacy.Partner != "" && o.Legacy.MD5Key == "" && len(v.mapiKeys) == 0 && v.merchantKey == nil {
+		return cfg("Legacy.MD5Key", "Partner given without an MD5 key, a mapi public key or WAP keys")
+	}
+	if len(v.openKeys) == 0 && o.Legacy.Partner == "" {
+		return cfg("", "configure AppID with Alipay keys, or Legacy.Partner with an MD5 key, or both")
+	}
+	if len(o.AuthAppIDs) > 0 {
 		v.authApps = make(map[string]bool)
-		for _, a := range opts.AuthAppIDs {
+		for _, a := range o.AuthAppIDs {
 			v.authApps[a] = true
 		}
 	}
-	if len(opts.SellerIDs) > 0 {
+	if len(o.SellerIDs) > 0 {
 		v.sellers = make(map[string]bool)
-		for _, s := range opts.SellerIDs {
+		for _, s := range o.SellerIDs {
 			v.sellers[s] = true
 		}
 	}
-	return v, nil
+	return nil
 }
 
 func isPartnerID(s string) bool {
@@ -314,7 +357,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 		csRaw, hasCS = f.get("charset")
 	} else {
 		n.Protocol = ProtocolMapi
-		n.Partner = v.opts.Partner
+		n.Partner = v.opts.Legacy.Partner
 		csRaw, hasCS = f.get("_input_charset")
 	}
 	hasCS = hasCS && len(csRaw) > 0 // an empty parameter is not signed: absent
@@ -326,7 +369,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 		}
 		n.Charset = cs
 	case n.Protocol == ProtocolMapi:
-		n.Charset = v.opts.LegacyCharset
+		n.Charset = v.opts.Legacy.Charset
 	default:
 		n.Charset = UTF8
 	}
@@ -352,7 +395,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 	if err := v.checkIdentity(n); err != nil {
 		return nil, err
 	}
-	return v.finish(ctx, n, src == SourceNotify && n.Protocol == ProtocolMapi && v.opts.NotifyVerify)
+	return v.finish(ctx, n, src == SourceNotify && n.Protocol == ProtocolMapi && v.opts.Legacy.NotifyVerify)
 }
 
 // finish runs the checks every verified callback gets last: the legacy
@@ -507,7 +550,7 @@ func (v *Verifier) checkIdentity(n *Notification) error {
 			if !v.sellers[n.SellerID] {
 				return fieldErr(ErrSellerID, "seller_id", "not an accepted seller")
 			}
-		case n.Protocol == ProtocolMapi && n.SellerID != v.opts.Partner:
+		case n.Protocol == ProtocolMapi && n.SellerID != v.opts.Legacy.Partner:
 			return fieldErr(ErrPartner, "seller_id", "not the configured partner")
 		}
 	}
@@ -538,5 +581,5 @@ func (v *Verifier) remoteCheck(ctx context.Context, notifyID string) error {
 	if notifyID == "" {
 		return fieldErr(ErrRemoteCheck, "notify_id", "missing")
 	}
-	return checkNotifyID(ctx, v.httpClient, v.opts.NotifyVerifyURL, v.opts.Partner, notifyID, v.opts.NotifyVerifyTimeout)
+	return checkNotifyID(ctx, v.httpClient, v.opts.Legacy.NotifyVerifyURL, v.opts.Legacy.Partner, notifyID, v.opts.Legacy.NotifyVerifyTimeout)
 }

@@ -167,7 +167,7 @@ func TestSignedInvalidUTF8(t *testing.T) {
 // is refused even when correctly signed with the partner's key.
 func TestLegacySellerMustBePartner(t *testing.T) {
 	s := alipaytest.NewLegacySigner("", "")
-	v, err := newVerifier(alipaynotify.Options{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key})
+	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestNotifyVerifyDefaultGateway(t *testing.T) {
 		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(answer)), Header: http.Header{}, Request: r}, nil
 	})}
 	v, err := newVerifier(alipaynotify.Options{
-		Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key, NotifyVerify: true, HTTPClient: client,
+		Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key, NotifyVerify: true, HTTPClient: client},
 	})
 	if err != nil {
 		t.Fatal(err)

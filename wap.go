@@ -32,14 +32,14 @@ package alipaynotify
 //     that path (base64, length, padding, UTF-8, signature) is exactly
 //     ErrSignature, so nobody can use the verifier as a padding oracle on the
 //     merchant key.
-//   - Text is UTF-8 (every published kit and sample is; LegacyCharset does not
+//   - Text is UTF-8 (every published kit and sample is; Legacy.Charset does not
 //     apply): the signed values must be valid UTF-8 or the callback fails with
 //     ErrCharset.
 //   - A verified call_back_url return stands for the paid event of the trade:
-//     TradeStatus is Options.WAPReturnStatus (default TRADE_SUCCESS) with
+//     TradeStatus is Options.Legacy.WAP.ReturnStatus (default TRADE_SUCCESS) with
 //     StatusInferred set, so it dedupes with the notification reporting that
 //     status. A contract whose only notification is TRADE_FINISHED (普通即时到账)
-//     sets WAPReturnStatus to TRADE_FINISHED; otherwise its return and its
+//     sets Legacy.WAP.ReturnStatus to TRADE_FINISHED; otherwise its return and its
 //     TRADE_FINISHED notification are two events (the handler runs for the
 //     return, then for TRADE_FINISHED, or the return arrives after
 //     TRADE_FINISHED and is delivered flagged Stale).
@@ -143,36 +143,35 @@ func wapKindOf(f *form) wapKind {
 
 // initWAP parses the WAP options for NewVerifier.
 func (v *Verifier) initWAP() error {
-	opts := &v.opts
-	cfg := func(field, reason string) error { return fieldErr(ErrConfig, field, reason) }
-	if opts.MerchantPrivateKey != "" {
-		priv, err := parseRSAPrivateKey(opts.MerchantPrivateKey)
+	w := &v.opts.Legacy.WAP
+	if w.MerchantPrivateKey != "" {
+		priv, err := parseRSAPrivateKey(w.MerchantPrivateKey)
 		if err != nil {
-			return cfg("MerchantPrivateKey", err.Error())
+			return cfg("Legacy.WAP.MerchantPrivateKey", err.Error())
 		}
 		v.merchantKey = priv
 	}
-	for i, k := range opts.WAPPublicKeys {
+	for i, k := range w.PublicKeys {
 		pub, err := ParsePublicKey(k)
 		if err != nil {
-			return cfg("WAPPublicKeys", fmt.Sprintf("key %d: %v", i, err))
+			return cfg("Legacy.WAP.PublicKeys", fmt.Sprintf("key %d: %v", i, err))
 		}
 		v.wapKeys = append(v.wapKeys, pub)
 	}
 	switch {
 	case v.merchantKey != nil && len(v.wapKeys) == 0:
-		return cfg("WAPPublicKeys", "MerchantPrivateKey given without Alipay's WAP public key")
+		return cfg("Legacy.WAP.PublicKeys", "MerchantPrivateKey given without Alipay's WAP public key")
 	case v.merchantKey == nil && len(v.wapKeys) > 0:
-		return cfg("MerchantPrivateKey", "WAPPublicKeys given without the merchant private key that decrypts notify_data")
-	case v.merchantKey != nil && !isPartnerID(opts.Partner):
-		return cfg("Partner", "WAP callbacks need the 16-digit partner ID (2088...)")
+		return cfg("Legacy.WAP.MerchantPrivateKey", "PublicKeys given without the merchant private key that decrypts notify_data")
+	case v.merchantKey != nil && !isPartnerID(v.opts.Legacy.Partner):
+		return cfg("Legacy.Partner", "WAP callbacks need the 16-digit partner ID (2088...)")
 	}
-	switch opts.WAPReturnStatus {
+	switch w.ReturnStatus {
 	case "":
-		opts.WAPReturnStatus = TradeSuccess
+		w.ReturnStatus = TradeSuccess
 	case TradeSuccess, TradeFinished:
 	default:
-		return cfg("WAPReturnStatus", "must be TRADE_SUCCESS or TRADE_FINISHED")
+		return cfg("Legacy.WAP.ReturnStatus", "must be TRADE_SUCCESS or TRADE_FINISHED")
 	}
 	return nil
 }
@@ -234,7 +233,7 @@ func (v *Verifier) verifyWAP(ctx context.Context, f *form, src Source, kind wapK
 	if err := v.checkWAPIdentity(n); err != nil {
 		return nil, err
 	}
-	return v.finish(ctx, n, src == SourceNotify && v.opts.NotifyVerify)
+	return v.finish(ctx, n, src == SourceNotify && v.opts.Legacy.NotifyVerify)
 }
 
 // wapReturnSlack widens the age bound of a mobile web call_back_url return.
@@ -284,7 +283,7 @@ func (v *Verifier) verifyWAPNotify(f *form) (*Notification, error) {
 			return nil, fieldErr(ErrCharset, wapNotifyFields[i], "value is not valid utf-8")
 		}
 	}
-	n := &Notification{Source: SourceNotify, Protocol: ProtocolWAP, Charset: UTF8, Partner: v.opts.Partner}
+	n := &Notification{Source: SourceNotify, Protocol: ProtocolWAP, Charset: UTF8, Partner: v.opts.Legacy.Partner}
 	var doc []byte
 	switch string(secID) {
 	case string(SignMD5):
@@ -350,7 +349,7 @@ func (v *Verifier) verifyWAPReturn(f *form) (*Notification, error) {
 	if !ok || len(st) == 0 {
 		return nil, fieldErr(ErrSignType, "sign_type", "missing")
 	}
-	n := &Notification{Source: SourceReturn, Protocol: ProtocolWAP, Charset: UTF8, Partner: v.opts.Partner}
+	n := &Notification{Source: SourceReturn, Protocol: ProtocolWAP, Charset: UTF8, Partner: v.opts.Legacy.Partner}
 	switch string(st) {
 	case string(SignMD5):
 		if v.md5Key == nil {
@@ -386,7 +385,7 @@ func (v *Verifier) verifyWAPReturn(f *form) (*Notification, error) {
 		return nil, fieldErr(ErrMalformed, "result", "only success is accepted")
 	}
 	if n.TradeStatus == "" {
-		n.TradeStatus = v.opts.WAPReturnStatus
+		n.TradeStatus = v.opts.Legacy.WAP.ReturnStatus
 		n.StatusInferred = true
 	}
 	return n, nil
@@ -399,10 +398,10 @@ func (v *Verifier) checkWAPIdentity(n *Notification) error {
 	if n.OutTradeNo == "" {
 		return fieldErr(ErrMalformed, "out_trade_no", "missing")
 	}
-	if p, ok := n.Params.Lookup("partner"); ok && p != v.opts.Partner {
+	if p, ok := n.Params.Lookup("partner"); ok && p != v.opts.Legacy.Partner {
 		return fieldErr(ErrPartner, "partner", "not the configured partner")
 	}
-	if v.sellers == nil && n.SellerID != "" && n.SellerID != v.opts.Partner {
+	if v.sellers == nil && n.SellerID != "" && n.SellerID != v.opts.Legacy.Partner {
 		return fieldErr(ErrPartner, "seller_id", "not the configured partner")
 	}
 	return v.checkIdentity(n)

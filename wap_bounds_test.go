@@ -50,8 +50,7 @@ func wapRSASigner(t testing.TB, merchant *alipaytest.KeyPair) (*alipaytest.WAPSi
 	}
 	s := alipaytest.NewWAPRSASigner(alipaytest.WAPAlipayTestKey(), merchant)
 	s.Partner = testPartner
-	v, err := newVerifier(alipaynotify.Options{Partner: testPartner,
-		MerchantPrivateKey: s.MerchantPrivateKeyPEM(), WAPPublicKeys: []string{s.AlipayPublicKeyPEM()}})
+	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: s.MerchantPrivateKeyPEM(), PublicKeys: []string{s.AlipayPublicKeyPEM()}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,10 +222,9 @@ func TestWAPMerchantKeyTooLong(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = newVerifier(alipaynotify.Options{Partner: testPartner, MerchantPrivateKey: string(pem),
-		WAPPublicKeys: []string{alipaytest.WAPAlipayTestKey().PublicKeyPEM()}})
+	_, err = newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: string(pem), PublicKeys: []string{alipaytest.WAPAlipayTestKey().PublicKeyPEM()}}}})
 	var fe *alipaynotify.FieldError
-	if !errors.Is(err, alipaynotify.ErrConfig) || !errors.As(err, &fe) || fe.Field != "MerchantPrivateKey" || !strings.Contains(err.Error(), "4104 bits is too long") {
+	if !errors.Is(err, alipaynotify.ErrConfig) || !errors.As(err, &fe) || fe.Field != "Legacy.WAP.MerchantPrivateKey" || !strings.Contains(err.Error(), "4104 bits is too long") {
 		t.Fatalf("err = %v, want ErrConfig on MerchantPrivateKey", err)
 	}
 	if strings.Contains(err.Error(), "MII") {

@@ -55,9 +55,7 @@ func wapVectorVerifier(t testing.TB, mod func(*alipaynotify.Options)) *alipaynot
 	t.Helper()
 	rsaVec := loadWAPVector(t, "synthetic-wap-rsa-0001-notify-utf8")
 	opts := alipaynotify.Options{
-		Partner: testPartner, MD5Key: wapMD5Key,
-		MerchantPrivateKey: rsaVec.Keys.MerchantPrivateKeyBareBase64,
-		WAPPublicKeys:      []string{rsaVec.Keys.AlipayPublicKeyPem},
+		Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: wapMD5Key, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: rsaVec.Keys.MerchantPrivateKeyBareBase64, PublicKeys: []string{rsaVec.Keys.AlipayPublicKeyPem}}},
 	}
 	if mod != nil {
 		mod(&opts)
@@ -529,8 +527,7 @@ func TestWAPSplitCharacter(t *testing.T) {
 	for _, chunk := range []int{20, 50, 100, 117} { // at most MaxWAPNotifyDataBlocks blocks
 		s := alipaytest.NewWAPRSASigner(nil, nil)
 		s.ChunkSize = chunk
-		v, err := newVerifier(alipaynotify.Options{Partner: testPartner,
-			MerchantPrivateKey: s.MerchantPrivateKeyPEM(), WAPPublicKeys: []string{s.AlipayPublicKeyPEM()}})
+		v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: s.MerchantPrivateKeyPEM(), PublicKeys: []string{s.AlipayPublicKeyPEM()}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -542,8 +539,7 @@ func TestWAPSplitCharacter(t *testing.T) {
 	}
 	// A 2048-bit merchant key: 256-byte blocks.
 	s := alipaytest.NewWAPRSASigner(nil, alipaytest.TestKey())
-	v, err := newVerifier(alipaynotify.Options{Partner: testPartner,
-		MerchantPrivateKey: alipaytest.TestKey().PrivateKeyPKCS1PEM(), WAPPublicKeys: []string{s.AlipayPublicKeyPEM()}})
+	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: alipaytest.TestKey().PrivateKeyPKCS1PEM(), PublicKeys: []string{s.AlipayPublicKeyPEM()}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -582,11 +578,11 @@ func TestWAPConfig(t *testing.T) {
 		name string
 		opts alipaynotify.Options
 	}{
-		{"bare base64 PKCS#8", alipaynotify.Options{Partner: testPartner, MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64, WAPPublicKeys: []string{keys.AlipayPublicKeyPem}}},
-		{"PKCS#8 PEM", alipaynotify.Options{Partner: testPartner, MerchantPrivateKey: keys.MerchantPrivateKeyPkcs8Pem, WAPPublicKeys: []string{keys.AlipayPublicKeyPem}}},
-		{"PKCS#1 PEM", alipaynotify.Options{Partner: testPartner, MerchantPrivateKey: merchant.PrivateKeyPKCS1PEM(), WAPPublicKeys: []string{keys.AlipayPublicKeyPem}}},
-		{"bare base64 public key", alipaynotify.Options{Partner: testPartner, MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64, WAPPublicKeys: []string{pemBody(keys.AlipayPublicKeyPem)}}},
-		{"return status finished", alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key, WAPReturnStatus: alipaynotify.TradeFinished}},
+		{"bare base64 PKCS#8", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64, PublicKeys: []string{keys.AlipayPublicKeyPem}}}}},
+		{"PKCS#8 PEM", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: keys.MerchantPrivateKeyPkcs8Pem, PublicKeys: []string{keys.AlipayPublicKeyPem}}}}},
+		{"PKCS#1 PEM", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: merchant.PrivateKeyPKCS1PEM(), PublicKeys: []string{keys.AlipayPublicKeyPem}}}}},
+		{"bare base64 public key", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64, PublicKeys: []string{pemBody(keys.AlipayPublicKeyPem)}}}}},
+		{"return status finished", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: wapMD5Key, WAP: alipaynotify.WAPOptions{ReturnStatus: alipaynotify.TradeFinished}}}},
 	}
 	for _, tc := range good {
 		if _, err := newVerifier(tc.opts); err != nil {
@@ -597,13 +593,13 @@ func TestWAPConfig(t *testing.T) {
 		name, field string
 		opts        alipaynotify.Options
 	}{
-		{"private key alone", "WAPPublicKeys", alipaynotify.Options{Partner: testPartner, MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64}},
-		{"public keys alone", "MerchantPrivateKey", alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key, WAPPublicKeys: []string{keys.AlipayPublicKeyPem}}},
-		{"no partner", "Partner", alipaynotify.Options{MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64, WAPPublicKeys: []string{keys.AlipayPublicKeyPem}}},
-		{"bad private key", "MerchantPrivateKey", alipaynotify.Options{Partner: testPartner, MerchantPrivateKey: "c2VjcmV0LWtleS1tYXRlcmlhbA==", WAPPublicKeys: []string{keys.AlipayPublicKeyPem}}},
-		{"public key as private", "MerchantPrivateKey", alipaynotify.Options{Partner: testPartner, MerchantPrivateKey: keys.AlipayPublicKeyPem, WAPPublicKeys: []string{keys.AlipayPublicKeyPem}}},
-		{"bad public key", "WAPPublicKeys", alipaynotify.Options{Partner: testPartner, MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64, WAPPublicKeys: []string{"nope"}}},
-		{"return status", "WAPReturnStatus", alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key, WAPReturnStatus: alipaynotify.TradeClosed}},
+		{"private key alone", "Legacy.WAP.PublicKeys", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64}}}},
+		{"public keys alone", "Legacy.WAP.MerchantPrivateKey", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: wapMD5Key, WAP: alipaynotify.WAPOptions{PublicKeys: []string{keys.AlipayPublicKeyPem}}}}},
+		{"no partner", "Legacy.Partner", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{WAP: alipaynotify.WAPOptions{MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64, PublicKeys: []string{keys.AlipayPublicKeyPem}}}}},
+		{"bad private key", "Legacy.WAP.MerchantPrivateKey", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: "c2VjcmV0LWtleS1tYXRlcmlhbA==", PublicKeys: []string{keys.AlipayPublicKeyPem}}}}},
+		{"public key as private", "Legacy.WAP.MerchantPrivateKey", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: keys.AlipayPublicKeyPem, PublicKeys: []string{keys.AlipayPublicKeyPem}}}}},
+		{"bad public key", "Legacy.WAP.PublicKeys", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: keys.MerchantPrivateKeyBareBase64, PublicKeys: []string{"nope"}}}}},
+		{"return status", "Legacy.WAP.ReturnStatus", alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: wapMD5Key, WAP: alipaynotify.WAPOptions{ReturnStatus: alipaynotify.TradeClosed}}}},
 	}
 	for _, tc := range bad {
 		_, err := newVerifier(tc.opts)
@@ -618,7 +614,7 @@ func TestWAPConfig(t *testing.T) {
 	}
 
 	// An MD5-only verifier refuses 0001, an 0001-only one refuses MD5.
-	md5Only, err := newVerifier(alipaynotify.Options{Partner: testPartner, MD5Key: wapMD5Key})
+	md5Only, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: wapMD5Key}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -719,7 +715,7 @@ func TestWAPReturn(t *testing.T) {
 	}
 
 	// A contract whose payment notification is TRADE_FINISHED.
-	fin := wapVectorVerifier(t, func(o *alipaynotify.Options) { o.WAPReturnStatus = alipaynotify.TradeFinished })
+	fin := wapVectorVerifier(t, func(o *alipaynotify.Options) { o.Legacy.WAP.ReturnStatus = alipaynotify.TradeFinished })
 	n, err := fin.VerifyReturn(context.Background(), loadWAPVector(t, "synthetic-wap-callback-rsa-0001-utf8").Query)
 	if err != nil {
 		t.Fatal(err)
@@ -737,8 +733,8 @@ func TestWAPNotifyVerify(t *testing.T) {
 	gw := alipaytest.NewNotifyVerifyServer()
 	t.Cleanup(gw.Close)
 	v := wapVectorVerifier(t, func(o *alipaynotify.Options) {
-		o.NotifyVerify = true
-		o.NotifyVerifyURL = gw.GatewayURL()
+		o.Legacy.NotifyVerify = true
+		o.Legacy.NotifyVerifyURL = gw.GatewayURL()
 	})
 	s := wapVectorSigner(t, alipaytest.WAPRSA)
 	s.Gateway = gw

@@ -59,7 +59,7 @@ type WAPSigner struct {
 	// DefaultMD5Key.
 	MD5Key string
 	// AlipayKey is Alipay's WAP signing key for WAPRSA: configure the
-	// verifier's WAPPublicKeys with AlipayKey.PublicKeyPEM(). Default:
+	// verifier's Legacy.WAP.PublicKeys with AlipayKey.PublicKeyPEM(). Default:
 	// WAPAlipayTestKey().
 	AlipayKey *KeyPair
 	// MerchantKey is the merchant's key pair for WAPRSA: its public half
@@ -147,7 +147,7 @@ func (s *WAPSigner) now() time.Time {
 }
 
 // AlipayPublicKeyPEM returns the PEM public key to configure as the
-// verifier's WAPPublicKeys.
+// verifier's Legacy.WAP.PublicKeys.
 func (s *WAPSigner) AlipayPublicKeyPEM() string { return s.alipayKey().PublicKeyPEM() }
 
 // MerchantPrivateKeyPEM returns the PKCS#8 PEM private key to configure as

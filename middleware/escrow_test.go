@@ -151,9 +151,7 @@ func (b *syncBuffer) String() string {
 func newEscrowServer(t *testing.T) *escrowServer {
 	t.Helper()
 	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
-		Partner:       alipaytest.DefaultPID,
-		MD5Key:        alipaytest.DefaultMD5Key,
-		LegacyCharset: alipaynotify.GBK,
+		Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key, Charset: alipaynotify.GBK},
 	})
 	if err != nil {
 		t.Fatal(err)

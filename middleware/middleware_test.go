@@ -577,7 +577,7 @@ func TestTradeNoConflict(t *testing.T) {
 		}
 		// Legacy callbacks are checked by default.
 		s := alipaytest.NewLegacySigner(alipaytest.DefaultPID, alipaytest.DefaultMD5Key)
-		v, err := alipaynotify.NewVerifier(alipaynotify.Options{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key})
+		v, err := alipaynotify.NewVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key}})
 		if err != nil {
 			t.Fatal(err)
 		}

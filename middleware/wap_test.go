@@ -16,9 +16,7 @@ func newWAPFixture(t *testing.T, opts middleware.Options, returnStatus alipaynot
 	t.Helper()
 	rsa := alipaytest.NewWAPRSASigner(nil, nil)
 	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
-		Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key,
-		MerchantPrivateKey: rsa.MerchantPrivateKeyPEM(), WAPPublicKeys: []string{rsa.AlipayPublicKeyPEM()},
-		WAPReturnStatus: returnStatus,
+		Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: rsa.MerchantPrivateKeyPEM(), PublicKeys: []string{rsa.AlipayPublicKeyPEM()}, ReturnStatus: returnStatus}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +116,7 @@ func TestWAPRetryAfterFailure(t *testing.T) {
 // On a contract whose only notification is TRADE_FINISHED (普通即时到账)
 // the two are then different events: the return after TRADE_FINISHED is
 // delivered once, flagged Stale (skipped with SkipStale). With
-// WAPReturnStatus TRADE_FINISHED they dedupe.
+// Legacy.WAP.ReturnStatus TRADE_FINISHED they dedupe.
 func TestWAPFinishedAndReturn(t *testing.T) {
 	s := alipaytest.NewWAPRSASigner(nil, nil)
 	finished := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-4", "trade_no": wapTradeNo(4), "trade_status": "TRADE_FINISHED", "gmt_close": "2013-12-03 18:01:40"})
@@ -157,7 +155,7 @@ func TestWAPFinishedAndReturn(t *testing.T) {
 		t.Fatalf("runs %d, want 2", f.rec.total())
 	}
 
-	// WAPReturnStatus TRADE_FINISHED: one event in either order.
+	// Legacy.WAP.ReturnStatus TRADE_FINISHED: one event in either order.
 	g := newWAPFixture(t, middleware.Options{}, alipaynotify.TradeFinished)
 	if d := g.returnPage(t, ret); d.Outcome != middleware.OutcomeHandled || d.Notification.TradeStatus != alipaynotify.TradeFinished {
 		t.Fatalf("return: %v %s", d.Outcome, d.Notification.TradeStatus)

@@ -37,11 +37,10 @@ func newShop(t *testing.T, fail bool) *shop {
 	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
 		AppID:            alipaytest.DefaultAppID,
 		AlipayPublicKeys: []string{alipaytest.TestKey().PublicKeyPEM()},
-		Partner:          alipaytest.DefaultPID,
-		MD5Key:           md5Key,
+		Legacy:           alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: md5Key, WAP: alipaynotify.WAPOptions{MerchantPrivateKey: alipaytest.WAPMerchantTestKey().PrivateKeyPKCS8PEM(), PublicKeys: []string{alipaytest.WAPAlipayTestKey().PublicKeyPEM()}}},
+
 		// Mobile web sec_id=0001: the merchant decrypts notify_data.
-		MerchantPrivateKey: alipaytest.WAPMerchantTestKey().PrivateKeyPKCS8PEM(),
-		WAPPublicKeys:      []string{alipaytest.WAPAlipayTestKey().PublicKeyPEM()},
+
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -224,10 +224,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	verifier, err := alipaynotify.NewVerifier(alipaynotify.Options{
 		AppID:            alipaytest.DefaultAppID,
 		AlipayPublicKeys: []string{key.PublicKeyPEM()},
-		Partner:          alipaytest.DefaultPID,
-		MD5Key:           md5Key,
-		NotifyVerify:     true,
-		NotifyVerifyURL:  gateway.GatewayURL(),
+		Legacy:           alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: md5Key, NotifyVerify: true, NotifyVerifyURL: gateway.GatewayURL()},
 	})
 	if err != nil {
 		return err

@@ -60,12 +60,12 @@ func newMerchant(t *testing.T, o merchantOptions) *merchant {
 	if vo.AlipayPublicKeys == nil {
 		vo.AlipayPublicKeys = []string{alipaytest.TestKey().PublicKeyPEM()}
 	}
-	if vo.Partner == "" {
-		vo.Partner, vo.MD5Key = alipaytest.DefaultPID, testMD5Key
+	if vo.Legacy.Partner == "" {
+		vo.Legacy.Partner, vo.Legacy.MD5Key = alipaytest.DefaultPID, testMD5Key
 	}
-	if vo.MerchantPrivateKey == "" { // mobile web sec_id=0001
-		vo.MerchantPrivateKey = alipaytest.WAPMerchantTestKey().PrivateKeyPKCS8PEM()
-		vo.WAPPublicKeys = []string{alipaytest.WAPAlipayTestKey().PublicKeyPEM()}
+	if vo.Legacy.WAP.MerchantPrivateKey == "" { // mobile web sec_id=0001
+		vo.Legacy.WAP.MerchantPrivateKey = alipaytest.WAPMerchantTestKey().PrivateKeyPKCS8PEM()
+		vo.Legacy.WAP.PublicKeys = []string{alipaytest.WAPAlipayTestKey().PublicKeyPEM()}
 	}
 	v, err := alipaynotify.NewVerifier(vo)
 	if err != nil {
@@ -178,10 +178,7 @@ func (m *merchant) failures() int {
 // notify_id with the notify_verify gateway gw.
 func alipaytestLegacyOptions(gw *alipaytest.NotifyVerifyServer) alipaynotify.Options {
 	return alipaynotify.Options{
-		AppID:           alipaytest.DefaultAppID,
-		Partner:         alipaytest.DefaultPID,
-		MD5Key:          testMD5Key,
-		NotifyVerify:    true,
-		NotifyVerifyURL: gw.GatewayURL(),
+		AppID:  alipaytest.DefaultAppID,
+		Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: testMD5Key, NotifyVerify: true, NotifyVerifyURL: gw.GatewayURL()},
 	}
 }

@@ -136,7 +136,7 @@ type Trade struct {
 	Refunds []string `json:"refunds,omitempty"`
 	// Charset is the charset of the signed bytes: utf-8, gbk or gb2312.
 	// Default: utf-8. Legacy MD5 callbacks carry no charset parameter: the
-	// merchant must expect this one (alipaynotify.Options.LegacyCharset).
+	// merchant must expect this one (alipaynotify.Options.Legacy.Charset).
 	Charset string `json:"charset,omitempty"`
 	// SignType is RSA2, RSA (open platform, signed with Config.Key), MD5
 	// (legacy mapi, signed with Config.MD5Key), WAP_MD5 or WAP_0001 (legacy

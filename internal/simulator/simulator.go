@@ -69,7 +69,7 @@ type Config struct {
 	// MD5.
 	MD5Key string
 	// WAPKey is Alipay's mobile web signing key for WAP_0001 trades; the
-	// merchant is configured with its public half (WAPPublicKeys).
+	// merchant is configured with its public half (Legacy.WAP.PublicKeys).
 	WAPKey *alipaytest.KeyPair
 	// MerchantPublicKey is the merchant's public key, which WAP_0001
 	// notifications' notify_data is encrypted to; the merchant decrypts

@@ -281,10 +281,10 @@ func TestCharsetsAndLegacy(t *testing.T) {
 	}
 
 	// A GBK escrow trade: legacy callbacks name no charset, so this
-	// merchant expects gbk (LegacyCharset); the Chinese subject and the
+	// merchant expects gbk (Legacy.Charset); the Chinese subject and the
 	// shipping address arrive as UTF-8, each of the five steps once.
 	gbkOpts := alipaytestLegacyOptions(gw)
-	gbkOpts.LegacyCharset = alipaynotify.GBK
+	gbkOpts.Legacy.Charset = alipaynotify.GBK
 	gbk := newMerchant(t, merchantOptions{verify: gbkOpts})
 	cfg = gbk.config(fast)
 	cfg.Gateway = gw

@@ -134,15 +134,15 @@ func (c Config) VerifierOptions() alipaynotify.Options {
 		opts.AlipayPublicKeys = []string{c.AlipayPublicKey}
 	}
 	if c.MerchantPrivateKey != "" {
-		opts.Partner = c.Partner
-		opts.MerchantPrivateKey = c.MerchantPrivateKey
-		opts.WAPPublicKeys = []string{c.AlipayPublicKey}
+		opts.Legacy.Partner = c.Partner
+		opts.Legacy.WAP.MerchantPrivateKey = c.MerchantPrivateKey
+		opts.Legacy.WAP.PublicKeys = []string{c.AlipayPublicKey}
 	}
 	if c.Partner != "" {
-		opts.Partner, opts.MD5Key = c.Partner, c.MD5Key
-		opts.LegacyCharset = alipaynotify.Charset(strings.ToLower(c.LegacyCharset))
+		opts.Legacy.Partner, opts.Legacy.MD5Key = c.Partner, c.MD5Key
+		opts.Legacy.Charset = alipaynotify.Charset(strings.ToLower(c.LegacyCharset))
 		if c.NotifyVerifyURL != "" {
-			opts.NotifyVerify, opts.NotifyVerifyURL = true, c.NotifyVerifyURL
+			opts.Legacy.NotifyVerify, opts.Legacy.NotifyVerifyURL = true, c.NotifyVerifyURL
 		}
 	}
 	return opts
