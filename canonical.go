@@ -221,7 +221,7 @@ func (v *Verifier) checkKind(n *Notification) error {
 			return v.checkAge("timestamp", n.Timestamp, v.opts.MaxReturnAge)
 		case !hasIsSuccess:
 			return fieldErr(ErrAmbiguous, "is_success", "a legacy return signs is_success")
-		case !n.IsSuccess:
+		case !n.Legacy.IsSuccess:
 			return fieldErr(ErrMalformed, "is_success", "only T is accepted")
 		case n.NotifyType != "" && n.NotifyType != "trade_status_sync":
 			return fieldErr(ErrAmbiguous, "notify_type", "a gateway message is not a return")

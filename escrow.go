@@ -47,9 +47,9 @@ func (n *Notification) Branch() Branch {
 			return BranchUnknown
 		}
 		switch {
-		case n.GmtSendGoods.IsZero() && n.GmtClose.Equal(n.GmtPayment):
+		case n.Legacy.GmtSendGoods.IsZero() && n.GmtClose.Equal(n.GmtPayment):
 			return BranchInstant
-		case !n.GmtSendGoods.IsZero() && n.GmtClose.After(n.GmtPayment):
+		case !n.Legacy.GmtSendGoods.IsZero() && n.GmtClose.After(n.GmtPayment):
 			return BranchEscrow
 		}
 	}
@@ -101,18 +101,26 @@ type Receiver struct {
 	Mobile string
 }
 
-// logistics returns n.Logistics, allocating it on first use.
+// logistics returns n.Legacy.Logistics, allocating it on first use.
 func (n *Notification) logistics() *Logistics {
-	if n.Logistics == nil {
-		n.Logistics = new(Logistics)
+	if n.Legacy.Logistics == nil {
+		n.Legacy.Logistics = new(Logistics)
 	}
-	return n.Logistics
+	return n.Legacy.Logistics
 }
 
-// receiver returns n.Receiver, allocating it on first use.
+// receiver returns n.Legacy.Receiver, allocating it on first use.
 func (n *Notification) receiver() *Receiver {
-	if n.Receiver == nil {
-		n.Receiver = new(Receiver)
+	if n.Legacy.Receiver == nil {
+		n.Legacy.Receiver = new(Receiver)
 	}
-	return n.Receiver
+	return n.Legacy.Receiver
+}
+
+// refund returns n.Refund, allocating it on first use.
+func (n *Notification) refund() *Refund {
+	if n.Refund == nil {
+		n.Refund = new(Refund)
+	}
+	return n.Refund
 }

@@ -151,7 +151,7 @@ func TestEscrowVectors(t *testing.T) {
 			check("Charset", n.Charset, tc.charset)
 			check("Subject", n.Subject, w.subject)
 			check("TradeStatus", n.TradeStatus, alipaynotify.TradeStatus(vec.ExpectedState.TradeStatus))
-			check("RefundStatus", n.RefundStatus, alipaynotify.RefundStatus(vec.ExpectedState.RefundStatus))
+			check("RefundStatus", n.Event().RefundStatus, alipaynotify.RefundStatus(vec.ExpectedState.RefundStatus))
 			check("Rank", n.TradeStatus.Rank(), vec.ExpectedState.StatusRank)
 			check("FundsHeld", n.FundsHeld(), strings.Contains(vec.ExpectedState.FundsState, "held by Alipay"))
 			check("Branch", n.Branch(), w.branch)
@@ -159,38 +159,38 @@ func TestEscrowVectors(t *testing.T) {
 				check("Branch (vector)", n.Branch(), alipaynotify.Branch(vec.ExpectedState.Branch))
 			}
 			check("Event", n.Event().String(), vec.ProposedEventIdentity.Key)
-			check("PaymentType", n.PaymentType, f["payment_type"])
-			check("IsTotalFeeAdjust", n.IsTotalFeeAdjust, f["is_total_fee_adjust"] == "Y")
-			check("UseCoupon", n.UseCoupon, f["use_coupon"] == "Y")
+			check("PaymentType", n.Legacy.PaymentType, f["payment_type"])
+			check("IsTotalFeeAdjust", n.Legacy.IsTotalFeeAdjust, f["is_total_fee_adjust"] == "Y")
+			check("UseCoupon", n.Legacy.UseCoupon, f["use_coupon"] == "Y")
 			check("TotalAmount", n.TotalAmount.String(), f["total_fee"])
-			check("Price", n.Price.String(), f["price"])
-			check("Quantity", n.Quantity, f["quantity"])
-			check("GmtSendGoods", formatCST(n.GmtSendGoods), f["gmt_send_goods"])
-			check("GmtLogisticsModify", formatCST(n.GmtLogisticsModify), f["gmt_logistics_modify"])
-			check("GmtRefund", formatCST(n.GmtRefund), f["gmt_refund"])
+			check("Price", n.Legacy.Price.String(), f["price"])
+			check("Quantity", n.Legacy.Quantity, f["quantity"])
+			check("GmtSendGoods", formatCST(n.Legacy.GmtSendGoods), f["gmt_send_goods"])
+			check("GmtLogisticsModify", formatCST(n.Legacy.GmtLogisticsModify), f["gmt_logistics_modify"])
+			check("GmtRefund", formatCST(refundOf(n).Time), f["gmt_refund"])
 			check("GmtClose", formatCST(n.GmtClose), f["gmt_close"])
-			if !n.GmtSendGoods.IsZero() {
-				check("GmtSendGoods zone", n.GmtSendGoods.Format("-0700"), "+0800")
+			if !n.Legacy.GmtSendGoods.IsZero() {
+				check("GmtSendGoods zone", n.Legacy.GmtSendGoods.Format("-0700"), "+0800")
 			}
-			if n.Logistics == nil {
+			if n.Legacy.Logistics == nil {
 				t.Fatal("Logistics is nil")
 			}
-			check("Logistics", *n.Logistics, w.logistics)
+			check("Logistics", *n.Legacy.Logistics, w.logistics)
 			switch {
-			case w.receiver == nil && n.Receiver != nil:
-				t.Errorf("Receiver = %#v, want nil", *n.Receiver)
-			case w.receiver != nil && (n.Receiver == nil || *n.Receiver != *w.receiver):
-				t.Errorf("Receiver = %#v, want %#v", n.Receiver, *w.receiver)
+			case w.receiver == nil && n.Legacy.Receiver != nil:
+				t.Errorf("Receiver = %#v, want nil", *n.Legacy.Receiver)
+			case w.receiver != nil && (n.Legacy.Receiver == nil || *n.Legacy.Receiver != *w.receiver):
+				t.Errorf("Receiver = %#v, want %#v", n.Legacy.Receiver, *w.receiver)
 			}
-			if n.Receiver != nil {
-				for k, got := range map[string]string{"receive_name": n.Receiver.Name, "receive_address": n.Receiver.Address, "receive_zip": n.Receiver.Zip, "receive_phone": n.Receiver.Phone, "receive_mobile": n.Receiver.Mobile} {
+			if n.Legacy.Receiver != nil {
+				for k, got := range map[string]string{"receive_name": n.Legacy.Receiver.Name, "receive_address": n.Legacy.Receiver.Address, "receive_zip": n.Legacy.Receiver.Zip, "receive_phone": n.Legacy.Receiver.Phone, "receive_mobile": n.Legacy.Receiver.Mobile} {
 					check(k, got, f[k])
 				}
 			}
 			if (n.Refund != nil) != (vec.ExpectedState.RefundStatus != "") {
 				t.Errorf("Refund = %+v with refund_status %q", n.Refund, vec.ExpectedState.RefundStatus)
 			}
-			if n.Refund != nil && (n.Refund.Status != n.RefundStatus || !n.Refund.Time.Equal(n.GmtRefund)) {
+			if n.Refund != nil && (n.Refund.Status != n.Event().RefundStatus || n.Refund.Time.IsZero()) {
 				t.Errorf("Refund = %+v", n.Refund)
 			}
 		})
@@ -320,7 +320,7 @@ func TestBranch(t *testing.T) {
 	}
 	paid, shipped, later := at("2024-03-02 10:01:30"), at("2024-03-02 15:20:00"), at("2024-03-05 09:00:00")
 	mapi := func(status alipaynotify.TradeStatus, payment, sendGoods, close time.Time) *alipaynotify.Notification {
-		return &alipaynotify.Notification{Protocol: alipaynotify.ProtocolMapi, TradeStatus: status, GmtPayment: payment, GmtSendGoods: sendGoods, GmtClose: close}
+		return &alipaynotify.Notification{Protocol: alipaynotify.ProtocolMapi, TradeStatus: status, GmtPayment: payment, GmtClose: close, Legacy: alipaynotify.LegacyFields{GmtSendGoods: sendGoods}}
 	}
 	var zero time.Time
 	open := mapi(alipaynotify.TradeFinished, paid, zero, paid)
@@ -334,7 +334,7 @@ func TestBranch(t *testing.T) {
 		{"wait buyer pay", mapi(alipaynotify.WaitBuyerPay, zero, zero, zero), alipaynotify.BranchUnknown, false},
 		{"paid into escrow", mapi(alipaynotify.WaitSellerSendGoods, paid, zero, zero), alipaynotify.BranchEscrow, true},
 		{"shipped", mapi(alipaynotify.WaitBuyerConfirmGoods, paid, shipped, zero), alipaynotify.BranchEscrow, true},
-		{"refund requested", &alipaynotify.Notification{Protocol: alipaynotify.ProtocolMapi, TradeStatus: alipaynotify.WaitBuyerConfirmGoods, RefundStatus: alipaynotify.RefundWaitSellerAgree}, alipaynotify.BranchEscrow, true},
+		{"refund requested", &alipaynotify.Notification{Protocol: alipaynotify.ProtocolMapi, TradeStatus: alipaynotify.WaitBuyerConfirmGoods, Refund: &alipaynotify.Refund{Status: alipaynotify.RefundWaitSellerAgree}}, alipaynotify.BranchEscrow, true},
 		{"instant finished", mapi(alipaynotify.TradeFinished, paid, zero, paid), alipaynotify.BranchInstant, false},
 		{"escrow finished", mapi(alipaynotify.TradeFinished, paid, shipped, later), alipaynotify.BranchEscrow, false},
 		{"finished, closed at payment but shipped", mapi(alipaynotify.TradeFinished, paid, shipped, paid), alipaynotify.BranchUnknown, false},
@@ -416,7 +416,7 @@ func pii(r *alipaynotify.Receiver, n *alipaynotify.Notification) []string {
 		out = append(out, r.Phone)
 	}
 	if n != nil {
-		out = append(out, n.BuyerEmail, n.BuyerID, n.Subject)
+		out = append(out, n.Legacy.BuyerEmail, n.BuyerID, n.Subject)
 	}
 	// Part of the address too: a line must not hold the street either.
 	longest := ""
@@ -472,7 +472,7 @@ func TestNotificationLogValueOmitsPII(t *testing.T) {
 						t.Errorf("log lacks %q:\n%s", s, out)
 					}
 				}
-				if n.RefundStatus != "" && !strings.Contains(out, string(n.RefundStatus)) {
+				if st := refundOf(n).Status; st != "" && !strings.Contains(out, string(st)) {
 					t.Errorf("log lacks refund_status:\n%s", out)
 				}
 			}
@@ -510,7 +510,7 @@ func TestNotificationLogValueOmitsPII(t *testing.T) {
 			if m.OutTradeNo != n.OutTradeNo || m.Event() != n.Event() || m.TotalAmount != n.TotalAmount {
 				t.Error("Masked changed identity fields")
 			}
-			if *n.Receiver != *tc.receiver || n.Params.Get("receive_name") != tc.receiver.Name || n.Subject == "***" {
+			if *n.Legacy.Receiver != *tc.receiver || n.Params.Get("receive_name") != tc.receiver.Name || n.Subject == "***" {
 				t.Error("Masked changed the original")
 			}
 		})
@@ -567,10 +567,10 @@ func TestEscrowReturnFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Source != alipaynotify.SourceReturn || !n.IsSuccess || n.Exterface != "trade_create_by_buyer" ||
-		n.BuyerActions != "REFUND,CONFIRM_GOODS" || n.SellerActions != "EXTEND_TIMEOUT" ||
-		n.TradeStatus != alipaynotify.WaitBuyerConfirmGoods || n.GmtSendGoods.IsZero() ||
-		n.Receiver == nil || n.Receiver.Address != alipaytest.DefaultReceiver.Address {
+	if n.Source != alipaynotify.SourceReturn || !n.Legacy.IsSuccess || n.Legacy.Exterface != "trade_create_by_buyer" ||
+		n.Legacy.BuyerActions != "REFUND,CONFIRM_GOODS" || n.Legacy.SellerActions != "EXTEND_TIMEOUT" ||
+		n.TradeStatus != alipaynotify.WaitBuyerConfirmGoods || n.Legacy.GmtSendGoods.IsZero() ||
+		n.Legacy.Receiver == nil || n.Legacy.Receiver.Address != alipaytest.DefaultReceiver.Address {
 		t.Errorf("return parsed as %+v", n.Masked())
 	}
 	if n.Branch() != alipaynotify.BranchEscrow || !n.FundsHeld() {
@@ -582,7 +582,7 @@ func TestEscrowReturnFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created.Logistics != nil || created.Receiver != nil || !created.IsTotalFeeAdjust || created.UseCoupon || created.PaymentType != "1" || created.Branch() != alipaynotify.BranchUnknown || created.FundsHeld() {
+	if created.Legacy.Logistics != nil || created.Legacy.Receiver != nil || !created.Legacy.IsTotalFeeAdjust || created.Legacy.UseCoupon || created.Legacy.PaymentType != "1" || created.Branch() != alipaynotify.BranchUnknown || created.FundsHeld() {
 		t.Errorf("creation parsed as %+v", created.Masked())
 	}
 }

@@ -70,15 +70,15 @@ var fields = map[string]fieldSpec{
 	// Trade.
 	"trade_no":      {gDigits, readByAll, text(func(n *Notification) *string { return &n.TradeNo })},
 	"out_trade_no":  {gMerchantNo, readByAll, text(func(n *Notification) *string { return &n.OutTradeNo })},
-	"out_biz_no":    {gMerchantNo, readByOpen, text(func(n *Notification) *string { return &n.OutBizNo })},
+	"out_biz_no":    {gMerchantNo, readByOpen, text(func(n *Notification) *string { return &n.refund().OutBizNo })},
 	"trade_status":  {gStatus, readByAll, func(n *Notification, _, v string) error { n.TradeStatus = TradeStatus(v); return nil }},
-	"refund_status": {gToken, readByLegacy, func(n *Notification, _, v string) error { n.RefundStatus = RefundStatus(v); return nil }},
+	"refund_status": {gToken, readByLegacy, func(n *Notification, _, v string) error { n.refund().Status = RefundStatus(v); return nil }},
 
 	// Parties.
 	"buyer_id":       {gDigits, readByAll, text(func(n *Notification) *string { return &n.BuyerID })},
 	"buyer_logon_id": {gText, readByOpen, text(func(n *Notification) *string { return &n.BuyerLogonID })},
 	"buyer_open_id":  {gAlnum, readByOpen, text(func(n *Notification) *string { return &n.BuyerOpenID })},
-	"buyer_email":    {gText, readByLegacy, text(func(n *Notification) *string { return &n.BuyerEmail })},
+	"buyer_email":    {gText, readByLegacy, text(func(n *Notification) *string { return &n.Legacy.BuyerEmail })},
 	"seller_id":      {gDigits, readByAll, text(func(n *Notification) *string { return &n.SellerID })},
 	"seller_email":   {gText, readByAll, text(func(n *Notification) *string { return &n.SellerEmail })},
 
@@ -89,26 +89,26 @@ var fields = map[string]fieldSpec{
 	"invoice_amount":   {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.InvoiceAmount })},
 	"buyer_pay_amount": {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.BuyerPayAmount })},
 	"point_amount":     {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.PointAmount })},
-	"refund_fee":       {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.RefundFee })},
+	"refund_fee":       {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.refund().Fee })},
 	"send_back_fee":    {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.SendBackFee })},
-	"price":            {gAmount, readByLegacy, money(func(n *Notification) *Amount { return &n.Price })},
-	"discount":         {gAmount, readByLegacy, signedMoney(func(n *Notification) *Amount { return &n.Discount })},
+	"price":            {gAmount, readByLegacy, money(func(n *Notification) *Amount { return &n.Legacy.Price })},
+	"discount":         {gAmount, readByLegacy, signedMoney(func(n *Notification) *Amount { return &n.Legacy.Discount })},
 	"logistics_fee":    {gAmount, readByLegacy, money(func(n *Notification) *Amount { return &n.logistics().Fee })},
-	"quantity":         {gDigits, readByLegacy, text(func(n *Notification) *string { return &n.Quantity })},
+	"quantity":         {gDigits, readByLegacy, text(func(n *Notification) *string { return &n.Legacy.Quantity })},
 
 	// Times (China time).
 	"gmt_create":           {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.GmtCreate })},
 	"gmt_payment":          {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.GmtPayment })},
 	"gmt_close":            {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.GmtClose })},
-	"gmt_refund":           {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.GmtRefund })},
-	"gmt_send_goods":       {gTime, readByLegacy, when(func(n *Notification) *time.Time { return &n.GmtSendGoods })},
-	"gmt_logistics_modify": {gTime, readByLegacy, when(func(n *Notification) *time.Time { return &n.GmtLogisticsModify })},
+	"gmt_refund":           {gTime, readByAll, when(func(n *Notification) *time.Time { return &n.refund().Time })},
+	"gmt_send_goods":       {gTime, readByLegacy, when(func(n *Notification) *time.Time { return &n.Legacy.GmtSendGoods })},
+	"gmt_logistics_modify": {gTime, readByLegacy, when(func(n *Notification) *time.Time { return &n.Legacy.GmtLogisticsModify })},
 
 	// Free text echoed from the merchant's request or typed by the buyer.
 	"subject":            {gText, readByAll, text(func(n *Notification) *string { return &n.Subject })},
 	"body":               {gText, readByAll, text(func(n *Notification) *string { return &n.Body })},
 	"passback_params":    {gText, readByOpen, text(func(n *Notification) *string { return &n.PassbackParams })},
-	"extra_common_param": {gText, readByLegacy, text(func(n *Notification) *string { return &n.ExtraCommonParam })},
+	"extra_common_param": {gText, readByLegacy, text(func(n *Notification) *string { return &n.Legacy.ExtraCommonParam })},
 	"fund_bill_list":     {gText, readByOpen, setFundBills},
 	"voucher_detail_list": {gText, readByOpen, func(n *Notification, key, v string) error {
 		if err := json.Unmarshal([]byte(htmlUnescapeQuotes(v)), &n.VoucherDetailList); err != nil {
@@ -119,13 +119,13 @@ var fields = map[string]fieldSpec{
 	}},
 
 	// Legacy trade details.
-	"payment_type":        {gDigits, readByLegacy, text(func(n *Notification) *string { return &n.PaymentType })},
-	"is_total_fee_adjust": {gYN, readByLegacy, flag(func(n *Notification) *bool { return &n.IsTotalFeeAdjust }, "Y")},
-	"use_coupon":          {gYN, readByLegacy, flag(func(n *Notification) *bool { return &n.UseCoupon }, "Y")},
-	"is_success":          {gTF, readByLegacy, flag(func(n *Notification) *bool { return &n.IsSuccess }, "T")},
-	"buyer_actions":       {gToken, readByLegacy, text(func(n *Notification) *string { return &n.BuyerActions })},
-	"seller_actions":      {gToken, readByLegacy, text(func(n *Notification) *string { return &n.SellerActions })},
-	"exterface":           {gToken, readByLegacy, text(func(n *Notification) *string { return &n.Exterface })},
+	"payment_type":        {gDigits, readByLegacy, text(func(n *Notification) *string { return &n.Legacy.PaymentType })},
+	"is_total_fee_adjust": {gYN, readByLegacy, flag(func(n *Notification) *bool { return &n.Legacy.IsTotalFeeAdjust }, "Y")},
+	"use_coupon":          {gYN, readByLegacy, flag(func(n *Notification) *bool { return &n.Legacy.UseCoupon }, "Y")},
+	"is_success":          {gTF, readByLegacy, flag(func(n *Notification) *bool { return &n.Legacy.IsSuccess }, "T")},
+	"buyer_actions":       {gToken, readByLegacy, text(func(n *Notification) *string { return &n.Legacy.BuyerActions })},
+	"seller_actions":      {gToken, readByLegacy, text(func(n *Notification) *string { return &n.Legacy.SellerActions })},
+	"exterface":           {gToken, readByLegacy, text(func(n *Notification) *string { return &n.Legacy.Exterface })},
 	"logistics_type":      {gToken, readByLegacy, text(func(n *Notification) *string { return &n.logistics().Type })},
 	"logistics_payment":   {gToken, readByLegacy, text(func(n *Notification) *string { return &n.logistics().Payment })},
 	"receive_name":        {gText, readByLegacy, text(func(n *Notification) *string { return &n.receiver().Name })},

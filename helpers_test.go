@@ -21,3 +21,11 @@ func newVerifier(o alipaynotify.Options) (*alipaynotify.Verifier, error) {
 	}
 	return alipaynotify.NewVerifier(o)
 }
+
+// refundOf is the refund n reports, the zero Refund when it reports none.
+func refundOf(n *alipaynotify.Notification) alipaynotify.Refund {
+	if n.Refund == nil {
+		return alipaynotify.Refund{}
+	}
+	return *n.Refund
+}

@@ -314,12 +314,14 @@ func (n *Notification) LogValue() slog.Value {
 	}
 	str("out_trade_no", n.OutTradeNo)
 	str("trade_no", n.TradeNo)
-	str("out_biz_no", n.OutBizNo)
 	str("trade_status", string(n.TradeStatus))
-	str("refund_status", string(n.RefundStatus))
 	attrs = append(attrs, slog.String("total_amount", n.TotalAmount.String()))
-	if n.RefundFee != 0 {
-		attrs = append(attrs, slog.String("refund_fee", n.RefundFee.String()))
+	if r := n.Refund; r != nil {
+		str("out_biz_no", r.OutBizNo)
+		str("refund_status", string(r.Status))
+		if r.Fee != 0 {
+			attrs = append(attrs, slog.String("refund_fee", r.Fee.String()))
+		}
 	}
 	str("notify_type", n.NotifyType)
 	str("notify_id", n.NotifyID)
@@ -348,8 +350,8 @@ func (n Notification) MarshalJSON() ([]byte, error) {
 // and MarshalJSON print its fields rather than calling themselves.
 type maskedNotification Notification
 
-// Masked returns a copy of n that is safe to print or log whole: Receiver
-// masked as Receiver.Masked, BuyerEmail, BuyerLogonID and SellerEmail
+// Masked returns a copy of n that is safe to print or log whole: Legacy.Receiver
+// masked as Receiver.Masked, Legacy.BuyerEmail, BuyerLogonID and SellerEmail
 // masked ("b***@example.com", "139****0000"), BuyerID and BuyerOpenID
 // masked ("2088********0002"), Subject and Body (free text that may name
 // the buyer) replaced by "***", Params masked as Params.Masked, and any
@@ -363,21 +365,21 @@ func (n *Notification) Masked() *Notification {
 	}
 	c := *n
 	scrubStrings(reflect.ValueOf(&c).Elem())
-	if n.Receiver != nil {
-		r := n.Receiver.Masked()
-		c.Receiver = &r
+	if n.Legacy.Receiver != nil {
+		r := n.Legacy.Receiver.Masked()
+		c.Legacy.Receiver = &r
 	}
-	if n.Logistics != nil {
-		l := *n.Logistics
+	if n.Legacy.Logistics != nil {
+		l := *n.Legacy.Logistics
 		scrubStrings(reflect.ValueOf(&l).Elem())
-		c.Logistics = &l
+		c.Legacy.Logistics = &l
 	}
 	if n.Refund != nil {
 		r := *n.Refund
 		scrubStrings(reflect.ValueOf(&r).Elem())
 		c.Refund = &r
 	}
-	c.BuyerEmail = maskAccount(c.BuyerEmail) // c's: already "***" if folded
+	c.Legacy.BuyerEmail = maskAccount(c.Legacy.BuyerEmail) // c's: already "***" if folded
 	c.BuyerLogonID = maskAccount(c.BuyerLogonID)
 	c.SellerEmail = maskAccount(c.SellerEmail)
 	c.BuyerID = maskID(c.BuyerID)
@@ -389,11 +391,14 @@ func (n *Notification) Masked() *Notification {
 }
 
 // scrubStrings applies scrubFolded to every settable string-kinded field of
-// the struct v, so that a text field added to Notification later is
+// the struct v and of the structs it holds by value, so that a text field added to Notification later is
 // covered without a change here.
 func scrubStrings(v reflect.Value) {
 	for i := range v.NumField() {
 		f := v.Field(i)
+		if f.Kind() == reflect.Struct && f.CanSet() {
+			scrubStrings(f) // Notification.Legacy
+		}
 		if f.Kind() == reflect.String && f.CanSet() {
 			if s := f.String(); scrubFolded(s) != s {
 				f.SetString(redact(s))

@@ -87,15 +87,18 @@ func piiNotification() *alipaynotify.Notification {
 	return &alipaynotify.Notification{
 		Source: alipaynotify.SourceNotify, Protocol: alipaynotify.ProtocolMapi, Partner: "2088000000000001",
 		OutTradeNo: "ORDER-MASK-1", TradeNo: "2024010122001400000000000001", TradeStatus: alipaynotify.TradeSuccess,
-		NotifyID:   "nid-mask-1",
-		BuyerEmail: piiEmail, BuyerLogonID: piiLogon, BuyerID: piiBuyerID, BuyerOpenID: piiOpenID, SellerEmail: piiSeller,
+		NotifyID:     "nid-mask-1",
+		BuyerLogonID: piiLogon, BuyerID: piiBuyerID, BuyerOpenID: piiOpenID, SellerEmail: piiSeller,
 		Subject: piiSubject, Body: piiBody,
-		Quantity:       "1&receive_address=" + piiAddress + "&receive_name=" + piiName,
 		PassbackParams: "k=v&buyer_email=" + piiEmail,
-		Receiver:       &alipaynotify.Receiver{Name: piiName, Address: piiAddress, Zip: piiZip, Phone: piiPhone, Mobile: piiMobile},
-		Logistics:      &alipaynotify.Logistics{Type: "EXPRESS&receive_name=" + piiName},
-		Refund:         &alipaynotify.Refund{OutBizNo: "R-1&receive_mobile=" + piiMobile},
-		Params:         params,
+		Legacy: alipaynotify.LegacyFields{
+			BuyerEmail: piiEmail,
+			Quantity:   "1&receive_address=" + piiAddress + "&receive_name=" + piiName,
+			Receiver:   &alipaynotify.Receiver{Name: piiName, Address: piiAddress, Zip: piiZip, Phone: piiPhone, Mobile: piiMobile},
+			Logistics:  &alipaynotify.Logistics{Type: "EXPRESS&receive_name=" + piiName},
+		},
+		Refund: &alipaynotify.Refund{OutBizNo: "R-1&receive_mobile=" + piiMobile},
+		Params: params,
 	}
 }
 
@@ -115,8 +118,8 @@ func TestMaskingEverywhere(t *testing.T) {
 		{"Param re-cut value", recut},
 		{"*Param", &recut},
 		{"Param re-cut key", n.Params[7]},
-		{"*Receiver", n.Receiver},
-		{"Receiver", *n.Receiver},
+		{"*Receiver", n.Legacy.Receiver},
+		{"Receiver", *n.Legacy.Receiver},
 		{"struct of all", struct {
 			N  *alipaynotify.Notification
 			V  alipaynotify.Notification
@@ -124,7 +127,7 @@ func TestMaskingEverywhere(t *testing.T) {
 			Q  alipaynotify.Param
 			R  *alipaynotify.Receiver
 			RV alipaynotify.Receiver
-		}{n, *n, n.Params, recut, n.Receiver, *n.Receiver}},
+		}{n, *n, n.Params, recut, n.Legacy.Receiver, *n.Legacy.Receiver}},
 		{"map", map[string]any{"params": n.Params, "param": recut}},
 	}
 	for i := range n.Params {
@@ -174,8 +177,8 @@ func TestMaskingEverywhere(t *testing.T) {
 		}
 	}
 	// The original is untouched.
-	if n.Params.Get("receive_name") != piiName || n.Receiver.Name != piiName || n.BuyerEmail != piiEmail ||
-		!strings.Contains(n.Quantity, piiAddress) || n.Logistics.Type != "EXPRESS&receive_name="+piiName {
+	if n.Params.Get("receive_name") != piiName || n.Legacy.Receiver.Name != piiName || n.Legacy.BuyerEmail != piiEmail ||
+		!strings.Contains(n.Legacy.Quantity, piiAddress) || n.Legacy.Logistics.Type != "EXPRESS&receive_name="+piiName {
 		t.Error("masking changed the original")
 	}
 }

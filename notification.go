@@ -87,13 +87,15 @@ type FundBill struct {
 }
 
 // Refund describes the refund a notification reports (open platform: partial
-// or full refunds; legacy escrow: refund_status changes).
+// or full refunds; legacy escrow: refund_status changes). Every refund
+// notification signs gmt_refund.
 type Refund struct {
 	// OutBizNo is the merchant's refund request number (open platform).
 	OutBizNo string
-	// Fee is refund_fee: the total refunded so far (cumulative).
+	// Fee is refund_fee: the total refunded so far (cumulative; open
+	// platform).
 	Fee Amount
-	// Time is gmt_refund in China time (zero if absent).
+	// Time is gmt_refund in China time.
 	Time time.Time
 	// Status is the legacy escrow refund_status (empty on the open platform).
 	Status RefundStatus
@@ -101,7 +103,8 @@ type Refund struct {
 
 // Notification is a verified Alipay callback. Every field comes from signed
 // parameters; text is UTF-8 whatever charset Alipay used; money is exact;
-// times are in China time (UTC+8).
+// times are in China time (UTC+8). Fields of the legacy mapi and mobile web
+// protocols only sit in Legacy; the refund a notification reports, in Refund.
 type Notification struct {
 	// Source is notify (server POST) or return (browser GET).
 	Source Source
@@ -140,16 +143,14 @@ type Notification struct {
 	TradeNo string
 	// OutTradeNo is the merchant's order number.
 	OutTradeNo string
-	// OutBizNo is the merchant's business number (refund request number).
-	OutBizNo string
 	// TradeStatus is the trade's status. For a modern page-pay return, which
 	// carries none, it is TRADE_SUCCESS and StatusInferred is set.
 	TradeStatus TradeStatus
 	// StatusInferred is set when TradeStatus was not sent but implied.
 	StatusInferred bool
-	// RefundStatus is the legacy escrow refund_status, kept apart from
-	// TradeStatus.
-	RefundStatus RefundStatus
+	// Refund is the refund the notification reports (out_biz_no, refund_fee,
+	// gmt_refund, refund_status), nil when it reports none.
+	Refund *Refund
 
 	// BuyerID is the buyer's 2088... user ID.
 	BuyerID string
@@ -157,8 +158,6 @@ type Notification struct {
 	BuyerLogonID string
 	// BuyerOpenID is the buyer's open ID, when sent.
 	BuyerOpenID string
-	// BuyerEmail is the legacy buyer account.
-	BuyerEmail string
 	// SellerID is the seller's 2088... ID.
 	SellerID string
 	// SellerEmail is the seller's account.
@@ -174,16 +173,8 @@ type Notification struct {
 	BuyerPayAmount Amount
 	// PointAmount is the part paid with points.
 	PointAmount Amount
-	// RefundFee is the cumulative refunded amount.
-	RefundFee Amount
 	// SendBackFee is the amount actually refunded (face-to-face).
 	SendBackFee Amount
-	// Price is the legacy unit price.
-	Price Amount
-	// Quantity is the legacy quantity text (e.g. "1").
-	Quantity string
-	// Discount is the legacy discount (may be negative).
-	Discount Amount
 
 	// Subject is the order title.
 	Subject string
@@ -196,8 +187,6 @@ type Notification struct {
 	GmtPayment time.Time
 	// GmtClose is when it was closed or finished.
 	GmtClose time.Time
-	// GmtRefund is when the refund happened.
-	GmtRefund time.Time
 
 	// FundBillList is fund_bill_list parsed; FundBillListRaw its JSON text.
 	FundBillList    []FundBill
@@ -209,54 +198,64 @@ type Notification struct {
 	// PassbackParams is passback_params exactly as signed (it is URL-encoded
 	// by the merchant, so it still holds %XX escapes).
 	PassbackParams string
-	// ExtraCommonParam is the legacy pass-back parameter.
-	ExtraCommonParam string
 
-	// PaymentType is the legacy payment_type ("1": purchase of goods).
+	// Legacy holds the fields only legacy mapi and mobile web callbacks
+	// carry; it is zero on the open platform.
+	Legacy LegacyFields
+
+	// Params holds every signed parameter, UTF-8, sorted by key: empty
+	// parameters and sign are left out.
+	Params Params
+}
+
+// LegacyFields are the fields of legacy mapi and mobile web callbacks that
+// the open platform does not have.
+type LegacyFields struct {
+	// BuyerEmail is the buyer's account.
+	BuyerEmail string
+	// Price is the unit price.
+	Price Amount
+	// Quantity is the quantity text (e.g. "1").
+	Quantity string
+	// Discount is the discount (may be negative).
+	Discount Amount
+	// ExtraCommonParam is the pass-back parameter, as sent.
+	ExtraCommonParam string
+	// PaymentType is payment_type ("1": purchase of goods).
 	PaymentType string
 	// IsTotalFeeAdjust is is_total_fee_adjust=Y. Legacy escrow sends Y on the
 	// WAIT_BUYER_PAY of a trade's creation (and, reportedly, after a seller
-	// price change) and N afterwards (§11.5).
+	// price change) and N afterwards.
 	IsTotalFeeAdjust bool
 	// UseCoupon is use_coupon=Y.
 	UseCoupon bool
-	// GmtSendGoods is when the seller shipped (legacy escrow, from
-	// WAIT_BUYER_CONFIRM_GOODS on), in China time.
+	// GmtSendGoods is when the seller shipped (escrow, from
+	// WAIT_BUYER_CONFIRM_GOODS on).
 	GmtSendGoods time.Time
-	// GmtLogisticsModify is the last change of the logistics data (legacy
-	// escrow), in China time. It may lag one step behind.
+	// GmtLogisticsModify is the last change of the logistics data (escrow).
+	// It may lag one step behind.
 	GmtLogisticsModify time.Time
 	// Logistics is the chosen logistics group (logistics_type, logistics_fee,
-	// logistics_payment) of a legacy escrow or dual-function trade. It is nil
-	// when the callback carries none of those fields, as on the WAIT_BUYER_PAY
-	// of a trade's creation.
+	// logistics_payment) of an escrow or dual-function trade, nil when the
+	// callback carries none of those fields, as on the WAIT_BUYER_PAY of a
+	// trade's creation.
 	Logistics *Logistics
-	// Receiver is the buyer's shipping address (receive_*) of a legacy escrow
-	// or dual-function trade, nil when the callback carries no receive_*
-	// field. It is personal data: its String and LogValue methods mask it,
-	// the Notification's own LogValue leaves it out, and printing the
-	// Notification with fmt prints it masked (see Format).
+	// Receiver is the buyer's shipping address (receive_*) of an escrow or
+	// dual-function trade, nil when the callback carries no receive_* field.
+	// It is personal data: it prints masked (String, Format, LogValue), the
+	// Notification's LogValue leaves it out, and printing the Notification
+	// with fmt prints it masked.
 	Receiver *Receiver
-	// BuyerActions is the legacy return's buyer_actions (e.g.
-	// "REFUND,CONFIRM_GOODS"; the vocabulary is unconfirmed).
+	// BuyerActions is a return's buyer_actions (e.g. "REFUND,CONFIRM_GOODS";
+	// the vocabulary is unconfirmed).
 	BuyerActions string
-	// SellerActions is the legacy return's seller_actions (e.g.
-	// "EXTEND_TIMEOUT").
+	// SellerActions is a return's seller_actions (e.g. "EXTEND_TIMEOUT").
 	SellerActions string
-	// Exterface is the service a legacy return reports (e.g.
+	// Exterface is the service a return reports (e.g.
 	// "create_direct_pay_by_user", "trade_create_by_buyer").
 	Exterface string
-	// IsSuccess is a legacy return's is_success=T. It is false when
-	// is_success is F or absent (notifications carry none); Params tells the
-	// two apart.
+	// IsSuccess is a return's is_success=T (notifications carry none).
 	IsSuccess bool
-
-	// Refund is set when the notification reports a refund (out_biz_no,
-	// refund_fee, gmt_refund or refund_status present).
-	Refund *Refund
-
-	// Params holds every parameter, UTF-8, sorted by key.
-	Params Params
 }
 
 // PassbackParamsDecoded returns passback_params URL-decoded once more, the
@@ -294,14 +293,17 @@ type Event struct {
 
 // Event returns the notification's event identity.
 func (n *Notification) Event() Event {
-	e := Event{Merchant: n.Merchant(), OutTradeNo: n.OutTradeNo, TradeStatus: n.TradeStatus, RefundStatus: n.RefundStatus}
-	switch gr, fee := n.Params.Get("gmt_refund"), n.refundFeeText(); {
-	case n.OutBizNo != "":
-		e.Refund = n.OutBizNo
-	case fee != "":
-		e.Refund = gr + "|" + fee
-	default:
-		e.Refund = gr
+	e := Event{Merchant: n.Merchant(), OutTradeNo: n.OutTradeNo, TradeStatus: n.TradeStatus}
+	if r := n.Refund; r != nil {
+		e.RefundStatus = r.Status
+		switch gr, fee := n.Params.Get("gmt_refund"), n.refundFeeText(); {
+		case r.OutBizNo != "":
+			e.Refund = r.OutBizNo
+		case fee != "":
+			e.Refund = gr + "|" + fee
+		default:
+			e.Refund = gr
+		}
 	}
 	return e
 }
@@ -355,14 +357,11 @@ func (n *Notification) fill() error {
 			return err
 		}
 	}
-	if n.OutBizNo != "" || n.RefundStatus != "" || n.refundFeeText() != "" || !n.GmtRefund.IsZero() {
-		if n.GmtRefund.IsZero() {
-			// Every refund notification signs gmt_refund. Without it, a
-			// refund field may have been split out of the free text before
-			// it, a boundary the signature does not cover.
-			return fieldErr(ErrAmbiguous, "gmt_refund", "a refund notification signs gmt_refund")
-		}
-		n.Refund = &Refund{OutBizNo: n.OutBizNo, Fee: n.RefundFee, Time: n.GmtRefund, Status: n.RefundStatus}
+	if n.Refund != nil && n.Refund.Time.IsZero() {
+		// Every refund notification signs gmt_refund. Without it, a refund
+		// field may have been split out of the free text before it, a
+		// boundary the signature does not cover.
+		return fieldErr(ErrAmbiguous, "gmt_refund", "a refund notification signs gmt_refund")
 	}
 	return nil
 }

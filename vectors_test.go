@@ -223,7 +223,7 @@ func TestVectors(t *testing.T) {
 		{name: "synthetic-escrow-a3-trade-finished-utf8", legacy: "utf-8"},
 		{name: "synthetic-escrow-b1-wait-buyer-confirm-goods-gbk", legacy: "gbk"},
 		{name: "synthetic-escrow-b2-refund-wait-seller-agree-gbk", legacy: "gbk", check: func(t *testing.T, n *alipaynotify.Notification) {
-			eq(t, n.RefundStatus, alipaynotify.RefundWaitSellerAgree)
+			eq(t, n.Refund.Status, alipaynotify.RefundWaitSellerAgree)
 			eq(t, n.TradeStatus, alipaynotify.WaitBuyerConfirmGoods)
 		}},
 		{name: "synthetic-escrow-b3-refund-success-trade-closed-gbk", legacy: "gbk"},

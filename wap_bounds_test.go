@@ -105,7 +105,7 @@ func TestWAPMaximalNotification(t *testing.T) {
 					t.Fatal(err)
 				}
 				eq(t, n.Subject, subject.text)
-				eq(t, n.BuyerEmail, strings.Repeat("b", 88)+"@example.com")
+				eq(t, n.Legacy.BuyerEmail, strings.Repeat("b", 88)+"@example.com")
 			})
 		}
 		t.Run(fmt.Sprintf("%d bits/at and over the cap", bits), func(t *testing.T) {

@@ -113,11 +113,11 @@ func (l *escrowLedger) handle(ctx context.Context, n *alipaynotify.Notification)
 	}
 	r.runs++
 	r.stale = d.Stale
-	r.adjust = n.IsTotalFeeAdjust
+	r.adjust = n.Legacy.IsTotalFeeAdjust
 	r.subject = n.Subject
 	r.charset = n.Charset
-	if n.Receiver != nil {
-		r.receiver = *n.Receiver
+	if n.Legacy.Receiver != nil {
+		r.receiver = *n.Legacy.Receiver
 	}
 	return nil
 }

@@ -129,8 +129,8 @@ func (m *merchant) handle(ctx context.Context, n *alipaynotify.Notification) err
 	if n.Subject != "" { // a WAP return carries none
 		m.subjects[n.OutTradeNo] = n.Subject
 	}
-	if n.Receiver != nil {
-		m.receivers[n.OutTradeNo] = *n.Receiver
+	if n.Legacy.Receiver != nil {
+		m.receivers[n.OutTradeNo] = *n.Legacy.Receiver
 	}
 	if d != nil && d.Stale {
 		m.stale[key] = true

@@ -261,25 +261,26 @@ type Line struct {
 // token; this one prints a Line. An error makes Alipay retry.
 func (s *Shop) Handle(ctx context.Context, n *alipaynotify.Notification) error {
 	line := Line{
-		Event:        "handled",
-		Source:       string(n.Source),
-		Protocol:     string(n.Protocol),
-		SignType:     string(n.SignType),
-		Charset:      string(n.Charset),
-		AppID:        n.AppID,
-		Partner:      n.Partner,
-		OutTradeNo:   n.OutTradeNo,
-		TradeNo:      n.TradeNo,
-		TradeStatus:  string(n.TradeStatus),
-		RefundStatus: string(n.RefundStatus),
-		OutBizNo:     n.OutBizNo,
-		Subject:      n.Subject,
+		Event:       "handled",
+		Source:      string(n.Source),
+		Protocol:    string(n.Protocol),
+		SignType:    string(n.SignType),
+		Charset:     string(n.Charset),
+		AppID:       n.AppID,
+		Partner:     n.Partner,
+		OutTradeNo:  n.OutTradeNo,
+		TradeNo:     n.TradeNo,
+		TradeStatus: string(n.TradeStatus),
+		Subject:     n.Subject,
+	}
+	if r := n.Refund; r != nil {
+		line.RefundStatus, line.OutBizNo = string(r.Status), r.OutBizNo
 	}
 	if has(n, "total_amount", "total_fee") {
 		line.TotalAmount = n.TotalAmount.String()
 	}
 	if has(n, "refund_fee") {
-		line.RefundFee = n.RefundFee.String()
+		line.RefundFee = n.Refund.Fee.String()
 	}
 	if d, ok := middleware.DeliveryFromContext(ctx); ok {
 		line.Stale = d.Stale
