@@ -1,7 +1,6 @@
 package alipaynotify
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/md5"
@@ -13,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 )
@@ -464,15 +464,11 @@ var rsaContentRules = [...]contentRule{
 // verifyRSA checks an RSA2/RSA signature against every configured key, the
 // key named by alipay_cert_sn first.
 func verifyRSA(f *form, st SignType, keys []verifyKey, certSN string, sign []byte) error {
-	var sigBuf [512]byte
-	if base64.StdEncoding.DecodedLen(len(sign)) > len(sigBuf) {
-		return fieldErr(ErrSignature, "sign", "too long")
+	var sigBuf [maxSignatureBytes]byte
+	sig, ok := decodeSignature(&sigBuf, sign)
+	if !ok {
+		return fieldErr(ErrSignature, "sign", "not the base64 of an RSA signature")
 	}
-	n, err := base64.StdEncoding.Decode(sigBuf[:], sign)
-	if err != nil {
-		return fieldErr(ErrSignature, "sign", "not base64")
-	}
-	sig := sigBuf[:n]
 	alg := crypto.SHA256
 	if st == SignRSA {
 		alg = crypto.SHA1
@@ -510,25 +506,47 @@ func verifyRSA(f *form, st SignType, keys []verifyKey, certSN string, sign []byt
 	return ErrSignature
 }
 
-// verifyMD5 checks the legacy digest: lowercase hex MD5 of the sorted
-// content (empty values dropped) with the key appended without '&', over the
-// bytes in the callback's charset. The comparison is constant-time.
+// verifyMD5 checks the legacy digest over the sorted content (empty values
+// dropped), in the bytes of the callback's charset.
 func verifyMD5(f *form, key, sign []byte) error {
+	return checkMD5(key, sign, func(w io.Writer) { f.writeContent(w, contentRule{}) })
+}
+
+// checkMD5 checks a legacy MD5 signature: hex MD5 (either letter case) of
+// the content write writes with the key appended without '&', compared in
+// constant time.
+func checkMD5(key, sign []byte, write func(io.Writer)) error {
 	if len(sign) != 2*md5.Size {
 		return ErrSignature
 	}
 	var want [md5.Size]byte
-	if _, err := hex.Decode(want[:], bytes.ToLower(sign)); err != nil {
+	if _, err := hex.Decode(want[:], sign); err != nil {
 		return ErrSignature
 	}
 	h := md5.New()
-	f.writeContent(h, contentRule{})
+	write(h)
 	h.Write(key)
 	var sum [md5.Size]byte
 	if subtle.ConstantTimeCompare(h.Sum(sum[:0]), want[:]) != 1 {
 		return ErrSignature
 	}
 	return nil
+}
+
+// maxSignatureBytes bounds a decoded RSA signature: 4096-bit keys at most.
+const maxSignatureBytes = 512
+
+// decodeSignature decodes a base64 RSA signature into buf, refusing one
+// longer than any supported key.
+func decodeSignature(buf *[maxSignatureBytes]byte, sign []byte) ([]byte, bool) {
+	if base64.StdEncoding.DecodedLen(len(sign)) > len(buf) {
+		return nil, false
+	}
+	n, err := base64.StdEncoding.Decode(buf[:], sign)
+	if err != nil {
+		return nil, false
+	}
+	return buf[:n], true
 }
 
 // checkIdentity enforces app_id, auth_app_id, version and seller rules.

@@ -50,13 +50,10 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/md5"
 	"crypto/rsa"
 	"crypto/sha1"
-	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -422,21 +419,7 @@ func writeWAPContent(w io.Writer, service, ver, secID, data []byte) {
 // verifyWAPMD5 checks sec_id=MD5: hex MD5 of the fixed-order content with
 // the key appended without '&', compared in constant time.
 func verifyWAPMD5(key, service, ver, secID, data, sign []byte) error {
-	if len(sign) != 2*md5.Size {
-		return ErrSignature
-	}
-	var want [md5.Size]byte
-	if _, err := hex.Decode(want[:], sign); err != nil {
-		return ErrSignature
-	}
-	h := md5.New()
-	writeWAPContent(h, service, ver, secID, data)
-	h.Write(key)
-	var sum [md5.Size]byte
-	if subtle.ConstantTimeCompare(h.Sum(sum[:0]), want[:]) != 1 {
-		return ErrSignature
-	}
-	return nil
+	return checkMD5(key, sign, func(w io.Writer) { writeWAPContent(w, service, ver, secID, data) })
 }
 
 // maxWAPCiphertextBase64 is the length of the base64 of
@@ -451,16 +434,13 @@ func maxWAPCiphertextBase64(priv *rsa.PrivateKey) int {
 // merchant key, and it spares the private-key work for a signature that
 // cannot verify.
 func plausibleSHA1Signature(keys []*rsa.PublicKey, sign []byte) bool {
-	var sigBuf [512]byte
-	if base64.StdEncoding.DecodedLen(len(sign)) > len(sigBuf) {
-		return false
-	}
-	n, err := base64.StdEncoding.Decode(sigBuf[:], sign) // as verifySHA1Digest
-	if err != nil {
+	var sigBuf [maxSignatureBytes]byte
+	sig, ok := decodeSignature(&sigBuf, sign) // as verifySHA1Digest
+	if !ok {
 		return false
 	}
 	for _, k := range keys {
-		if k.Size() == n {
+		if k.Size() == len(sig) {
 			return true
 		}
 	}
@@ -522,19 +502,16 @@ func isBase64Byte(c byte) bool {
 // verifySHA1Digest reports whether sign (standard base64) is a SHA1withRSA
 // signature of the content written to h by any of keys.
 func verifySHA1Digest(keys []*rsa.PublicKey, h hash.Hash, sign []byte) bool {
-	var sigBuf [512]byte
-	if base64.StdEncoding.DecodedLen(len(sign)) > len(sigBuf) {
-		return false
-	}
-	n, err := base64.StdEncoding.Decode(sigBuf[:], sign)
-	if err != nil {
+	var sigBuf [maxSignatureBytes]byte
+	sig, ok := decodeSignature(&sigBuf, sign)
+	if !ok {
 		return false
 	}
 	var sum [sha1.Size]byte
 	digest := h.Sum(sum[:0])
 	verified := false
 	for _, k := range keys {
-		if rsa.VerifyPKCS1v15(k, crypto.SHA1, digest, sigBuf[:n]) == nil {
+		if rsa.VerifyPKCS1v15(k, crypto.SHA1, digest, sig) == nil {
 			verified = true
 		}
 	}
