@@ -19,6 +19,7 @@ import (
 // must chain to the root bundle; alipay_cert_sn picks the key first; an
 // unknown SN never causes anything but trying the configured keys.
 func TestCertificateMode(t *testing.T) {
+	t.Parallel()
 	old, cur := alipaytest.SecondTestKey(), alipaytest.TestKey()
 	oldChain, err := alipaytest.NewCertChain(old, alipaytest.CertChainOptions{})
 	if err != nil {

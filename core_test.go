@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 )
 
 func TestParseAmount(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in   string
 		fen  int64
@@ -58,6 +60,7 @@ func TestParseAmount(t *testing.T) {
 }
 
 func TestParseTime(t *testing.T) {
+	t.Parallel()
 	good := map[string]string{
 		"2019-08-15 15:56:24":     "2019-08-15T07:56:24Z",
 		"2014-11-27 14:15:57.123": "2014-11-27T06:15:57.123Z",
@@ -82,17 +85,29 @@ func TestParseTime(t *testing.T) {
 }
 
 // TestChinaTimeIgnoresLocal: parsing must not depend on the machine's zone.
+// The test binary runs itself again with TZ set to a zone far from China's,
+// rather than changing time.Local under the other tests.
 func TestChinaTimeIgnoresLocal(t *testing.T) {
-	old := time.Local
-	time.Local = time.FixedZone("Elsewhere", -7*3600)
-	defer func() { time.Local = old }()
-	tm, err := alipaynotify.ParseTime("2024-01-02 10:00:00")
-	if err != nil || tm.Unix() != 1704160800 {
-		t.Fatalf("got %v (%d), %v", tm, tm.Unix(), err)
+	if os.Getenv("ALIPAYNOTIFY_TZ_CHILD") == "1" {
+		if _, off := time.Now().Zone(); off != -7*3600 && off != -8*3600 {
+			t.Fatalf("TZ did not take effect: local offset %ds", off)
+		}
+		tm, err := alipaynotify.ParseTime("2024-01-02 10:00:00")
+		if err != nil || tm.Unix() != 1704160800 {
+			t.Fatalf("got %v (%d), %v", tm, tm.Unix(), err)
+		}
+		return
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChinaTimeIgnoresLocal$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "ALIPAYNOTIFY_TZ_CHILD=1", "TZ=America/Los_Angeles")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("in TZ=America/Los_Angeles: %v\n%s", err, out)
 	}
 }
 
 func TestCertSN(t *testing.T) {
+	t.Parallel()
 	read := func(name string) string {
 		b, err := os.ReadFile("testdata/certs/" + name)
 		if err != nil {
@@ -127,6 +142,7 @@ func TestCertSN(t *testing.T) {
 }
 
 func TestOptionsValidation(t *testing.T) {
+	t.Parallel()
 	vec := loadVector(t, "synthetic-rsa2-utf8").unambiguous(t)
 	cases := map[string]alipaynotify.Options{
 		"empty":             {},
@@ -160,6 +176,7 @@ func TestOptionsValidation(t *testing.T) {
 
 // TestKeyRotation: any configured key may verify.
 func TestKeyRotation(t *testing.T) {
+	t.Parallel()
 	a := loadVector(t, "synthetic-rsa2-utf8").unambiguous(t)
 	b := loadVector(t, "nodesdk-trade_status_sync-rsa2-utf8")
 	v, err := newVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{b.PublicKeyPem, a.PublicKeyPem}})
@@ -172,6 +189,7 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestIdentityChecks(t *testing.T) {
+	t.Parallel()
 	vec := loadVector(t, "synthetic-rsa2-utf8").unambiguous(t)
 	ctx := context.Background()
 	mk := func(o alipaynotify.Options) *alipaynotify.Verifier {
@@ -208,6 +226,7 @@ func TestIdentityChecks(t *testing.T) {
 // TestBadInput: malformed, hostile and oversized input gives a typed error
 // and never a panic; error text never echoes keys or bodies.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	vec := loadVector(t, "synthetic-rsa2-utf8").unambiguous(t)
 	v, err := newVerifier(alipaynotify.Options{AppID: "2021000000000001", AlipayPublicKeys: []string{vec.PublicKeyPem},
 		Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: "0123456789abcdefghijklmnopqrstuv"}})
@@ -260,6 +279,7 @@ func TestBadInput(t *testing.T) {
 // TestGBKInvalidBytes: a GBK value that is not valid GBK is refused with
 // ErrCharset even when it is correctly signed (MD5 over the bytes).
 func TestGBKInvalidBytes(t *testing.T) {
+	t.Parallel()
 	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: "k", Charset: alipaynotify.GBK}})
 	if err != nil {
 		t.Fatal(err)
@@ -274,6 +294,7 @@ func TestGBKInvalidBytes(t *testing.T) {
 }
 
 func TestNotifyVerifyRemoteCheck(t *testing.T) {
+	t.Parallel()
 	vec := loadVector(t, "synthetic-legacy-md5-notify-utf8")
 	var answer atomic.Value
 	answer.Store("true")

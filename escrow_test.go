@@ -109,6 +109,7 @@ var (
 )
 
 func TestEscrowVectors(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		branch    alipaynotify.Branch
 		subject   string
@@ -208,6 +209,7 @@ func formatCST(t time.Time) string {
 // event, a refund request on an unchanged trade_status is a new one, and no
 // other two vectors collide.
 func TestEscrowEventIdentity(t *testing.T) {
+	t.Parallel()
 	ids := map[string]string{}
 	byKey := map[string][]string{}
 	for _, tc := range escrowVectors {
@@ -251,6 +253,7 @@ func escrowMD5(t *testing.T, content, key string, cs alipaynotify.Charset) strin
 // in wire order, over the content with sign_type, or (GBK) over the UTF-8
 // bytes of the same text does not verify.
 func TestEscrowNegativeChecks(t *testing.T) {
+	t.Parallel()
 	for _, tc := range escrowVectors {
 		t.Run(tc.name, func(t *testing.T) {
 			vec := loadEscrowVector(t, tc.name)
@@ -311,6 +314,7 @@ func TestEscrowNegativeChecks(t *testing.T) {
 }
 
 func TestBranch(t *testing.T) {
+	t.Parallel()
 	at := func(s string) time.Time {
 		tm, err := alipaynotify.ParseTime(s)
 		if err != nil {
@@ -360,6 +364,7 @@ func TestBranch(t *testing.T) {
 }
 
 func TestReceiverMasking(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   alipaynotify.Receiver
@@ -448,6 +453,7 @@ func assertNoPII(t *testing.T, out string, r *alipaynotify.Receiver, n ...*alipa
 // Logging a notification with slog never writes the buyer's address, phone,
 // e-mail or the order's subject, in JSON or text; identity fields are there.
 func TestNotificationLogValueOmitsPII(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		vector   string
 		charset  alipaynotify.Charset
@@ -557,6 +563,7 @@ func ExampleNotification_Branch() {
 
 // A legacy escrow return (browser GET) parses the return-only fields.
 func TestEscrowReturnFields(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewLegacySigner(escrowPartner, alipaytest.DefaultMD5Key)
 	s.Charset = "gbk"
 	tr := s.NewEscrowTrade("ESCROW-RET-1", "44.00", "2", "10.00")

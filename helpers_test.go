@@ -2,6 +2,7 @@ package alipaynotify_test
 
 import (
 	"time"
+	_ "time/tzdata" // TestChinaTimeIgnoresLocal runs in America/Los_Angeles, installed or not
 
 	"github.com/alipaynotify/alipaynotify"
 )

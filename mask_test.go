@@ -105,6 +105,7 @@ func piiNotification() *alipaynotify.Notification {
 // Every way of printing, logging or encoding a Notification, its Params, a
 // Param or a Receiver writes no personal data, re-cut parameters included.
 func TestMaskingEverywhere(t *testing.T) {
+	t.Parallel()
 	n := piiNotification()
 	recut := n.Params[8] // quantity folding in receive_*
 	targets := []struct {
@@ -185,6 +186,7 @@ func TestMaskingEverywhere(t *testing.T) {
 
 // Param.Masked and Params.Masked, value by value.
 func TestParamMasked(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in, want alipaynotify.Param
 	}{
@@ -259,6 +261,7 @@ func must[T any](v T, err error) T {
 // test was written, prints "***" when it folds in a personal-data
 // parameter, through fmt, JSON and slog.
 func TestMaskingEveryTextField(t *testing.T) {
+	t.Parallel()
 	typ := reflect.TypeFor[alipaynotify.Notification]()
 	for i := range typ.NumField() {
 		f := typ.Field(i)
@@ -280,6 +283,7 @@ func TestMaskingEveryTextField(t *testing.T) {
 // An error about a parameter whose key folds in personal data (a re-cut of
 // a genuine callback) does not quote that data.
 func TestErrorKeyMasked(t *testing.T) {
+	t.Parallel()
 	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: testPartner, MD5Key: wapMD5Key}})
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ func assertRemoteCheckFailed(t *testing.T, err error) {
 
 // Only a 200 answer of exactly "true", ASCII whitespace aside, passes.
 func TestNotifyVerifyAnswer(t *testing.T) {
+	t.Parallel()
 	type answer struct {
 		status int
 		body   string
@@ -112,6 +113,7 @@ func TestNotifyVerifyAnswer(t *testing.T) {
 // default client or the merchant's own, and the merchant's client is left
 // as it was.
 func TestNotifyVerifyNoRedirect(t *testing.T) {
+	t.Parallel()
 	var otherHits atomic.Int32
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		otherHits.Add(1)
@@ -178,6 +180,7 @@ func TestNotifyVerifyNoRedirect(t *testing.T) {
 // ends or NotifyVerifyTimeout passes; the handler returns as soon as the
 // client gives up.
 func TestNotifyVerifySlowGateway(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 1)
 	var onArrival atomic.Pointer[func()]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -224,6 +227,7 @@ func TestNotifyVerifySlowGateway(t *testing.T) {
 // A transport error that quotes the request URL does not carry the notify_id
 // into the error.
 func TestNotifyVerifyErrorOmitsNotifyID(t *testing.T) {
+	t.Parallel()
 	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("cannot reach %s (notify_id %s)", r.URL, r.URL.Query().Get("notify_id"))
 	})}

@@ -147,6 +147,7 @@ const testPartner = "2088000000000001"
 // and decode to the expected UTF-8 fields and event identity, tampered ones
 // fail with ErrSignature.
 func TestVectors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		appID   string // open platform

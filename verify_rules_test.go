@@ -43,6 +43,7 @@ func fieldOf(err error) string {
 // trade_status) stands for TRADE_SUCCESS, flagged as inferred, and is the
 // same event as the payment notification.
 func TestSignedReturnInfersPaid(t *testing.T) {
+	t.Parallel()
 	v := openVerifier(t, alipaynotify.Options{})
 	tr := alipaytest.NewSigner(alipaytest.TestKey()).NewTrade("INFER-1", "9.99")
 	ret := tr.Return()
@@ -65,6 +66,7 @@ func TestSignedReturnInfersPaid(t *testing.T) {
 // TestVerifyRules covers the identity and content rules of verification on
 // genuinely signed callbacks.
 func TestVerifyRules(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
 	const isv = "2021000000009999"
 	voucher := `[{"amount":"1.00","merchantContribute":"0.50","name":"满减","otherContribute":"0.50","type":"ALIPAY_DISCOUNT_VOUCHER","voucherId":"2015102600073002039000002D5O"}]`
@@ -144,6 +146,7 @@ func TestVerifyRules(t *testing.T) {
 // not UTF-8 passes the signature (it covers the bytes) and is then refused
 // with ErrCharset, not handed over as mojibake.
 func TestSignedInvalidUTF8(t *testing.T) {
+	t.Parallel()
 	m := alipaytest.NewSigner(alipaytest.TestKey()).Notify(alipaytest.Fields{"subject": "placeholder"})
 	p := m.Params.Clone()
 	p.Set("subject", "\xff\xfe")
@@ -166,6 +169,7 @@ func TestSignedInvalidUTF8(t *testing.T) {
 // TestLegacySellerMustBePartner: a legacy mapi callback for another seller
 // is refused even when correctly signed with the partner's key.
 func TestLegacySellerMustBePartner(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewLegacySigner("", "")
 	v, err := newVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key}})
 	if err != nil {
@@ -188,6 +192,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // TestNotifyVerifyDefaultGateway: without NotifyVerifyURL the remote check
 // asks Alipay's own gateway (intercepted here), and only "true" accepts.
 func TestNotifyVerifyDefaultGateway(t *testing.T) {
+	t.Parallel()
 	answer := "true"
 	var asked []string
 	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
