@@ -1,6 +1,7 @@
 package alipaynotify
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/rsa"
 	"crypto/x509"
@@ -26,7 +27,13 @@ type verifyKey struct {
 // ParsePublicKey parses an RSA public key given as PEM ("PUBLIC KEY" or "RSA
 // PUBLIC KEY") or as the bare base64 string Alipay's console shows (SPKI or
 // PKCS#1 DER). Keys shorter than 1024 bits are rejected.
+//
+// Its errors say what was pasted instead when they can tell: nothing (an
+// environment variable that is not set), a private key, a certificate.
 func ParsePublicKey(s string) (*rsa.PublicKey, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty: is the environment variable or file it comes from set?")
+	}
 	der, err := keyDER(s)
 	if err != nil {
 		return nil, err
@@ -41,12 +48,27 @@ func ParsePublicKey(s string) (*rsa.PublicKey, error) {
 	} else if rk, err2 := x509.ParsePKCS1PublicKey(der); err2 == nil {
 		pub = rk
 	} else {
-		return nil, errors.New("not an RSA public key")
+		return nil, notAPublicKey(der)
 	}
 	if pub.N.BitLen() < 1024 {
 		return nil, fmt.Errorf("RSA key of %d bits is too short", pub.N.BitLen())
 	}
 	return pub, nil
+}
+
+// notAPublicKey names what der is when it is a key or certificate of
+// another kind, the usual mix-ups when pasting keys from Alipay's console.
+func notAPublicKey(der []byte) error {
+	if _, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		return errors.New("this is a private key: configure Alipay's public key (支付宝公钥), never a private key")
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return errors.New("this is a private key: configure Alipay's public key (支付宝公钥), never a private key")
+	}
+	if _, err := x509.ParseCertificate(der); err == nil {
+		return errors.New("this is a certificate: in public-key-certificate mode give it in AlipayCertificates (with AlipayRootCert)")
+	}
+	return errors.New("not an RSA public key")
 }
 
 // keyDER returns the DER of a key given as one PEM block or as bare base64
@@ -207,6 +229,16 @@ func escapeRDNValue(v string) string {
 	return b.String()
 }
 
+// swapHint suggests the usual mistake when a certificate does not chain: a
+// root certificate given as Alipay's certificate (the root and certificate
+// files swapped, or the app's own certificate given as Alipay's).
+func swapHint(c *x509.Certificate) string {
+	if c.IsCA || bytes.Equal(c.RawIssuer, c.RawSubject) {
+		return " (it is a CA certificate: are AlipayCertificates and AlipayRootCert swapped? AlipayCertificates takes alipayCertPublicKey_RSA2.crt, AlipayRootCert alipayRootCert.crt)"
+	}
+	return " (AlipayCertificates takes alipayCertPublicKey_RSA2.crt, not your app's appCertPublicKey_*.crt; AlipayRootCert takes alipayRootCert.crt)"
+}
+
 // certKeys parses Alipay public-key certificates (each PEM may hold the leaf
 // followed by its intermediates, as Alipay ships alipayCertPublicKey_RSA2.crt),
 // checks that each chains to an RSA root of the root bundle and is valid at
@@ -254,7 +286,7 @@ func certKeys(certPEMs []string, rootPEM string, now time.Time) ([]verifyKey, er
 			Roots: roots, Intermediates: inter, CurrentTime: now,
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 		}); err != nil {
-			return nil, fmt.Errorf("certificate %d does not chain to the Alipay root bundle: %v", i, err)
+			return nil, fmt.Errorf("certificate %d does not chain to the Alipay root bundle: %v%s", i, err, swapHint(leaf))
 		}
 		pub, ok := leaf.PublicKey.(*rsa.PublicKey)
 		if !ok {

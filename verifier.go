@@ -383,6 +383,9 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 
 	params, err := toUTF8(f, n.Charset)
 	if err != nil {
+		if fe := (*FieldError)(nil); n.Protocol == ProtocolMapi && !hasCS && errors.As(err, &fe) {
+			fe.Reason += " (this legacy callback names no _input_charset, so it is read as Options.Legacy.Charset, " + string(n.Charset) + ")"
+		}
 		return nil, err
 	}
 	n.Params = params
