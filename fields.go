@@ -156,20 +156,33 @@ func money(field func(*Notification) *Amount) func(*Notification, string, string
 		if v[0] == '-' {
 			return fieldErr(ErrAmount, key, "negative")
 		}
-		return signedMoney(field)(n, key, v)
+		a, err := parseAmountField(key, v)
+		if err != nil {
+			return err
+		}
+		*field(n) = a
+		return nil
 	}
 }
 
 // signedMoney parses an amount that may be negative (legacy discount).
 func signedMoney(field func(*Notification) *Amount) func(*Notification, string, string) error {
 	return func(n *Notification, key, v string) error {
-		a, err := ParseAmount(v)
+		a, err := parseAmountField(key, v)
 		if err != nil {
-			return fieldErr(ErrAmount, key, err.Error())
+			return err
 		}
 		*field(n) = a
 		return nil
 	}
+}
+
+func parseAmountField(key, v string) (Amount, error) {
+	a, err := ParseAmount(v)
+	if err != nil {
+		return 0, fieldErr(ErrAmount, key, err.Error())
+	}
+	return a, nil
 }
 
 func setFundBills(n *Notification, _, v string) error {
