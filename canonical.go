@@ -1,6 +1,9 @@
 package alipaynotify
 
-import "time"
+import (
+	"bytes"
+	"time"
+)
 
 // Canonical callbacks (docs/protocol.md, "Parameter boundaries").
 //
@@ -39,10 +42,44 @@ const maxKeyLen = 64
 // for out_trade_no, trade_no and out_biz_no.
 const maxIDLen = 64
 
+// Byte classes: the alphabets of parameter names and of the field grammars
+// below, one bit each in byteClasses.
+const (
+	cKey        uint8 = 1 << iota // parameter names: a-z 0-9 _
+	cDigit                        // 0-9
+	cAlnum                        // A-Z a-z 0-9
+	cNotifyID                     // legacy notify_id: alnum and + / = %
+	cToken                        // alnum and _ - . ,
+	cMerchantNo                   // printable ASCII without space & = |
+)
+
+// byteClasses[c] has the bit of every class c belongs to.
+var byteClasses = func() (t [256]uint8) {
+	for i := range t {
+		c := byte(i)
+		isKey := 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_'
+		isAlnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		for _, m := range []struct {
+			class uint8
+			in    bool
+		}{
+			{cKey, isKey},
+			{cDigit, '0' <= c && c <= '9'},
+			{cAlnum, isAlnum},
+			{cNotifyID, isAlnum || c == '+' || c == '/' || c == '=' || c == '%'},
+			{cToken, isAlnum || c == '_' || c == '-' || c == '.' || c == ','},
+			{cMerchantNo, 0x20 < c && c < 0x7f && c != '&' && c != '=' && c != '|'},
+		} {
+			if m.in {
+				t[i] |= m.class
+			}
+		}
+	}
+	return t
+}()
+
 // isKeyByte reports whether c belongs to the alphabet of parameter names.
-func isKeyByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_'
-}
+func isKeyByte(c byte) bool { return byteClasses[c]&cKey != 0 }
 
 // checkKey refuses a parameter name outside the protocol's alphabet.
 func checkKey(k []byte) error {
@@ -50,7 +87,7 @@ func checkKey(k []byte) error {
 		return fieldErr(ErrAmbiguous, safeField(k), "parameter name too long")
 	}
 	for _, c := range k {
-		if !isKeyByte(c) {
+		if byteClasses[c]&cKey == 0 {
 			return fieldErr(ErrAmbiguous, safeField(k), "parameter name outside the protocol's alphabet")
 		}
 	}
@@ -78,22 +115,23 @@ func checkBoundaries(f *form) error {
 // package reads, and which. Only such text could have been cut from, or
 // into, a parameter that changes the Notification.
 func foldedKey(v []byte) (string, bool) {
-	for i := 0; i < len(v); i++ {
-		if v[i] != '&' {
-			continue
+	for {
+		i := bytes.IndexByte(v, '&')
+		if i < 0 {
+			return "", false
 		}
-		j := i + 1
+		v = v[i+1:] // what follows this '&'
+		j := 0
 		for j < len(v) && isKeyByte(v[j]) {
 			j++
 		}
-		if j == i+1 || j == len(v) || v[j] != '=' {
+		if j == 0 || j == len(v) || v[j] != '=' {
 			continue
 		}
-		if _, known := fields[string(v[i+1:j])]; known {
-			return string(v[i+1 : j]), true
+		if _, known := fields[string(v[:j])]; known {
+			return string(v[:j]), true
 		}
 	}
-	return "", false
 }
 
 // grammar is the syntax of a field's value.
@@ -120,19 +158,19 @@ func checkGrammar(g grammar, legacy bool, key, v string) error {
 	ok := true
 	switch g {
 	case gDigits:
-		ok = len(v) <= maxIDLen && allBytes(v, func(c byte) bool { return '0' <= c && c <= '9' })
+		ok = len(v) <= maxIDLen && allIn(v, cDigit)
 	case gAlnum:
-		ok = len(v) <= 128 && allBytes(v, isAlnum)
+		ok = len(v) <= 128 && allIn(v, cAlnum)
 	case gNotifyID:
 		if legacy {
-			ok = len(v) <= 256 && allBytes(v, func(c byte) bool { return isAlnum(c) || c == '+' || c == '/' || c == '=' || c == '%' })
+			ok = len(v) <= 256 && allIn(v, cNotifyID)
 		} else {
-			ok = len(v) <= 128 && allBytes(v, isAlnum)
+			ok = len(v) <= 128 && allIn(v, cAlnum)
 		}
 	case gToken:
-		ok = len(v) <= 128 && allBytes(v, func(c byte) bool { return isAlnum(c) || c == '_' || c == '-' || c == '.' || c == ',' })
+		ok = len(v) <= 128 && allIn(v, cToken)
 	case gMerchantNo:
-		ok = len(v) <= maxIDLen && allBytes(v, func(c byte) bool { return 0x20 < c && c < 0x7f && c != '&' && c != '=' && c != '|' })
+		ok = len(v) <= maxIDLen && allIn(v, cMerchantNo)
 	case gStatus:
 		ok = TradeStatus(v).Known()
 	case gYN:
@@ -148,16 +186,13 @@ func checkGrammar(g grammar, legacy bool, key, v string) error {
 	return nil
 }
 
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
-
-func allBytes(s string, ok func(byte) bool) bool {
+// allIn reports whether s is non-empty and every byte of it is in class.
+func allIn(s string, class uint8) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !ok(s[i]) {
+		if byteClasses[s[i]]&class == 0 {
 			return false
 		}
 	}

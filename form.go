@@ -92,13 +92,19 @@ func (f *form) parse(raw []byte, maxParams int) error {
 
 // get returns the raw value of key and whether it is present.
 func (f *form) get(key string) ([]byte, bool) {
-	i, ok := slices.BinarySearchFunc(f.params, key, func(p rawParam, k string) int {
-		return bytes.Compare(p.key, []byte(k))
-	})
-	if !ok {
+	lo, hi := 0, len(f.params) // binary search: the params are sorted by key
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if string(f.params[m].key) < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(f.params) || string(f.params[lo].key) != key {
 		return nil, false
 	}
-	return f.params[i].val, true
+	return f.params[lo].val, true
 }
 
 // has reports whether key is present with a non-empty value. An empty

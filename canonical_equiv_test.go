@@ -1,0 +1,184 @@
+package alipaynotify
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// The byte-class tables and the IndexByte scan in canonical.go replaced
+// per-byte predicates. The reference implementations below are the
+// predicates as they were; the tests check that the new code refuses
+// exactly what they refuse, byte for byte.
+
+func refIsKeyByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_'
+}
+
+func refIsAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func refAllBytes(s string, ok func(byte) bool) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func refCheckKey(k []byte) bool {
+	if len(k) > maxKeyLen {
+		return false
+	}
+	for _, c := range k {
+		if !refIsKeyByte(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func refGrammarOK(g grammar, legacy bool, v string) bool {
+	ok := true
+	switch g {
+	case gDigits:
+		ok = len(v) <= maxIDLen && refAllBytes(v, func(c byte) bool { return '0' <= c && c <= '9' })
+	case gAlnum:
+		ok = len(v) <= 128 && refAllBytes(v, refIsAlnum)
+	case gNotifyID:
+		if legacy {
+			ok = len(v) <= 256 && refAllBytes(v, func(c byte) bool { return refIsAlnum(c) || c == '+' || c == '/' || c == '=' || c == '%' })
+		} else {
+			ok = len(v) <= 128 && refAllBytes(v, refIsAlnum)
+		}
+	case gToken:
+		ok = len(v) <= 128 && refAllBytes(v, func(c byte) bool { return refIsAlnum(c) || c == '_' || c == '-' || c == '.' || c == ',' })
+	case gMerchantNo:
+		ok = len(v) <= maxIDLen && refAllBytes(v, func(c byte) bool { return 0x20 < c && c < 0x7f && c != '&' && c != '=' && c != '|' })
+	case gStatus:
+		ok = TradeStatus(v).Known()
+	case gYN:
+		ok = v == "Y" || v == "N"
+	case gTF:
+		ok = v == "T" || v == "F"
+	case gVersion:
+		ok = v == "1.0" || (legacy && v == "2.0")
+	}
+	return ok
+}
+
+func refFoldedKey(v []byte) (string, bool) {
+	for i := 0; i < len(v); i++ {
+		if v[i] != '&' {
+			continue
+		}
+		j := i + 1
+		for j < len(v) && refIsKeyByte(v[j]) {
+			j++
+		}
+		if j == i+1 || j == len(v) || v[j] != '=' {
+			continue
+		}
+		if _, known := fields[string(v[i+1:j])]; known {
+			return string(v[i+1 : j]), true
+		}
+	}
+	return "", false
+}
+
+var allGrammars = []grammar{gText, gDigits, gAlnum, gNotifyID, gToken, gMerchantNo, gStatus, gYN, gTF, gVersion, gAmount, gTime}
+
+// grammarCases returns, for every byte value, the byte alone and inside
+// valid-looking text at the start, middle and end, plus every length around
+// each bound.
+func grammarCases() []string {
+	var cases []string
+	for c := range 256 {
+		b := string([]byte{byte(c)})
+		cases = append(cases, b, b+"12", "12"+b, "1"+b+"2", "aB"+b+"9z")
+	}
+	for _, n := range []int{0, 1, 63, 64, 65, 127, 128, 129, 255, 256, 257} {
+		for _, fill := range []string{"7", "a", "Z", "_", "+", "-", "%", "/"} {
+			cases = append(cases, strings.Repeat(fill, n))
+		}
+	}
+	return append(cases, "TRADE_SUCCESS", "TRADE_CLOSED", "Y", "N", "T", "F", "1.0", "2.0", "100.00", "2024-01-02 10:00:06")
+}
+
+func TestByteClassesMatchPredicates(t *testing.T) {
+	for c := range 256 {
+		b := byte(c)
+		if isKeyByte(b) != refIsKeyByte(b) {
+			t.Errorf("isKeyByte(%#x) = %v", b, isKeyByte(b))
+		}
+	}
+	for _, v := range grammarCases() {
+		if got, want := checkKey([]byte(v)) == nil, refCheckKey([]byte(v)); got != want {
+			t.Errorf("checkKey(%q) ok = %v, want %v", v, got, want)
+		}
+		for _, g := range allGrammars {
+			for _, legacy := range []bool{false, true} {
+				err := checkGrammar(g, legacy, "k", v)
+				if got, want := err == nil, refGrammarOK(g, legacy, v); got != want {
+					t.Errorf("checkGrammar(%d, legacy=%v, %q) ok = %v, want %v", g, legacy, v, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestFoldedKeyMatchesReference(t *testing.T) {
+	pieces := []string{"&", "=", "&&", "==", "a", "_", "9", "A", " ", "%26", "\x80", "\xff"}
+	for k := range fields {
+		pieces = append(pieces, k, "&"+k, "&"+k+"=", k+"=")
+	}
+	pieces = append(pieces, "&unknown_key=", "&Trade_no=", "&trade_no ", "&trade_no")
+	r := rand.New(rand.NewPCG(13, 13))
+	for range 200000 {
+		var sb strings.Builder
+		for range r.IntN(6) {
+			sb.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		v := []byte(sb.String())
+		gk, gok := foldedKey(v)
+		wk, wok := refFoldedKey(v)
+		if gk != wk || gok != wok {
+			t.Fatalf("foldedKey(%q) = %q, %v; want %q, %v", v, gk, gok, wk, wok)
+		}
+	}
+}
+
+func TestFormGetMatchesLinearSearch(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	names := []string{"a", "b", "app_id", "app_idx", "sign", "sign_type", "signa", "_input_charset", "z", "charset", "alipay_cert_sn", "notify_data", "sec_id"}
+	for range 5000 {
+		var parts []string
+		for _, k := range names {
+			if r.IntN(2) == 0 {
+				parts = append(parts, k+"="+k+"v")
+			}
+		}
+		var f form
+		if err := f.parse([]byte(strings.Join(parts, "&")), DefaultMaxParams); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range append(names, "", "0", "zz", "sig", "sign_") {
+			var want []byte
+			var wantOK bool
+			for _, p := range f.params {
+				if string(p.key) == k {
+					want, wantOK = p.val, true
+				}
+			}
+			got, ok := f.get(k)
+			if ok != wantOK || string(got) != string(want) {
+				t.Fatalf("get(%q) on %q = %q, %v; want %q, %v", k, parts, got, ok, want, wantOK)
+			}
+		}
+	}
+}
