@@ -2,7 +2,9 @@ package alipaynotify
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
+	"math/bits"
 	"slices"
 	"sync"
 )
@@ -128,10 +130,7 @@ func (f *form) hasEmptyValue() bool {
 // are copied whole; only '+' and '%XX' are handled one at a time.
 func appendUnescaped(dst, s []byte) ([]byte, bool) {
 	for {
-		i := 0
-		for i < len(s) && s[i] != '%' && s[i] != '+' {
-			i++
-		}
+		i := escapeIndex(s)
 		dst = append(dst, s[:i]...)
 		if i == len(s) {
 			return dst, true
@@ -152,6 +151,29 @@ func appendUnescaped(dst, s []byte) ([]byte, bool) {
 		dst = append(dst, hi<<4|lo)
 		s = s[i+3:]
 	}
+}
+
+// escapeIndex returns the index of the first '%' or '+' in s, or len(s).
+// It tests eight bytes at a time: x^('%'*ones) has a zero byte where x
+// holds '%', and (y-ones)&^y&highs sets the high bit of the lowest zero byte
+// of y (it may also set bits above it, never below), so the lowest bit of
+// the mask marks the first escape.
+func escapeIndex(s []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; len(s)-i >= 8; i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		pct, plus := x^('%'*ones), x^('+'*ones)
+		if m := ((pct-ones)&^pct | (plus-ones)&^plus) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == '%' || s[i] == '+' {
+			return i
+		}
+	}
+	return len(s)
 }
 
 func unhex(c byte) (byte, bool) {
