@@ -128,7 +128,7 @@ func foldedKey(v []byte) (string, bool) {
 		if j == 0 || j == len(v) || v[j] != '=' {
 			continue
 		}
-		if _, known := fields[string(v[:j])]; known {
+		if _, known := lookupField(string(v[:j])); known {
 			return string(v[:j]), true
 		}
 	}

@@ -2,6 +2,7 @@ package alipaynotify
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -234,5 +235,37 @@ func TestEscapeIndexMatchesLoop(t *testing.T) {
 		if got, want := escapeIndex(s), ref(s); got != want {
 			t.Fatalf("escapeIndex(%q) = %d, want %d", s, got, want)
 		}
+	}
+}
+
+func TestLookupFieldMatchesMap(t *testing.T) {
+	probe := func(k string) {
+		t.Helper()
+		got, ok := lookupField(k)
+		want, wantOK := fields[k]
+		if ok != wantOK || ok && (got.grammar != want.grammar || got.by != want.by ||
+			reflect.ValueOf(got.set).Pointer() != reflect.ValueOf(want.set).Pointer()) {
+			t.Fatalf("lookupField(%q) = %v, %v; want %v, %v", k, got, ok, want, wantOK)
+		}
+	}
+	probe("")
+	for k := range fields {
+		probe(k)
+		for i := range len(k) + 1 {
+			probe(k[:i])
+			probe(k[i:])
+			for _, c := range []string{"_", "a", "z", "0", "&", "\x00", "\xff"} {
+				probe(k[:i] + c + k[i:])
+			}
+		}
+		probe(strings.ToUpper(k))
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		b := make([]byte, r.IntN(24))
+		for i := range b {
+			b[i] = "abcdefghijklmnopqrstuvwxyz_019"[r.IntN(30)]
+		}
+		probe(string(b))
 	}
 }

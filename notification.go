@@ -332,7 +332,7 @@ func (n *Notification) fill() error {
 		by = readByLegacy
 	}
 	for _, p := range n.Params {
-		spec, known := fields[p.Key]
+		spec, known := lookupField(p.Key)
 		if !known || p.Value == "" {
 			continue
 		}
