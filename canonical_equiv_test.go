@@ -3,6 +3,7 @@ package alipaynotify
 import (
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -267,5 +268,36 @@ func TestLookupFieldMatchesMap(t *testing.T) {
 			b[i] = "abcdefghijklmnopqrstuvwxyz_019"[r.IntN(30)]
 		}
 		probe(string(b))
+	}
+}
+
+// TestParamsLookupMatchesBinarySearchFunc checks the hand-written binary
+// search against slices.BinarySearchFunc, on sorted Params and, since Params
+// is a public type a caller can build unsorted, on unsorted ones too.
+func TestParamsLookupMatchesBinarySearchFunc(t *testing.T) {
+	ref := func(p Params, key string) (string, bool) {
+		i, ok := slices.BinarySearchFunc(p, key, func(e Param, k string) int { return strings.Compare(e.Key, k) })
+		if !ok {
+			return "", false
+		}
+		return p[i].Value, true
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	keys := []string{"", "a", "b", "app_id", "is_success", "refund_fee", "sign", "z", "zz"}
+	for range 20000 {
+		p := make(Params, r.IntN(8))
+		for i := range p {
+			p[i] = Param{Key: keys[r.IntN(len(keys))], Value: string(rune('A' + i))}
+		}
+		if r.IntN(2) == 0 {
+			slices.SortFunc(p, func(a, b Param) int { return strings.Compare(a.Key, b.Key) })
+		}
+		for _, k := range keys {
+			gv, gok := p.Lookup(k)
+			wv, wok := ref(p, k)
+			if gv != wv || gok != wok {
+				t.Fatalf("%v.Lookup(%q) = %q, %v; want %q, %v", p, k, gv, gok, wv, wok)
+			}
+		}
 	}
 }

@@ -3,7 +3,6 @@ package alipaynotify
 import (
 	"encoding/json"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 )
@@ -52,11 +51,19 @@ type Params []Param
 
 // Lookup returns the value of key and whether it was present.
 func (p Params) Lookup(key string) (string, bool) {
-	i, ok := slices.BinarySearchFunc(p, key, func(e Param, k string) int { return strings.Compare(e.Key, k) })
-	if !ok {
+	lo, hi := 0, len(p) // binary search: Params are sorted by key
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if p[m].Key < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(p) || p[lo].Key != key {
 		return "", false
 	}
-	return p[i].Value, true
+	return p[lo].Value, true
 }
 
 // Get returns the value of key, or "" if it is absent.
