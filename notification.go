@@ -378,12 +378,14 @@ func (n *Notification) refundFeeText() string {
 // reported with the JSON HTML-escaped (&quot;); the signature covers the
 // text as sent, so it is unescaped only for parsing.
 func parseFundBills(raw string) ([]FundBill, error) {
-	wire, ok := scanFundBills(raw)
+	var scratch [4]fundBillWire // a usual list has one or two entries
+	wire, ok := scanFundBills(raw, scratch[:0])
 	if !ok {
-		wire = nil
-		if err := json.Unmarshal([]byte(htmlUnescapeQuotes(raw)), &wire); err != nil {
+		var decoded []fundBillWire
+		if err := json.Unmarshal([]byte(htmlUnescapeQuotes(raw)), &decoded); err != nil {
 			return nil, fieldErr(ErrMalformed, "fund_bill_list", "not a JSON array")
 		}
+		wire = decoded
 	}
 	bills := make([]FundBill, len(wire))
 	for i, w := range wire {
@@ -410,9 +412,9 @@ type fundBillWire struct {
 
 // scanFundBills is the allocation-light fast path for the usual
 // fund_bill_list: an array of flat objects whose values are strings without
-// escapes. It returns false for anything else, and the caller falls back to
-// encoding/json.
-func scanFundBills(s string) ([]fundBillWire, bool) {
+// escapes, appended to out. It returns false for anything else, and the
+// caller falls back to encoding/json.
+func scanFundBills(s string, out []fundBillWire) ([]fundBillWire, bool) {
 	i := 0
 	ws := func() {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
@@ -440,7 +442,6 @@ func scanFundBills(s string) ([]fundBillWire, bool) {
 		return nil, false
 	}
 	i++
-	var out []fundBillWire
 	for {
 		ws()
 		if i < len(s) && s[i] == ']' && len(out) == 0 {
