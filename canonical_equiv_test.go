@@ -1,6 +1,7 @@
 package alipaynotify
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -297,6 +298,27 @@ func TestParamsLookupMatchesBinarySearchFunc(t *testing.T) {
 			wv, wok := ref(p, k)
 			if gv != wv || gok != wok {
 				t.Fatalf("%v.Lookup(%q) = %q, %v; want %q, %v", p, k, gv, gok, wv, wok)
+			}
+		}
+	}
+}
+
+func TestSortParamsMatchesSortFunc(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	keys := []string{"a", "b", "ab", "aa", "app_id", "sign", "sign_type", "z", "_x", "0"}
+	for range 20000 {
+		n := r.IntN(60)
+		ps := make([]rawParam, n)
+		for i := range ps {
+			k := keys[r.IntN(len(keys))] + keys[r.IntN(len(keys))]
+			ps[i] = rawParam{key: []byte(k), val: []byte{byte(i)}}
+		}
+		want := slices.Clone(ps)
+		slices.SortStableFunc(want, func(a, b rawParam) int { return bytes.Compare(a.key, b.key) })
+		sortParams(ps)
+		for i := range ps {
+			if !bytes.Equal(ps[i].key, want[i].key) {
+				t.Fatalf("sortParams: key %d = %q, want %q", i, ps[i].key, want[i].key)
 			}
 		}
 	}
