@@ -42,10 +42,44 @@ const maxKeyLen = 64
 // for out_trade_no, trade_no and out_biz_no.
 const maxIDLen = 64
 
+// Byte classes: the alphabets of parameter names and of the field grammars
+// below, one bit each in byteClasses.
+const (
+	cKey        uint8 = 1 << iota // parameter names: a-z 0-9 _
+	cDigit                        // 0-9
+	cAlnum                        // A-Z a-z 0-9
+	cNotifyID                     // legacy notify_id: alnum and + / = %
+	cToken                        // alnum and _ - . ,
+	cMerchantNo                   // printable ASCII without space & = |
+)
+
+// byteClasses[c] has the bit of every class c belongs to.
+var byteClasses = func() (t [256]uint8) {
+	for i := range t {
+		c := byte(i)
+		isKey := 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_'
+		isAlnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		for _, m := range []struct {
+			class uint8
+			in    bool
+		}{
+			{cKey, isKey},
+			{cDigit, '0' <= c && c <= '9'},
+			{cAlnum, isAlnum},
+			{cNotifyID, isAlnum || c == '+' || c == '/' || c == '=' || c == '%'},
+			{cToken, isAlnum || c == '_' || c == '-' || c == '.' || c == ','},
+			{cMerchantNo, 0x20 < c && c < 0x7f && c != '&' && c != '=' && c != '|'},
+		} {
+			if m.in {
+				t[i] |= m.class
+			}
+		}
+	}
+	return t
+}()
+
 // isKeyByte reports whether c belongs to the alphabet of parameter names.
-func isKeyByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_'
-}
+func isKeyByte(c byte) bool { return byteClasses[c]&cKey != 0 }
 
 // checkKey refuses a parameter name outside the protocol's alphabet.
 func checkKey(k []byte) error {
@@ -53,7 +87,7 @@ func checkKey(k []byte) error {
 		return fieldErr(ErrAmbiguous, safeField(k), "parameter name too long")
 	}
 	for _, c := range k {
-		if !isKeyByte(c) {
+		if byteClasses[c]&cKey == 0 {
 			return fieldErr(ErrAmbiguous, safeField(k), "parameter name outside the protocol's alphabet")
 		}
 	}
@@ -85,7 +119,7 @@ func checkBoundaries(f *form) error {
 			return err
 		}
 		if k, ok := boundaryIn(p.val, p.key); ok {
-			return fieldErr(ErrAmbiguous, safeField(p.key), "value holds \"&"+k+"=\", a parameter boundary the signature does not fix")
+			return fieldErr(ErrAmbiguous, safeField(p.key), "value holds \"&"+safeField([]byte(k))+"=\", a parameter boundary the signature does not fix")
 		}
 	}
 	return nil
@@ -100,7 +134,7 @@ func boundaryIn(v, key []byte) (string, bool) {
 			j++
 		}
 		if k := v[i+1 : j]; j > i+1 && j < len(v) && v[j] == '=' && bytes.Compare(k, key) > 0 {
-			return safeField(k), true
+			return string(k), true
 		}
 		n := bytes.IndexByte(v[i+1:], '&')
 		if n < 0 {
@@ -135,19 +169,19 @@ func checkGrammar(g grammar, legacy bool, key, v string) error {
 	ok := true
 	switch g {
 	case gDigits:
-		ok = len(v) <= maxIDLen && allBytes(v, func(c byte) bool { return '0' <= c && c <= '9' })
+		ok = len(v) <= maxIDLen && allIn(v, cDigit)
 	case gAlnum:
-		ok = len(v) <= 128 && allBytes(v, isAlnum)
+		ok = len(v) <= 128 && allIn(v, cAlnum)
 	case gNotifyID:
 		if legacy {
-			ok = len(v) <= 256 && allBytes(v, func(c byte) bool { return isAlnum(c) || c == '+' || c == '/' || c == '=' || c == '%' })
+			ok = len(v) <= 256 && allIn(v, cNotifyID)
 		} else {
-			ok = len(v) <= 128 && allBytes(v, isAlnum)
+			ok = len(v) <= 128 && allIn(v, cAlnum)
 		}
 	case gToken:
-		ok = len(v) <= 128 && allBytes(v, func(c byte) bool { return isAlnum(c) || c == '_' || c == '-' || c == '.' || c == ',' })
+		ok = len(v) <= 128 && allIn(v, cToken)
 	case gMerchantNo:
-		ok = len(v) <= maxIDLen && allBytes(v, func(c byte) bool { return 0x20 < c && c < 0x7f && c != '&' && c != '=' && c != '|' })
+		ok = len(v) <= maxIDLen && allIn(v, cMerchantNo)
 	case gStatus:
 		ok = TradeStatus(v).Known()
 	case gYN:
@@ -163,16 +197,13 @@ func checkGrammar(g grammar, legacy bool, key, v string) error {
 	return nil
 }
 
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
-
-func allBytes(s string, ok func(byte) bool) bool {
+// allIn reports whether s is non-empty and every byte of it is in class.
+func allIn(s string, class uint8) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !ok(s[i]) {
+		if byteClasses[s[i]]&class == 0 {
 			return false
 		}
 	}

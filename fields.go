@@ -135,6 +135,44 @@ var fields = map[string]fieldSpec{
 	"receive_mobile":      {gText, readByLegacy, text(func(n *Notification) *string { return &n.receiver().Mobile })},
 }
 
+// fieldTable holds fields for the lookup of every parameter in fill: open
+// addressing over 256 slots (fields fills under a third of them, so a probe
+// always ends), with a hash of the name's length and its first, middle and
+// last bytes. A lookup is one or a few string comparisons, about half the
+// cost of the map.
+var fieldTable = func() (t [256]*fieldEntry) {
+	for name, spec := range fields {
+		h := fieldHash(name)
+		for t[h] != nil {
+			h++
+		}
+		t[h] = &fieldEntry{name, spec}
+	}
+	return t
+}()
+
+type fieldEntry struct {
+	name string
+	spec fieldSpec
+}
+
+func fieldHash(k string) uint8 {
+	return uint8(len(k)*37) ^ k[0]*7 ^ k[len(k)-1]*3 ^ k[len(k)/2]<<2
+}
+
+// lookupField is fields[k].
+func lookupField(k string) (*fieldSpec, bool) {
+	if k == "" {
+		return nil, false
+	}
+	for h := fieldHash(k); fieldTable[h] != nil; h++ {
+		if e := fieldTable[h]; e.name == k {
+			return &e.spec, true
+		}
+	}
+	return nil, false
+}
+
 // text stores a value as is.
 func text(field func(*Notification) *string) func(*Notification, string, string) error {
 	return func(n *Notification, _, v string) error {
@@ -169,20 +207,33 @@ func money(field func(*Notification) *Amount) func(*Notification, string, string
 		if v[0] == '-' {
 			return fieldErr(ErrAmount, key, "negative")
 		}
-		return signedMoney(field)(n, key, v)
+		a, err := parseAmountField(key, v)
+		if err != nil {
+			return err
+		}
+		*field(n) = a
+		return nil
 	}
 }
 
 // signedMoney parses an amount that may be negative (legacy discount).
 func signedMoney(field func(*Notification) *Amount) func(*Notification, string, string) error {
 	return func(n *Notification, key, v string) error {
-		a, err := ParseAmount(v)
+		a, err := parseAmountField(key, v)
 		if err != nil {
-			return fieldErr(ErrAmount, key, err.Error())
+			return err
 		}
 		*field(n) = a
 		return nil
 	}
+}
+
+func parseAmountField(key, v string) (Amount, error) {
+	a, err := ParseAmount(v)
+	if err != nil {
+		return 0, fieldErr(ErrAmount, key, err.Error())
+	}
+	return a, nil
 }
 
 func setFundBills(n *Notification, _, v string) error {

@@ -3,7 +3,6 @@ package alipaynotify
 import (
 	"encoding/json"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 )
@@ -60,11 +59,19 @@ type Params []Param
 
 // Lookup returns the value of key and whether it was present.
 func (p Params) Lookup(key string) (string, bool) {
-	i, ok := slices.BinarySearchFunc(p, key, func(e Param, k string) int { return strings.Compare(e.Key, k) })
-	if !ok {
+	lo, hi := 0, len(p) // binary search: Params are sorted by key
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if p[m].Key < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(p) || p[lo].Key != key {
 		return "", false
 	}
-	return p[i].Value, true
+	return p[lo].Value, true
 }
 
 // Get returns the value of key, or "" if it is absent.
@@ -340,7 +347,7 @@ func (n *Notification) fill() error {
 	legacy := n.Protocol != ProtocolOpenPlatform
 	by := readers(n.Protocol)
 	for _, p := range n.Params {
-		spec, known := fields[p.Key]
+		spec, known := lookupField(p.Key)
 		if !known || p.Value == "" {
 			continue
 		}
@@ -379,12 +386,14 @@ func (n *Notification) refundFeeText() string {
 // reported with the JSON HTML-escaped (&quot;); the signature covers the
 // text as sent, so it is unescaped only for parsing.
 func parseFundBills(raw string) ([]FundBill, error) {
-	wire, ok := scanFundBills(raw)
+	var scratch [4]fundBillWire // a usual list has one or two entries
+	wire, ok := scanFundBills(raw, scratch[:0])
 	if !ok {
-		wire = nil
-		if err := json.Unmarshal([]byte(htmlUnescapeQuotes(raw)), &wire); err != nil {
+		var decoded []fundBillWire
+		if err := json.Unmarshal([]byte(htmlUnescapeQuotes(raw)), &decoded); err != nil {
 			return nil, fieldErr(ErrMalformed, "fund_bill_list", "not a JSON array")
 		}
+		wire = decoded
 	}
 	bills := make([]FundBill, len(wire))
 	for i, w := range wire {
@@ -411,9 +420,9 @@ type fundBillWire struct {
 
 // scanFundBills is the allocation-light fast path for the usual
 // fund_bill_list: an array of flat objects whose values are strings without
-// escapes. It returns false for anything else, and the caller falls back to
-// encoding/json.
-func scanFundBills(s string) ([]fundBillWire, bool) {
+// escapes, appended to out. It returns false for anything else, and the
+// caller falls back to encoding/json.
+func scanFundBills(s string, out []fundBillWire) ([]fundBillWire, bool) {
 	i := 0
 	ws := func() {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
@@ -441,7 +450,6 @@ func scanFundBills(s string) ([]fundBillWire, bool) {
 		return nil, false
 	}
 	i++
-	var out []fundBillWire
 	for {
 		ws()
 		if i < len(s) && s[i] == ']' && len(out) == 0 {

@@ -349,34 +349,38 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 	signTypeRaw, _ := f.get("sign_type")
 	signType := SignType(signTypeRaw)
 
-	n := &Notification{Source: src, SignType: signType}
+	var proto Protocol
+	var partner string
 	var csRaw []byte
 	var hasCS bool
 	if f.has("app_id") {
-		n.Protocol = ProtocolOpenPlatform
+		proto = ProtocolOpenPlatform
 		csRaw, hasCS = f.get("charset")
 	} else {
-		n.Protocol = ProtocolMapi
-		n.Partner = v.opts.Legacy.Partner
+		proto = ProtocolMapi
+		partner = v.opts.Legacy.Partner
 		csRaw, hasCS = f.get("_input_charset")
 	}
 	hasCS = hasCS && len(csRaw) > 0 // an empty parameter is not signed: absent
+	var charset Charset
 	switch {
 	case hasCS:
 		cs, ok := parseCharset(csRaw)
 		if !ok {
 			return nil, fieldErr(ErrCharset, "charset", "must be utf-8, gbk or gb2312")
 		}
-		n.Charset = cs
-	case n.Protocol == ProtocolMapi:
-		n.Charset = v.opts.Legacy.Charset
+		charset = cs
+	case proto == ProtocolMapi:
+		charset = v.opts.Legacy.Charset
 	default:
-		n.Charset = UTF8
+		charset = UTF8
 	}
 
-	if err := v.checkSignature(f, n, sign); err != nil {
+	if err := v.checkSignature(f, proto, signType, sign); err != nil {
 		return nil, err
 	}
+	// Allocated only now: a forgery costs no Notification.
+	n := &Notification{Source: src, Protocol: proto, SignType: signType, Charset: charset, Partner: partner}
 	if err := checkBoundaries(f); err != nil {
 		return nil, err
 	}
@@ -419,26 +423,26 @@ func (v *Verifier) finish(ctx context.Context, n *Notification, remote bool) (*N
 }
 
 // checkSignature picks keys and content rules by protocol and sign type.
-func (v *Verifier) checkSignature(f *form, n *Notification, sign []byte) error {
-	switch n.SignType {
+func (v *Verifier) checkSignature(f *form, proto Protocol, st SignType, sign []byte) error {
+	switch st {
 	case SignRSA2, SignRSA:
 		keys := v.openKeys
-		if n.Protocol == ProtocolMapi {
+		if proto == ProtocolMapi {
 			keys = v.mapiKeys
 		}
 		if len(keys) == 0 {
-			return fieldErr(ErrSignType, "sign_type", string(n.SignType)+" is not configured for "+string(n.Protocol)+" callbacks")
+			return fieldErr(ErrSignType, "sign_type", string(st)+" is not configured for "+string(proto)+" callbacks")
 		}
-		if n.Protocol == ProtocolOpenPlatform && v.opts.AppID == "" {
+		if proto == ProtocolOpenPlatform && v.opts.AppID == "" {
 			return fieldErr(ErrSignType, "app_id", "open-platform callbacks are not configured")
 		}
 		var certSN string
 		if sn, ok := f.get("alipay_cert_sn"); ok {
 			certSN = string(sn)
 		}
-		return verifyRSA(f, n.SignType, keys, certSN, sign)
+		return verifyRSA(f, st, keys, certSN, sign)
 	case SignMD5:
-		if n.Protocol != ProtocolMapi {
+		if proto != ProtocolMapi {
 			return fieldErr(ErrSignType, "sign_type", "MD5 is only used by legacy mapi callbacks")
 		}
 		if v.md5Key == nil {
