@@ -382,18 +382,16 @@ func (n *Notification) refundFeeText() string {
 	return n.Params.Get("refund_fee")
 }
 
-// parseFundBills parses fund_bill_list. Some notifications have been
-// reported with the JSON HTML-escaped (&quot;); the signature covers the
+// parseFundBills parses fund_bill_list: a JSON array of objects whose values
+// are strings, keys matched exactly as Alipay writes them (fundChannel,
+// amount, realAmount, fundType; others are skipped). Some notifications have
+// been reported with the JSON HTML-escaped (&quot;); the signature covers the
 // text as sent, so it is unescaped only for parsing.
 func parseFundBills(raw string) ([]FundBill, error) {
 	var scratch [4]fundBillWire // a usual list has one or two entries
-	wire, ok := scanFundBills(raw, scratch[:0])
+	wire, ok := scanFundBills(htmlUnescapeQuotes(raw), scratch[:0])
 	if !ok {
-		var decoded []fundBillWire
-		if err := json.Unmarshal([]byte(htmlUnescapeQuotes(raw)), &decoded); err != nil {
-			return nil, fieldErr(ErrMalformed, "fund_bill_list", "not a JSON array")
-		}
-		wire = decoded
+		return nil, fieldErr(ErrMalformed, "fund_bill_list", "not a JSON array of objects with string values")
 	}
 	bills := make([]FundBill, len(wire))
 	for i, w := range wire {
@@ -411,17 +409,16 @@ func parseFundBills(raw string) ([]FundBill, error) {
 	return bills, nil
 }
 
+// fundBillWire is one fund_bill_list entry as text.
 type fundBillWire struct {
-	FundChannel string `json:"fundChannel"`
-	Amount      string `json:"amount"`
-	RealAmount  string `json:"realAmount"`
-	FundType    string `json:"fundType"`
+	FundChannel, Amount, RealAmount, FundType string
 }
 
-// scanFundBills is the allocation-light fast path for the usual
-// fund_bill_list: an array of flat objects whose values are strings without
-// escapes, appended to out. It returns false for anything else, and the
-// caller falls back to encoding/json.
+// scanFundBills parses the fund_bill_list JSON into out: an array of flat
+// objects whose values are JSON strings. It is the only parser of the field
+// (encoding/json would match keys case-insensitively, so "FundChannel" would
+// count as fundChannel): plain strings are sliced from s without copying,
+// and a string with escapes is decoded by encoding/json.
 func scanFundBills(s string, out []fundBillWire) ([]fundBillWire, bool) {
 	i := 0
 	ws := func() {
@@ -433,14 +430,22 @@ func scanFundBills(s string, out []fundBillWire) ([]fundBillWire, bool) {
 		if i >= len(s) || s[i] != '"' {
 			return "", false
 		}
-		start := i + 1
+		start, escaped := i+1, false
 		for j := start; j < len(s); j++ {
 			switch s[j] {
 			case '\\':
-				return "", false
+				escaped = true
+				j++ // the escaped byte
 			case '"':
 				i = j + 1
-				return s[start:j], true
+				if !escaped {
+					return s[start:j], true
+				}
+				var v string
+				if err := json.Unmarshal([]byte(s[start-1:j+1]), &v); err != nil {
+					return "", false
+				}
+				return v, true
 			}
 		}
 		return "", false
