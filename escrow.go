@@ -2,8 +2,8 @@ package alipaynotify
 
 // Branch says how the buyer paid a legacy dual-function trade
 // (trade_create_by_buyer, 标准双接口): through escrow (担保交易) or instantly
-// (即时到账). No field of a notification names it (§11.7 of the protocol
-// notes).
+// (即时到账). No field of a notification names it (docs/protocol-legacy.md,
+// "Telling the branch").
 type Branch string
 
 const (
@@ -30,11 +30,11 @@ const (
 //     times, open-platform callbacks): BranchUnknown.
 //
 // The TRADE_FINISHED rule held in every real sample but is not documented by
-// Alipay (UNCONFIRMED, §11.7). Alipay's own rule is history-based: a trade
-// your store knows as WAIT_BUYER_PAY that reports WAIT_SELLER_SEND_GOODS was
-// paid through escrow, one that reports TRADE_FINISHED was paid instantly.
-// Prefer that stored history, and use Branch only when no earlier state of
-// the trade is known.
+// Alipay (UNCONFIRMED; docs/protocol-legacy.md, "Telling the branch").
+// Alipay's own rule is history-based: a trade your store knows as
+// WAIT_BUYER_PAY that reports WAIT_SELLER_SEND_GOODS was paid through escrow,
+// one that reports TRADE_FINISHED was paid instantly. Prefer that stored
+// history, and use Branch only when no earlier state of the trade is known.
 func (n *Notification) Branch() Branch {
 	if n.Protocol != ProtocolMapi {
 		return BranchUnknown

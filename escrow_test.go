@@ -205,9 +205,10 @@ func formatCST(t time.Time) string {
 	return t.In(alipaynotify.ChinaTime).Format("2006-01-02 15:04:05")
 }
 
-// The event identity of §11.13: a re-send with a new notify_id is the same
-// event, a refund request on an unchanged trade_status is a new one, and no
-// other two vectors collide.
+// The event identity of docs/protocol-legacy.md, "Escrow event identity and
+// rank": a re-send with a new notify_id is the same event, a refund request
+// on an unchanged trade_status is a new one, and no other two vectors
+// collide.
 func TestEscrowEventIdentity(t *testing.T) {
 	t.Parallel()
 	ids := map[string]string{}

@@ -3,8 +3,9 @@ package alipaynotify
 // TradeStatus is Alipay's trade_status. Unknown values are preserved as sent.
 type TradeStatus string
 
-// Trade statuses of the open platform (§2.10 of the protocol notes) and of the
-// legacy mapi escrow and dual-function services (§11.2).
+// Trade statuses of the open platform (docs/protocol.md, "Trade status") and
+// of the legacy mapi escrow and dual-function services
+// (docs/protocol-legacy.md, "Escrow trade statuses").
 const (
 	// WaitBuyerPay: the trade exists and is not paid.
 	WaitBuyerPay TradeStatus = "WAIT_BUYER_PAY"
@@ -90,7 +91,8 @@ var rankedStatuses = []TradeStatus{
 // rounds loop.
 type RefundStatus string
 
-// Refund statuses seen in legacy escrow notifications (§11.4).
+// Refund statuses seen in legacy escrow notifications
+// (docs/protocol-legacy.md, "Escrow refund status").
 const (
 	RefundWaitSellerAgree RefundStatus = "WAIT_SELLER_AGREE"
 	RefundSuccess         RefundStatus = "REFUND_SUCCESS"

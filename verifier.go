@@ -79,7 +79,7 @@ type Options struct {
 	// (timestamp on the open platform, notify_time on legacy mapi). An older
 	// return is refused with ErrExpired before any handler runs. The mobile
 	// web call_back_url return signs no time: its age is bounded by the
-	// creation date that begins its trade_no (see docs/protocol.md).
+	// creation date that begins its trade_no (docs/protocol.md, "Age").
 	// Default: DefaultMaxReturnAge (1 hour).
 	MaxReturnAge time.Duration
 	// MaxNotifyAge bounds the age of a notification, by its signed

@@ -1,7 +1,7 @@
 package alipaynotify
 
 // Legacy mobile web payment (手机网页即时到账, alipay.wap.trade.create.direct +
-// alipay.wap.auth.authAndExecute), alipay-protocol.md §10.
+// alipay.wap.auth.authAndExecute), docs/protocol-legacy.md, "Mobile web".
 //
 // Its async notification is not mapi-shaped: a POST of exactly service, v,
 // sec_id, notify_data and sign, where notify_data is an XML document holding
@@ -15,8 +15,9 @@ package alipaynotify
 //
 //   - Top-level fields other than the five are ignored: they are outside the
 //     signature, so they never reach Params or any typed field. Refusing them
-//     would turn one unconfirmed report of a top-level notify_id (§10.13) into
-//     lost payments; ignoring them costs nothing because nothing reads them.
+//     would turn one unconfirmed report of a top-level notify_id
+//     (docs/protocol-legacy.md, "The notification") into lost payments;
+//     ignoring them costs nothing because nothing reads them.
 //   - Business fields come only from the XML, parsed after verification with
 //     encoding/xml (no external entities, no DTD): any DOCTYPE or other <!…>
 //     declaration, a root other than <notify>, nested or namespaced elements,
@@ -81,16 +82,17 @@ const maxWAPNotifyData = 16 << 10
 // MaxWAPNotifyDataBlocks operations.
 //
 // Alipay encrypts the <notify> XML in 100-byte plaintext chunks, one block
-// each (alipay-protocol.md §10.4). Real notifications are 743 bytes of XML
-// in 8 blocks (2015) and 1152 bytes of ciphertext, 9 blocks (2013); the
-// test kit's realistic one is about 800 bytes, 9 blocks. The largest the
-// protocol allows, every element of §10.5 including the occasional ones at
-// its documented maximum (subject 256 characters, 64-character trade
-// numbers and notify_id, 100-character e-mail addresses), is 2076 bytes
-// with a Chinese subject (21 blocks), 2332 with 4-byte characters (24) and
-// 2588 if every character of the subject is an escaped '&' (26). 32 blocks
-// hold 3200 bytes at 100 per block (3744 at the PKCS#1 v1.5 maximum of 117
-// for a 1024-bit key).
+// each (docs/protocol-legacy.md, "sec_id=0001 encryption"). Real
+// notifications are 743 bytes of XML in 8 blocks (2015) and 1152 bytes of
+// ciphertext, 9 blocks (2013); the test kit's realistic one is about 800
+// bytes, 9 blocks. The largest the protocol allows, every element of
+// docs/protocol-legacy.md, "notify_data XML", including the occasional ones
+// at its documented maximum (subject 256 characters, 64-character trade
+// numbers and notify_id, 100-character e-mail addresses), is 2076 bytes with
+// a Chinese subject (21 blocks), 2332 with 4-byte characters (24) and 2588 if
+// every character of the subject is an escaped '&' (26). 32 blocks hold 3200
+// bytes at 100 per block (3744 at the PKCS#1 v1.5 maximum of 117 for a
+// 1024-bit key).
 //
 // The bound is in blocks, not bytes, because the chunk size Alipay uses
 // with larger keys is not known (all kits assume 1024-bit keys): with

@@ -17,9 +17,9 @@ import (
 )
 
 // maximalWAPFields are the business fields of the largest WAP notification
-// the protocol allows (alipay-protocol.md §10.5): every element seen, the
-// occasional ones included, at its documented maximum length; subject is
-// given by the caller.
+// the protocol allows (docs/protocol-legacy.md, "notify_data XML"): every
+// element seen, the occasional ones included, at its documented maximum
+// length; subject is given by the caller.
 func maximalWAPFields(s *alipaytest.WAPSigner, subject string) *alipaytest.Params {
 	p := s.NotifyFields(alipaytest.Fields{
 		"subject":      subject,

@@ -203,8 +203,8 @@ func TestSDKSignsGoVerifies(t *testing.T) {
 // documented rule and the Java/.NET SDKs drop them; so cases with an empty
 // value are signed here with KeepEmpty. The same cases signed with DropEmpty
 // are checked too, and the SDK must reject those: that is the recorded SDK
-// behaviour (alipay-protocol.md §2.3), not a bug of alipaytest. Every body
-// must also pass our own verifier, which tries both rules.
+// behaviour (docs/protocol.md, "Empty values"), not a bug of alipaytest.
+// Every body must also pass our own verifier, which tries both rules.
 func TestGoSignsSDKVerifies(t *testing.T) {
 	requireSDK(t)
 	corpus := generateCorpus()

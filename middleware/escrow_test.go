@@ -21,8 +21,9 @@ import (
 	"github.com/alipaynotify/alipaynotify/middleware"
 )
 
-// escrowRanks is the status order of alipay-protocol.md §11.13, restated
-// here so that the test does not trust the code under test for it.
+// escrowRanks is the status order of docs/protocol-legacy.md, "Escrow event
+// identity and rank", restated here so that the test does not trust the code
+// under test for it.
 var escrowRanks = map[string]int{
 	"WAIT_BUYER_PAY":           10,
 	"WAIT_SELLER_SEND_GOODS":   20,
@@ -32,8 +33,8 @@ var escrowRanks = map[string]int{
 }
 
 // escrowMessage is one notification of the story with the event identity
-// §11.13 gives it: partner | out_trade_no | trade_status | refund_status |
-// gmt_refund.
+// docs/protocol-legacy.md, "Escrow event identity and rank", gives it:
+// partner | out_trade_no | trade_status | refund_status | gmt_refund.
 type escrowMessage struct {
 	name  string
 	m     *alipaytest.Message
@@ -48,12 +49,14 @@ type escrowMessage struct {
 //
 // The two WAIT_BUYER_PAY notifications differ in content (the second one
 // reports the buyer's logistics choice and address, is_total_fee_adjust=N)
-// but not in identity: §11.13 leaves logistics_*, receive_* and
-// is_total_fee_adjust out of it, so the second is a duplicate and the
-// handler sees whichever arrives first. The WAIT_SELLER_SEND_GOODS re-sent a
-// day later with a new notify_id (§11.5) is a duplicate too. The refund
-// request keeps trade_status WAIT_BUYER_CONFIRM_GOODS but adds
-// refund_status and gmt_refund: a new event.
+// but not in identity: the event identity (docs/protocol-legacy.md, "Escrow
+// event identity and rank") leaves logistics_*, receive_* and
+// is_total_fee_adjust out of it, so the second is a duplicate and the handler
+// sees whichever arrives first. The WAIT_SELLER_SEND_GOODS re-sent a day
+// later with a new notify_id (docs/protocol-legacy.md, "Which escrow changes
+// are notified") is a duplicate too. The refund request keeps trade_status
+// WAIT_BUYER_CONFIRM_GOODS but adds refund_status and gmt_refund: a new
+// event.
 func escrowStory(outTradeNo string) []escrowMessage {
 	s := alipaytest.NewLegacySigner(alipaytest.DefaultPID, alipaytest.DefaultMD5Key)
 	s.Charset = "gbk"
