@@ -130,6 +130,10 @@ func New(opts Options) (*Middleware, error) {
 // claim → run business → answer exactly "success" (200, 7 bytes) when the
 // event is handled now or was before, "fail" otherwise. The business
 // handler's own response is discarded: Alipay only reads "success".
+//
+// Notify has the func(http.Handler) http.Handler shape of net/http
+// middleware (gorilla/mux's MiddlewareFunc, chi's Use): as middleware, the
+// handler it wraps is the business handler.
 func (m *Middleware) Notify(business http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -195,27 +199,10 @@ func (m *Middleware) Return(business, page http.Handler) http.Handler {
 	})
 }
 
-// NotifyMiddleware is Notify in the func(http.Handler) http.Handler shape
-// (for gorilla/mux's MiddlewareFunc and similar): the wrapped handler is the
-// business handler.
-func (m *Middleware) NotifyMiddleware() func(http.Handler) http.Handler {
-	return m.Notify
-}
-
-// ReturnMiddleware is Return in the func(http.Handler) http.Handler shape: the
-// wrapped handler is the page.
+// ReturnMiddleware is Return in the func(http.Handler) http.Handler shape of
+// net/http middleware: the handler it wraps is the page.
 func (m *Middleware) ReturnMiddleware(business http.Handler) func(http.Handler) http.Handler {
 	return func(page http.Handler) http.Handler { return m.Return(business, page) }
-}
-
-// Process runs the exactly-once flow for an already verified notification:
-// claim, run business, complete or release. Framework adapters use it; the
-// returned Delivery holds the outcome. A panic in business releases the
-// claim; for a notification it then goes on to the caller's recovery, for a
-// return (n.Source) it is logged and reported as OutcomeFailed, so that the
-// page can still be shown.
-func (m *Middleware) Process(w http.ResponseWriter, r *http.Request, n *alipaynotify.Notification, business http.Handler) *Delivery {
-	return m.process(w, r, n, business)
 }
 
 // Verifier returns the verifier the middleware uses.
