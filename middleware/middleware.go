@@ -73,6 +73,12 @@ import (
 	"github.com/alipaynotify/alipaynotify/dedupe"
 )
 
+// ErrConfig is wrapped by every error New returns: Options that cannot work
+// (a missing Verifier, a negative or too short duration, a Retention the
+// Verifier outlives, an unknown TradeNoCheck). Match it with
+// errors.Is(err, middleware.ErrConfig); the message names the field.
+var ErrConfig = errors.New("middleware: invalid Options")
+
 // Errors reported to hooks, logs and the return page.
 var (
 	// ErrHandlerStatus: the business http.Handler answered a non-2xx status.
@@ -118,7 +124,8 @@ type Middleware struct {
 	gates gates
 }
 
-// New validates opts once and returns the middleware.
+// New validates opts once and returns the middleware. Its errors wrap
+// ErrConfig.
 func New(opts Options) (*Middleware, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err

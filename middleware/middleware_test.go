@@ -366,19 +366,19 @@ func testConcurrentDuplicates(t *testing.T, a, b dedupe.Store) {
 func TestInFlightWait(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 3 * time.Second})
-		f.rec.sleep = 300 * time.Millisecond
+		f.rec.sleep = 300 * time.Millisecond // the owner's run, which the duplicate waits out
+		first := make(chan struct{})
+		f.rec.onRun = func() { close(first) }
 		paid := f.signer.NewTrade("ORDER-7", "1.00").Paid()
 		var wg sync.WaitGroup
 		codes := make([]string, 2)
 		for i := range codes {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
+			wg.Go(func() {
 				if i == 1 {
-					time.Sleep(50 * time.Millisecond)
+					<-first // the first delivery holds the claim
 				}
 				_, codes[i] = f.notify(t, paid)
-			}(i)
+			})
 		}
 		wg.Wait()
 		if codes[0] != "success" || codes[1] != "success" || f.rec.total() != 1 {
@@ -536,21 +536,43 @@ func TestContextHelpers(t *testing.T) {
 	}
 }
 
+// TestOptionsValidation: New refuses each unworkable option with an error
+// that wraps ErrConfig and names the field, and fills the defaults in.
 func TestOptionsValidation(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
-	v, _ := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
-	for name, o := range map[string]middleware.Options{
-		"no verifier":        {},
-		"negative lease":     {Verifier: v, Lease: -1},
-		"tiny lease":         {Verifier: v, Lease: time.Millisecond},
-		"retention < lease":  {Verifier: v, Lease: time.Minute, Retention: time.Second},
-		"negative body size": {Verifier: v, MaxBodyBytes: -1},
-		"negative timeout":   {Verifier: v, StoreTimeout: -1},
-		"negative waiting":   {Verifier: v, MaxWaiting: -1},
+	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  middleware.Options
+		field string // the field the error names
+	}{
+		{"no verifier", middleware.Options{}, "Verifier"},
+		{"negative lease", middleware.Options{Verifier: v, Lease: -1}, "Lease"},
+		{"tiny lease", middleware.Options{Verifier: v, Lease: time.Millisecond}, "Lease"},
+		{"negative retention", middleware.Options{Verifier: v, Retention: -1}, "Retention"},
+		{"retention < lease", middleware.Options{Verifier: v, Lease: time.Minute, Retention: time.Second}, "Retention"},
+		{"retention within the verifier's age", middleware.Options{Verifier: v, Retention: v.MaxAge()}, "Retention"},
+		{"negative wait", middleware.Options{Verifier: v, WaitInFlight: -1}, "WaitInFlight"},
+		{"negative timeout", middleware.Options{Verifier: v, StoreTimeout: -1}, "StoreTimeout"},
+		{"negative waiting", middleware.Options{Verifier: v, MaxWaiting: -1}, "MaxWaiting"},
+		{"negative body size", middleware.Options{Verifier: v, MaxBodyBytes: -1}, "MaxBodyBytes"},
+		{"unknown trade_no check", middleware.Options{Verifier: v, CheckTradeNo: middleware.TradeNoCheckOff + 1}, "CheckTradeNo"},
 	} {
-		if _, err := middleware.New(o); err == nil {
-			t.Errorf("%s: accepted", name)
+		m, err := middleware.New(tc.opts)
+		if !errors.Is(err, middleware.ErrConfig) {
+			t.Errorf("%s: New = %v, %v; want an error matching ErrConfig", tc.name, m, err)
+			continue
 		}
+		if !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: %q does not name %s", tc.name, err, tc.field)
+		}
+	}
+	if _, err := middleware.New(middleware.Options{Verifier: v}); err != nil {
+		t.Fatalf("defaults refused: %v", err)
 	}
 }
 

@@ -160,15 +160,17 @@ func TestNotifyIgnoresQuery(t *testing.T) {
 func TestOwnerFailsWhileDuplicateWaits(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 5 * time.Second})
-		f.rec.sleep = 150 * time.Millisecond
-		f.rec.fail.Store(1) // the first run fails after its sleep
+		f.rec.sleep = 150 * time.Millisecond // the owner's run, which the duplicate waits out
+		f.rec.fail.Store(1)                  // the first run fails after its sleep
+		running := make(chan struct{}, 2)
+		f.rec.onRun = func() { running <- struct{}{} }
 		paid := f.signer.NewTrade("OWNER-FAILS", "1.00").Paid()
 		bodies := make(chan string, 2)
 		var wg sync.WaitGroup
 		for i := range 2 {
 			wg.Go(func() {
 				if i == 1 {
-					time.Sleep(30 * time.Millisecond) // the second finds the claim taken
+					<-running // the second finds the claim taken
 				}
 				_, body := f.notify(t, paid)
 				bodies <- body
@@ -234,12 +236,16 @@ func TestHooksFire(t *testing.T) {
 	f.notify(t, trade.Paid().Tampered("total_amount", "0.01"))
 
 	// A duplicate that waits for the owner.
-	f.rec.sleep = 200 * time.Millisecond
+	f.rec.sleep = 200 * time.Millisecond // the owner's run, which the duplicate waits out
+	first := make(chan struct{})
+	f.rec.onRun = func() { close(first) }
 	other := f.signer.NewTrade("HOOKS-WAIT", "2.00").Paid()
 	var wg sync.WaitGroup
 	for i := range 2 {
 		wg.Go(func() {
-			time.Sleep(time.Duration(i) * 50 * time.Millisecond)
+			if i == 1 {
+				<-first // the first delivery holds the claim
+			}
 			f.notify(t, other)
 		})
 	}
