@@ -12,7 +12,8 @@
 // # The exactly-once contract
 //
 //   - Event identity: merchant + out_trade_no + trade status + refund
-//     identity (alipaynotify.Event); notify_id is not part of it.
+//     identity (alipaynotify.Event); notify_id is not part of it. The store
+//     keys on the dedupe.Event that dedupe.EventFor derives from it.
 //   - Claim: a delivery claims the event with a random token and a lease
 //     (Options.Lease) and renews it every Lease/3 while the handler runs; the
 //     handler can read the token (Delivery.ClaimToken) to fence its writes.
