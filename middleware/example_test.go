@@ -11,27 +11,15 @@ import (
 
 	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/internal/exampletest"
 	"github.com/alipaynotify/alipaynotify/middleware"
 )
-
-// exampleVerifier accepts the test signer's callbacks. A real merchant passes
-// its app ID and Alipay's public key.
-func exampleVerifier() *alipaynotify.Verifier {
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
-		AppID:            alipaytest.DefaultAppID,
-		AlipayPublicKeys: []string{alipaytest.TestKey().PublicKeyPEM()},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	return v
-}
 
 // New configures the middleware once; Notify wraps the business handler,
 // which runs once per business event however often Alipay delivers it.
 func ExampleNew() {
 	m, err := middleware.New(middleware.Options{
-		Verifier: exampleVerifier(),
+		Verifier: exampletest.Verifier(),
 		Logger:   slog.New(slog.DiscardHandler), // default: slog.Default()
 	})
 	if err != nil {
@@ -59,7 +47,7 @@ func ExampleNew() {
 
 // New refuses options that cannot work with an error matching ErrConfig.
 func ExampleNew_config() {
-	_, err := middleware.New(middleware.Options{Verifier: exampleVerifier(), MaxWaiting: -1})
+	_, err := middleware.New(middleware.Options{Verifier: exampletest.Verifier(), MaxWaiting: -1})
 	fmt.Println(errors.Is(err, middleware.ErrConfig))
 	fmt.Println(err)
 	// Output:
@@ -70,7 +58,7 @@ func ExampleNew_config() {
 // Return serves the buyer's browser: the same business handler runs once,
 // shared with Notify, and the page shows the outcome.
 func ExampleMiddleware_Return() {
-	m, err := middleware.New(middleware.Options{Verifier: exampleVerifier(), Logger: slog.New(slog.DiscardHandler)})
+	m, err := middleware.New(middleware.Options{Verifier: exampletest.Verifier(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		log.Fatal(err)
 	}

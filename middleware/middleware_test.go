@@ -135,6 +135,7 @@ func (f *fixture) notify(t *testing.T, m *alipaytest.Message) (int, string) {
 }
 
 func TestNotifyOnce(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		trade := f.signer.NewTrade("ORDER-1", "88.88")
@@ -157,6 +158,7 @@ func TestNotifyOnce(t *testing.T) {
 }
 
 func TestNotifyAnswers(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{MaxBodyBytes: 4096})
 	paid := f.signer.NewTrade("ORDER-2", "1.00").Paid()
 	forged := paid.Clone()
@@ -191,6 +193,7 @@ func TestNotifyAnswers(t *testing.T) {
 }
 
 func TestFailureThenRetry(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		paid := f.signer.NewTrade("ORDER-3", "5.00").Paid()
@@ -211,6 +214,7 @@ func TestFailureThenRetry(t *testing.T) {
 }
 
 func TestPanicReleasesClaim(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		paid := f.signer.NewTrade("ORDER-4", "5.00").Paid()
@@ -238,6 +242,7 @@ func TestPanicReleasesClaim(t *testing.T) {
 }
 
 func TestHTTPHandlerStatus(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
 	v, _ := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
 	mw, err := middleware.New(middleware.Options{Verifier: v})
@@ -276,6 +281,7 @@ func TestHTTPHandlerStatus(t *testing.T) {
 // TestReturnRacesNotify: whichever of return and notify comes first runs the
 // handler; the other is a duplicate; the page always renders.
 func TestReturnRacesNotify(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		trade := f.signer.NewTrade("ORDER-6", "9.99")
@@ -319,6 +325,7 @@ func TestReturnRacesNotify(t *testing.T) {
 // two middleware instances sharing a store, run the handler exactly once.
 // MaxWaiting lets all of them wait (TestWaitingCap covers the cap).
 func TestConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
 	store := dedupe.NewMemoryStore()
 	defer store.Close()
 	testConcurrentDuplicates(t, store, store)
@@ -364,6 +371,7 @@ func testConcurrentDuplicates(t *testing.T, a, b dedupe.Store) {
 }
 
 func TestInFlightWait(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 3 * time.Second})
 		f.rec.sleep = 300 * time.Millisecond // the owner's run, which the duplicate waits out
@@ -404,6 +412,7 @@ func TestInFlightWait(t *testing.T) {
 // TestLeaseRenewal: a handler slower than the lease keeps its claim; a
 // duplicate arriving meanwhile never runs it a second time.
 func TestLeaseRenewal(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		// Renewal every 200ms keeps a 600ms lease alive through a 1.5s
 		// handler; a renewal would have to be late by 400ms for a duplicate
@@ -446,6 +455,7 @@ func (failingStore) Release(context.Context, dedupe.Event, string) (bool, error)
 }
 
 func TestStoreDown(t *testing.T) {
+	t.Parallel()
 	var storeErrs atomic.Int32
 	f := newFixture(t, middleware.Options{Store: failingStore{}, Hooks: middleware.Hooks{
 		StoreError: func(ctx context.Context, op string, err error) { storeErrs.Add(1) },
@@ -466,6 +476,7 @@ func TestStoreDown(t *testing.T) {
 // TestStaleOrder: TRADE_FINISHED first, TRADE_SUCCESS late → both delivered
 // once, the late one flagged stale; SkipStale skips it instead.
 func TestStaleOrder(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		for _, skip := range []bool{false, true} {
 			f := newFixtureOn(t, newStore(), middleware.Options{SkipStale: skip})
@@ -497,6 +508,7 @@ func TestStaleOrder(t *testing.T) {
 // TestRefunds: payment, two partial refunds and a full refund are four
 // events; retries of each run nothing.
 func TestRefunds(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		tr := f.signer.NewTrade("ORDER-12", "100.00")
@@ -522,6 +534,7 @@ func TestRefunds(t *testing.T) {
 }
 
 func TestContextHelpers(t *testing.T) {
+	t.Parallel()
 	if n, ok := middleware.FromContext(context.Background()); ok || n != nil {
 		t.Fatal("empty context")
 	}
@@ -581,6 +594,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // TestTradeNoConflict: one out_trade_no with two different trade_nos is
 // refused (legacy by default, every protocol with TradeNoCheckAll).
 func TestTradeNoConflict(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		for _, c := range []struct {
 			check   middleware.TradeNoCheck
@@ -619,6 +633,7 @@ func TestTradeNoConflict(t *testing.T) {
 // TestResponseControllerInBusiness: a plain http.Handler may set deadlines
 // through http.ResponseController; flushing never leaks output to Alipay.
 func TestResponseControllerInBusiness(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
 	v, _ := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
 	mw, err := middleware.New(middleware.Options{Verifier: v})

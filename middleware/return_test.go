@@ -21,6 +21,7 @@ import (
 // TestReturnOutcomes: whatever happens to the business handler, the buyer
 // gets the page, and the page knows what happened.
 func TestReturnOutcomes(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		for _, tc := range []struct {
 			name    string
@@ -81,6 +82,7 @@ func TestReturnOutcomes(t *testing.T) {
 // handler is still running waits up to WaitInFlight, then shows the page
 // with OutcomeInFlight without running the handler.
 func TestReturnInFlight(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 50 * time.Millisecond})
 		f.rec.sleep = 500 * time.Millisecond
@@ -109,6 +111,7 @@ func TestReturnInFlight(t *testing.T) {
 // TestReturnMethods: only GET reaches the verifier and the handler; HEAD and
 // the rest get 405 with Allow: GET.
 func TestReturnMethods(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{})
 	ret := f.signer.NewTrade("RET-METHOD", "1.00").Return()
 	for _, method := range []string{http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
@@ -127,6 +130,7 @@ func TestReturnMethods(t *testing.T) {
 // TestReturnErrorHandler: an unverifiable return goes to the merchant's
 // error handler with a typed error, and runs nothing.
 func TestReturnErrorHandler(t *testing.T) {
+	t.Parallel()
 	var got error
 	f := newFixture(t, middleware.Options{ReturnErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 		got = err
@@ -146,6 +150,7 @@ func TestReturnErrorHandler(t *testing.T) {
 // TestNotifyIgnoresQuery: query parameters a merchant put on its notify_url
 // are not part of the callback: the body alone is verified.
 func TestNotifyIgnoresQuery(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{})
 	paid := f.signer.NewTrade("NOTIFY-QUERY", "1.00").Paid()
 	w := f.serve(paid.Request("/alipay/notify?shop=7&sign=forged&total_amount=0.01"))
@@ -158,6 +163,7 @@ func TestNotifyIgnoresQuery(t *testing.T) {
 // then fails takes the claim over and runs the handler itself, so Alipay's
 // copy is acknowledged only once the event is really handled.
 func TestOwnerFailsWhileDuplicateWaits(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 5 * time.Second})
 		f.rec.sleep = 150 * time.Millisecond // the owner's run, which the duplicate waits out
@@ -191,6 +197,7 @@ func TestOwnerFailsWhileDuplicateWaits(t *testing.T) {
 // TestHooksFire: every hook fires once for what it reports, with the
 // durations measured.
 func TestHooksFire(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	fired := map[string]int{}
 	var handledIn, failedIn, waited time.Duration
@@ -266,6 +273,7 @@ func TestHooksFire(t *testing.T) {
 
 // The return route's error handler default: 400, nothing echoed.
 func TestReturnErrorDefault(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{Logger: slog.New(slog.DiscardHandler)})
 	req := httptest.NewRequest(http.MethodGet, "/alipay/return?out_trade_no=%3Cscript%3E&sign=x", nil)
 	w := f.serve(req)
@@ -278,6 +286,7 @@ func TestReturnErrorDefault(t *testing.T) {
 // runtime.Goexit (t.FailNow in a test handler) releases the claim and is
 // not turned into a panic.
 func TestGoexitReleasesClaim(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{Logger: slog.New(slog.DiscardHandler)})
 	exit := true
 	f.rec.onRun = func() {

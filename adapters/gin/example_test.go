@@ -3,8 +3,6 @@ package alipaygin_test
 import (
 	"context"
 	"fmt"
-	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 
@@ -13,28 +11,12 @@ import (
 	"github.com/alipaynotify/alipaynotify"
 	alipaygin "github.com/alipaynotify/alipaynotify/adapters/gin"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/internal/exampletest"
 	"github.com/alipaynotify/alipaynotify/middleware"
 )
 
 // The examples of this package and of package alipaymux tell the same
 // stories with the same names: only the router code differs.
-
-// exampleMiddleware configures the middleware for the test signer's
-// callbacks. A real merchant passes its app ID and Alipay's public key.
-func exampleMiddleware() *middleware.Middleware {
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
-		AppID:            alipaytest.DefaultAppID,
-		AlipayPublicKeys: []string{alipaytest.TestKey().PublicKeyPEM()},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	m, err := middleware.New(middleware.Options{Verifier: v, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		log.Fatal(err)
-	}
-	return m
-}
 
 // markPaid is the merchant's business handler, the same on every router. It
 // runs once per business event; an error makes Alipay retry.
@@ -43,20 +25,12 @@ func markPaid(ctx context.Context, n *alipaynotify.Notification) error {
 	return nil
 }
 
-// send plays Alipay and the buyer's browser: it sends req to h and returns
-// the status and body of the answer.
-func send(h http.Handler, req *http.Request) string {
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
-	return fmt.Sprint(w.Code, " ", w.Body.String())
-}
-
 // Register notify_url and return_url on a group. The business handler runs
 // once, whichever of the return and the notify arrives first; the return
 // page shows the outcome.
 func ExampleHandleNotify() {
 	gin.SetMode(gin.ReleaseMode)
-	m := exampleMiddleware()
+	m := exampletest.Middleware()
 	business := middleware.HandlerFunc(markPaid)
 	page := func(c *gin.Context) {
 		d, _ := alipaygin.DeliveryFromContext(c)
@@ -69,9 +43,9 @@ func ExampleHandleNotify() {
 	alipaygin.HandleReturn(alipay, "/return", m, business, page)
 
 	trade := alipaytest.NewSigner(nil).NewTrade("ORDER-1", "88.88")
-	fmt.Println(send(r, trade.Return().Request("/alipay/return")))
+	fmt.Println(exampletest.Send(r, trade.Return().Request("/alipay/return")))
 	for range 2 {
-		fmt.Println(send(r, trade.Paid().Request("/alipay/notify")))
+		fmt.Println(exampletest.Send(r, trade.Paid().Request("/alipay/notify")))
 	}
 	// Output:
 	// business: return ORDER-1 88.88
@@ -84,13 +58,13 @@ func ExampleHandleNotify() {
 // hand.
 func ExampleNotify() {
 	gin.SetMode(gin.ReleaseMode)
-	m := exampleMiddleware()
+	m := exampletest.Middleware()
 	business := middleware.HandlerFunc(markPaid)
 
 	r := gin.New()
 	r.POST("/alipay/notify", alipaygin.Notify(m, business))
 
-	fmt.Println(send(r, alipaytest.NewSigner(nil).Paid("ORDER-2", "10.00").Request("/alipay/notify")))
+	fmt.Println(exampletest.Send(r, alipaytest.NewSigner(nil).Paid("ORDER-2", "10.00").Request("/alipay/notify")))
 	// Output:
 	// business: notify ORDER-2 10.00
 	// 200 success
@@ -100,7 +74,7 @@ func ExampleNotify() {
 // forged callback never reaches it.
 func ExampleNotifyMiddleware() {
 	gin.SetMode(gin.ReleaseMode)
-	m := exampleMiddleware()
+	m := exampletest.Middleware()
 
 	r := gin.New()
 	r.POST("/alipay/notify", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
@@ -112,7 +86,7 @@ func ExampleNotifyMiddleware() {
 
 	paid := alipaytest.NewSigner(nil).Paid("ORDER-3", "100.00")
 	for _, msg := range []*alipaytest.Message{paid.Tampered("total_amount", "0.01"), paid} {
-		fmt.Println(send(r, msg.Request("/alipay/notify")))
+		fmt.Println(exampletest.Send(r, msg.Request("/alipay/notify")))
 	}
 	// Output:
 	// 400 fail
@@ -123,7 +97,7 @@ func ExampleNotifyMiddleware() {
 // The middleware form of the return: the rest of the gin chain is the page.
 func ExampleReturnMiddleware() {
 	gin.SetMode(gin.ReleaseMode)
-	m := exampleMiddleware()
+	m := exampletest.Middleware()
 	business := middleware.HandlerFunc(markPaid)
 
 	r := gin.New()
@@ -132,7 +106,7 @@ func ExampleReturnMiddleware() {
 		c.String(http.StatusOK, "thank you, order %s is %s", d.Notification.OutTradeNo, d.Outcome)
 	})
 
-	fmt.Println(send(r, alipaytest.NewSigner(nil).NewTrade("ORDER-4", "1.00").Return().Request("/alipay/return")))
+	fmt.Println(exampletest.Send(r, alipaytest.NewSigner(nil).NewTrade("ORDER-4", "1.00").Return().Request("/alipay/return")))
 	// Output:
 	// business: return ORDER-4 1.00
 	// 200 thank you, order ORDER-4 is handled
