@@ -7,7 +7,9 @@
 // POST and the return GET arrives first does the work and the other is a
 // duplicate. The business handler is an http.Handler (it reads the
 // Notification with FromContext and signals failure with a non-2xx status)
-// or a HandlerFunc returning an error.
+// or a HandlerFunc returning an error, which is one. Packages alipaygin and
+// alipaymux (under adapters/) take the same business handler and give
+// Notify and Return the router's shapes, with the same names in both.
 //
 // # The exactly-once contract
 //
@@ -100,7 +102,9 @@ var (
 )
 
 // HandlerFunc is the typed form of a business handler. Return nil when the
-// event is durably handled; any error makes Alipay retry.
+// event is durably handled; any error makes Alipay retry. It is an
+// http.Handler, so it goes wherever a business handler does: Notify, Return
+// and every adapter.
 type HandlerFunc func(ctx context.Context, n *alipaynotify.Notification) error
 
 // ServeHTTP lets a HandlerFunc be used wherever an http.Handler is: it answers
