@@ -72,7 +72,6 @@ func newFaultyPair(t *testing.T, opts middleware.Options) *faultyPair {
 // Lease + Lease/3), before B can take the event over, so the two handlers do
 // not overlap by more than Lease/3; A answers "fail", B runs the event once.
 func TestPartitionedOwnerIsCancelled(t *testing.T) {
-	t.Parallel()
 	const lease = 600 * time.Millisecond
 	fp := newFaultyPair(t, middleware.Options{Lease: lease, StoreTimeout: 200 * time.Millisecond, WaitInFlight: 10 * time.Second})
 	type run struct {
@@ -153,7 +152,6 @@ func TestPartitionedOwnerIsCancelled(t *testing.T) {
 // re-dialled and the delivery succeeds. After the fault, the event is
 // handled exactly once.
 func TestAnswersBoundedWhileRedisStalls(t *testing.T) {
-	t.Parallel()
 	const timeout = 150 * time.Millisecond
 	for _, tc := range []struct {
 		name  string
@@ -205,7 +203,6 @@ func TestAnswersBoundedWhileRedisStalls(t *testing.T) {
 // runs in B (A's duplicates poll), with 5ms of added latency. Half of them
 // are over MaxWaiting and answer at once.
 func TestDuplicatesCostBoundedStoreCalls(t *testing.T) {
-	t.Parallel()
 	const dups, maxWaiting = 40, 20
 	for _, tc := range []struct {
 		name     string

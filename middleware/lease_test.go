@@ -26,7 +26,6 @@ func (frozenRenewals) Extend(context.Context, dedupe.Event, string, time.Duratio
 // duplicates run nothing, and the paused owner answers "fail", reporting a
 // lost lease, not a store failure.
 func TestPausedOwnerCannotCompleteOverNewOwner(t *testing.T) {
-	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		mem := newStore()
 		var storeErrs, leaseLost atomic.Int32

@@ -214,7 +214,6 @@ func TestFailureThenRetry(t *testing.T) {
 }
 
 func TestPanicReleasesClaim(t *testing.T) {
-	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		paid := f.signer.NewTrade("ORDER-4", "5.00").Paid()
@@ -412,7 +411,6 @@ func TestInFlightWait(t *testing.T) {
 // TestLeaseRenewal: a handler slower than the lease keeps its claim; a
 // duplicate arriving meanwhile never runs it a second time.
 func TestLeaseRenewal(t *testing.T) {
-	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		// Renewal every 200ms keeps a 600ms lease alive through a 1.5s
 		// handler; a renewal would have to be late by 400ms for a duplicate

@@ -99,7 +99,6 @@ func timed(f *fixture, path string, m *alipaytest.Message) (code int, body strin
 // middleware does not know is a store failure: "fail", the handler never
 // runs, StoreError reports it.
 func TestUnknownClaimStateFailsClosed(t *testing.T) {
-	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		claim dedupe.Claim
@@ -136,7 +135,6 @@ func TestUnknownClaimStateFailsClosed(t *testing.T) {
 // (and ignores its context) is bounded by Lease/3 and abandoned when the
 // handler is done: a 40ms handler on a 90ms lease answers at once.
 func TestHangingExtendDoesNotStallAnswer(t *testing.T) {
-	t.Parallel()
 	st := newScripted(t)
 	const lease = 90 * time.Millisecond
 	hung := hang(t)
@@ -163,7 +161,6 @@ func TestHangingExtendDoesNotStallAnswer(t *testing.T) {
 // answer are abandoned after StoreTimeout, with the deadline on their
 // context too, and the delivery answers within the documented bound.
 func TestStoreCallDeadlines(t *testing.T) {
-	t.Parallel()
 	const timeout = 100 * time.Millisecond
 	for _, tc := range []struct {
 		op         string
@@ -229,7 +226,6 @@ func TestStoreCallDeadlines(t *testing.T) {
 // TestCompleteDoesNotRetryInvalidArgument (item 2): an argument error is a
 // bug, not an outage; retrying it cannot help.
 func TestCompleteDoesNotRetryInvalidArgument(t *testing.T) {
-	t.Parallel()
 	st := newScripted(t)
 	st.complete = func(context.Context) (bool, error) { return false, dedupe.ErrInvalidArgument }
 	f := newFixture(t, middleware.Options{Store: st, Logger: discardLogger()})
@@ -242,7 +238,6 @@ func TestCompleteDoesNotRetryInvalidArgument(t *testing.T) {
 // TestStoreErrorIsWrapped (item 2): the store's own error stays reachable
 // with errors.Is through the delivery's error.
 func TestStoreErrorIsWrapped(t *testing.T) {
-	t.Parallel()
 	f := newFixture(t, middleware.Options{Store: failingStore{}, Logger: discardLogger()})
 	w := f.serve(f.signer.NewTrade("WRAPPED", "1.00").Return().Request("/alipay/return"))
 	d := <-f.pages
@@ -256,7 +251,6 @@ func TestStoreErrorIsWrapped(t *testing.T) {
 // is cancelled with cause ErrLeaseLost, and the delivery answers "fail"
 // without marking the event done, whatever the handler returns.
 func TestLostLeaseCancelsHandler(t *testing.T) {
-	t.Parallel()
 	const lease = 150 * time.Millisecond
 	down := func(context.Context) (bool, error) { return false, errDown }
 	for _, tc := range []struct {
@@ -320,7 +314,6 @@ func TestLostLeaseCancelsHandler(t *testing.T) {
 // MaxWaiting they answer "fail" at once; when it is done, the waiters answer
 // "success" from what it saw.
 func TestDuplicatesShareOneWaiter(t *testing.T) {
-	t.Parallel()
 	const maxWaiting, dups = 8, 30
 	st := newScripted(t)
 	var waited atomic.Int32
@@ -372,7 +365,6 @@ func TestDuplicatesShareOneWaiter(t *testing.T) {
 // an event another process is handling share one poller that backs off, so
 // the store sees a bounded number of Claims however many wait.
 func TestDuplicatesOfRemoteOwnerPollWithBackoff(t *testing.T) {
-	t.Parallel()
 	const dups, wait = 20, 600 * time.Millisecond
 	shared := newScripted(t)
 	a := newFixture(t, middleware.Options{Store: shared, Logger: discardLogger()})
@@ -416,7 +408,6 @@ func TestDuplicatesOfRemoteOwnerPollWithBackoff(t *testing.T) {
 // TestWaitedInFlightOnlyWhenWaiting (item 5): a slow store or a store outage
 // is not waiting behind another owner; StoreCall and StoreError report them.
 func TestWaitedInFlightOnlyWhenWaiting(t *testing.T) {
-	t.Parallel()
 	const latency = 20 * time.Millisecond
 	slow := newScripted(t)
 	slow.claim = func(ctx context.Context, ev dedupe.Event, lease time.Duration) (dedupe.Claim, error) {

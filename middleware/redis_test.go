@@ -51,7 +51,6 @@ func newRedisStore(t testing.TB, client redis.UniversalClient) dedupe.Store {
 // TestRedisConcurrentDuplicates: 200 duplicates at once over two middleware
 // instances, each with its own client, on one Redis → one run.
 func TestRedisConcurrentDuplicates(t *testing.T) {
-	t.Parallel()
 	addr := redisAddr(t)
 	prefix := uniquePrefix()
 	var stores []dedupe.Store
@@ -69,7 +68,6 @@ func TestRedisConcurrentDuplicates(t *testing.T) {
 
 // TestRedisClusterConcurrentDuplicates runs the same on Redis Cluster.
 func TestRedisClusterConcurrentDuplicates(t *testing.T) {
-	t.Parallel()
 	addrs := os.Getenv("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS")
 	if addrs == "" {
 		if os.Getenv("CI") != "" {
@@ -105,7 +103,6 @@ func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 // TestRedisRoundTrips: a first delivery costs 2 round trips (claim,
 // complete), a duplicate 1 (claim).
 func TestRedisRoundTrips(t *testing.T) {
-	t.Parallel()
 	c := redis.NewClient(&redis.Options{Addr: redisAddr(t)})
 	defer c.Close()
 	hook := &countingHook{}
@@ -214,7 +211,6 @@ func (r *ownRedis) stop() {
 // TestRedisStoppedMidRun: with Redis down, deliveries answer "fail" and the
 // handler never runs; when Redis is back, the retry runs it once.
 func TestRedisStoppedMidRun(t *testing.T) {
-	t.Parallel()
 	srv := startOwnRedis(t, false)
 	c := redis.NewClient(&redis.Options{Addr: srv.addr(), DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: 1})
@@ -255,7 +251,6 @@ func TestRedisStoppedMidRun(t *testing.T) {
 // TestRedisRestartPersistence: done events survive a Redis restart with AOF
 // persistence.
 func TestRedisRestartPersistence(t *testing.T) {
-	t.Parallel()
 	srv := startOwnRedis(t, true)
 	c := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: 3})
 	defer c.Close()

@@ -21,7 +21,6 @@ import (
 // TestReturnOutcomes: whatever happens to the business handler, the buyer
 // gets the page, and the page knows what happened.
 func TestReturnOutcomes(t *testing.T) {
-	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		for _, tc := range []struct {
 			name    string
@@ -273,7 +272,6 @@ func TestHooksFire(t *testing.T) {
 
 // The return route's error handler default: 400, nothing echoed.
 func TestReturnErrorDefault(t *testing.T) {
-	t.Parallel()
 	f := newFixture(t, middleware.Options{Logger: slog.New(slog.DiscardHandler)})
 	req := httptest.NewRequest(http.MethodGet, "/alipay/return?out_trade_no=%3Cscript%3E&sign=x", nil)
 	w := f.serve(req)
@@ -286,7 +284,6 @@ func TestReturnErrorDefault(t *testing.T) {
 // runtime.Goexit (t.FailNow in a test handler) releases the claim and is
 // not turned into a panic.
 func TestGoexitReleasesClaim(t *testing.T) {
-	t.Parallel()
 	f := newFixture(t, middleware.Options{Logger: slog.New(slog.DiscardHandler)})
 	exit := true
 	f.rec.onRun = func() {
