@@ -1,9 +1,14 @@
 // Package adapters_test checks that the framework adapters stay optional: a
-// merchant on plain net/http never compiles gin or gorilla/mux.
+// merchant on plain net/http never compiles gin or gorilla/mux, and never
+// downloads them.
 package adapters_test
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -59,5 +64,90 @@ func TestAdaptersDoCompileFrameworks(t *testing.T) {
 		if !found {
 			t.Errorf("go list -deps %s does not list %s", pkg, want)
 		}
+	}
+}
+
+// TestNetHTTPDownloadsNoFrameworks builds examples/nethttp, a plain net/http
+// merchant, on an empty module cache and checks that the go command fetched
+// no gin or gorilla/mux source: the module holds the adapters, but a merchant
+// who does not import them never downloads their frameworks. Building
+// examples/gin the same way does fetch gin, which keeps the check honest. It
+// needs the module proxy, so it is skipped with -short and when the proxy
+// cannot be reached.
+func TestNetHTTPDownloadsNoFrameworks(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("downloads modules from the proxy: skipped with -short")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found")
+	}
+	goEnv := func(name string) string {
+		out, err := exec.Command(goBin, "env", name).Output()
+		if err != nil {
+			t.Skipf("go env %s: %v: cannot tell which module proxy to use", name, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	proxy, flags := goEnv("GOPROXY"), goEnv("GOFLAGS")
+	if proxy == "" || proxy == "off" {
+		t.Skipf("GOPROXY=%q: no module proxy to download from", proxy)
+	}
+
+	// build builds pkg on an empty module cache and returns the cache. The
+	// go command loads every package of the build first, downloading the
+	// modules it needs; -n then only prints the compile steps, which would
+	// take most of a minute in a fresh cache path and download nothing more.
+	build := func(pkg string) (cache string) {
+		cache = t.TempDir()
+		cmd := exec.Command(goBin, "build", "-n", "-o", filepath.Join(t.TempDir(), "bin"), pkg)
+		cmd.Env = append(os.Environ(),
+			"GOMODCACHE="+cache,
+			"GOPROXY="+proxy,
+			// -modcacherw lets t.TempDir remove the downloaded modules.
+			"GOFLAGS="+strings.TrimSpace(flags+" -mod=mod -modcacherw"),
+		)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			for _, offline := range []string{"dial tcp", "no such host", "i/o timeout", "connection refused", "network is unreachable", "proxyconnect", "TLS handshake timeout"} {
+				if strings.Contains(string(out), offline) {
+					t.Skipf("the module proxy %s cannot be reached (%s):\n%s", proxy, offline, out)
+				}
+			}
+			t.Fatalf("go build %s on an empty module cache: %v\n%s", pkg, err, out)
+		}
+		return cache
+	}
+	// fetched lists the source of github.com/dir that is in cache: extracted
+	// directories and the zips they come from (cache/download may also hold
+	// go.mod files of the module graph, which are not source).
+	fetched := func(cache, dir string) []string {
+		var found []string
+		if _, err := os.Stat(filepath.Join(cache, "github.com", dir)); err == nil {
+			found = append(found, filepath.Join(cache, "github.com", dir))
+		}
+		err := filepath.WalkDir(filepath.Join(cache, "cache", "download", "github.com", dir), func(p string, _ fs.DirEntry, err error) error {
+			if err == nil && strings.HasSuffix(p, ".zip") {
+				found = append(found, p)
+			}
+			return err
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return found
+	}
+
+	cache := build("github.com/alipaynotify/alipaynotify/examples/nethttp")
+	if len(fetched(cache, "redis")) == 0 {
+		t.Fatalf("building examples/nethttp downloaded no go-redis source into %s: is GOMODCACHE honoured?", cache)
+	}
+	for _, dir := range []string{"gin-gonic", "gorilla"} {
+		if found := fetched(cache, dir); len(found) > 0 {
+			t.Errorf("building a net/http program downloaded %s", strings.Join(found, ", "))
+		}
+	}
+	if len(fetched(build("github.com/alipaynotify/alipaynotify/examples/gin"), "gin-gonic")) == 0 {
+		t.Error("building examples/gin downloaded no gin source: the check above proves nothing")
 	}
 }

@@ -57,10 +57,10 @@ func Example_ginHandler() {
 	gin.SetMode(gin.TestMode)
 	s := alipaytest.NewSigner(alipaytest.TestKey())
 	r := gin.New()
-	r.POST("/alipay/notify", alipaygin.Notify(merchantMiddleware(s), func(ctx context.Context, n *alipaynotify.Notification) error {
+	r.POST("/alipay/notify", alipaygin.Notify(merchantMiddleware(s), middleware.HandlerFunc(func(ctx context.Context, n *alipaynotify.Notification) error {
 		fmt.Println("handled", n.OutTradeNo, n.TradeStatus)
 		return nil
-	}))
+	})))
 
 	rec := httptest.NewRecorder()
 	r.ServeHTTP(rec, s.Paid("ORDER-43", "9.99").Request("/alipay/notify"))

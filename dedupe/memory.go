@@ -100,10 +100,7 @@ func newMemoryStore(sweepInterval time.Duration) *MemoryStore {
 // throughout. ctx is only checked on entry.
 func (s *MemoryStore) Claim(ctx context.Context, ev Event, lease time.Duration) (Claim, error) {
 	const op = "claim"
-	if err := checkEvent(op, ev); err != nil {
-		return Claim{}, err
-	}
-	if err := checkPositive(op, "lease", lease); err != nil {
+	if err := CheckClaim(ev, lease); err != nil {
 		return Claim{}, err
 	}
 	if err := checkContext(ctx, op); err != nil {
@@ -144,10 +141,7 @@ func (s *MemoryStore) Claim(ctx context.Context, ev Event, lease time.Duration) 
 // throughout. ctx is only checked on entry.
 func (s *MemoryStore) Extend(ctx context.Context, ev Event, token string, lease time.Duration) (bool, error) {
 	const op = "extend"
-	if err := checkOwnerCall(op, ev, token); err != nil {
-		return false, err
-	}
-	if err := checkPositive(op, "lease", lease); err != nil {
+	if err := CheckExtend(ev, token, lease); err != nil {
 		return false, err
 	}
 	return s.asOwner(ctx, op, ev, token, func(st *memoryState, key memoryKey, now time.Time) {
@@ -186,10 +180,7 @@ func (s *MemoryStore) asOwner(ctx context.Context, op string, ev Event, token st
 // marks and event IDs apart, for example with a prefix.
 func (s *MemoryStore) Complete(ctx context.Context, ev Event, token string, retention time.Duration) (bool, error) {
 	const op = "complete"
-	if err := checkOwnerCall(op, ev, token); err != nil {
-		return false, err
-	}
-	if err := checkPositive(op, "retention", retention); err != nil {
+	if err := CheckComplete(ev, token, retention); err != nil {
 		return false, err
 	}
 	return s.asOwner(ctx, op, ev, token, func(st *memoryState, key memoryKey, now time.Time) {
@@ -214,7 +205,7 @@ func bindingKey(trade string) memoryKey { return memoryKey{trade: trade, binding
 // throughout. ctx is only checked on entry.
 func (s *MemoryStore) Release(ctx context.Context, ev Event, token string) (bool, error) {
 	const op = "release"
-	if err := checkOwnerCall(op, ev, token); err != nil {
+	if err := CheckRelease(ev, token); err != nil {
 		return false, err
 	}
 	return s.asOwner(ctx, op, ev, token, func(st *memoryState, key memoryKey, _ time.Time) {
@@ -320,47 +311,10 @@ func newToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// checkEvent reports, wrapping ErrInvalidArgument, why op cannot act on ev.
-func checkEvent(op string, ev Event) error {
-	if ev.Trade == "" {
-		return fmt.Errorf("%w: %s: empty Event.Trade", ErrInvalidArgument, op)
-	}
-	if ev.ID == "" {
-		return fmt.Errorf("%w: %s: empty Event.ID", ErrInvalidArgument, op)
-	}
-	for i, id := range ev.Outranked {
-		if id == "" {
-			return fmt.Errorf("%w: %s: empty Event.Outranked[%d]", ErrInvalidArgument, op, i)
-		}
-	}
-	return nil
-}
-
-// checkOwnerCall checks the arguments that the owner calls (Extend, Complete,
-// Release) share: the event and the token.
-func checkOwnerCall(op string, ev Event, token string) error {
-	if err := checkEvent(op, ev); err != nil {
-		return err
-	}
-	if token == "" {
-		return fmt.Errorf("%w: %s: empty token", ErrInvalidArgument, op)
-	}
-	return nil
-}
-
 // checkContext reports, wrapped with op, why ctx is already done.
 func checkContext(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dedupe: %s: %w", op, err)
-	}
-	return nil
-}
-
-// checkPositive reports, wrapping ErrInvalidArgument, a duration that is not
-// positive.
-func checkPositive(op, name string, d time.Duration) error {
-	if d <= 0 {
-		return fmt.Errorf("%w: %s: %s %v is not positive", ErrInvalidArgument, op, name, d)
 	}
 	return nil
 }

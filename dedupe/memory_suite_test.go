@@ -8,6 +8,7 @@ import (
 )
 
 func TestMemoryStoreConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) dedupe.Store {
 		store := dedupe.NewMemoryStore()
 		t.Cleanup(func() {

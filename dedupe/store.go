@@ -7,11 +7,25 @@
 // means the store itself failed (network, timeout, closed), and callers fail
 // closed on it.
 //
+// # Two Event types
+//
+// alipaynotify.Event (Notification.Event) is the business identity of a
+// callback: merchant, out_trade_no, trade status and refund identity, what a
+// merchant reads and logs. Event, in this package, is the store's key derived
+// from it by EventFor: the same identity flattened into Trade and ID strings,
+// plus what the store needs to decide atomically (Outranked and Mark for
+// stale statuses, Binding for the trade_no check). Merchants meet only the
+// first; stores see only the second. (The Event of the internal simulator is one
+// callback it sends, not an identity.)
+//
+// # Stores
+//
 // Two implementations ship with the module: NewMemoryStore (this package, the
 // embedded default; one process only) and redisstore.New (Redis single,
 // Sentinel or Cluster; shared by every instance of a merchant's service). Both
 // pass the exported conformance suite in package storetest, which third-party
-// stores can run against themselves.
+// stores can run against themselves, and check their arguments with the same
+// functions (CheckClaim, CheckExtend, CheckComplete, CheckRelease).
 package dedupe
 
 import (
@@ -19,7 +33,10 @@ import (
 	"time"
 )
 
-// Event names one business event for a Store.
+// Event names one business event for a Store: the key under which its claim
+// and done state live. EventFor derives it from a verified notification (from
+// its alipaynotify.Event, the business identity, plus the store's own
+// bookkeeping); the middleware never builds one otherwise.
 //
 // Events of one trade share Trade; a store keeps all of a trade's keys together
 // (the Redis store puts them in one hash slot so its scripts work on Cluster).

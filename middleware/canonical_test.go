@@ -16,6 +16,7 @@ import (
 // longer than the verifier accepts its callbacks, or an old callback would
 // find no done mark and run the handler again.
 func TestRetentionOutlivesCallbackAge(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
 	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
 	if err != nil {
@@ -40,6 +41,7 @@ func TestRetentionOutlivesCallbackAge(t *testing.T) {
 // TestExpiredReturn: a return older than MaxReturnAge never reaches the
 // business handler, and the buyer's page says the link expired.
 func TestExpiredReturn(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{})
 	old := alipaytest.NewSigner(alipaytest.TestKey())
 	old.Now = func() time.Time { return time.Now().Add(-alipaynotify.DefaultMaxReturnAge - time.Minute) }
@@ -62,6 +64,7 @@ func TestExpiredReturn(t *testing.T) {
 // return sent to the notify route is not a notification. Neither runs the
 // handler.
 func TestCallbackKindsStayApart(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{})
 	trade := f.signer.NewTrade("KINDS-1", "3.00")
 	closed := trade.ClosedUnpaid()
@@ -81,6 +84,7 @@ func TestCallbackKindsStayApart(t *testing.T) {
 // notify_type and notify_id, so one carrying trade fields does not stand for
 // the trade's payment: the trade's own notification still runs the handler.
 func TestGatewayMessageNeverTradeEvent(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{})
 	trade := f.signer.NewTrade("GATEWAY-1", "3.00")
 	msg := f.signer.Notify(alipaytest.Fields{"notify_type": "servicemarket_order_notify", "out_trade_no": "GATEWAY-1", "trade_status": "TRADE_SUCCESS"})

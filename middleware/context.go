@@ -76,10 +76,19 @@ type Delivery struct {
 	Err error
 }
 
-// NewContext returns ctx carrying n, as the middleware does. Use it to unit
-// test handlers without signing anything.
+// NewContext returns ctx carrying n, as the middleware does: FromContext
+// returns n, and DeliveryFromContext a Delivery holding only n. Use it to
+// unit test a business handler without signing anything.
 func NewContext(ctx context.Context, n *alipaynotify.Notification) context.Context {
-	return withDelivery(ctx, &Delivery{Notification: n})
+	return NewDeliveryContext(ctx, &Delivery{Notification: n})
+}
+
+// NewDeliveryContext returns ctx carrying d, as the middleware does:
+// DeliveryFromContext returns d and FromContext d.Notification. Use it to
+// unit test a return page (set Outcome, and Err for OutcomeFailed) or a
+// business handler that reads Stale or ClaimToken, without signing anything.
+func NewDeliveryContext(ctx context.Context, d *Delivery) context.Context {
+	return withDelivery(ctx, d)
 }
 
 func withDelivery(ctx context.Context, d *Delivery) context.Context {

@@ -214,6 +214,7 @@ func (es *escrowServer) deliverAll(t *testing.T, ms []escrowMessage) {
 // handler exactly once; a status arriving after a higher one was handled is
 // flagged Stale, refund steps never are; the GBK text arrives as UTF-8.
 func TestEscrowTradeExactlyOnce(t *testing.T) {
+	t.Parallel()
 	type plan struct {
 		name  string
 		order []int // indexes into the story; nil: shuffled by seed
@@ -315,6 +316,7 @@ func TestEscrowTradeExactlyOnce(t *testing.T) {
 // A failing handler makes Alipay retry; the middleware's log line about it
 // names the event without the buyer's address, phone or name.
 func TestEscrowFailureIsRetriedAndLoggedWithoutPII(t *testing.T) {
+	t.Parallel()
 	es := newEscrowServer(t)
 	story := escrowStory("ESCROW-MW-FAIL")
 	paid := story[2]

@@ -7,12 +7,15 @@
 // POST and the return GET arrives first does the work and the other is a
 // duplicate. The business handler is an http.Handler (it reads the
 // Notification with FromContext and signals failure with a non-2xx status)
-// or a HandlerFunc returning an error.
+// or a HandlerFunc returning an error, which is one. Packages alipaygin and
+// alipaymux (under adapters/) take the same business handler and give
+// Notify and Return the router's shapes, with the same names in both.
 //
 // # The exactly-once contract
 //
 //   - Event identity: merchant + out_trade_no + trade status + refund
-//     identity (alipaynotify.Event); notify_id is not part of it.
+//     identity (alipaynotify.Event); notify_id is not part of it. The store
+//     keys on the dedupe.Event that dedupe.EventFor derives from it.
 //   - Claim: a delivery claims the event with a random token and a lease
 //     (Options.Lease) and renews it every Lease/3 while the handler runs; the
 //     handler can read the token (Delivery.ClaimToken) to fence its writes.
@@ -73,6 +76,12 @@ import (
 	"github.com/alipaynotify/alipaynotify/dedupe"
 )
 
+// ErrConfig is wrapped by every error New returns: Options that cannot work
+// (a missing Verifier, a negative or too short duration, a Retention the
+// Verifier outlives, an unknown TradeNoCheck). Match it with
+// errors.Is(err, middleware.ErrConfig); the message names the field.
+var ErrConfig = errors.New("middleware: invalid Options")
+
 // Errors reported to hooks, logs and the return page.
 var (
 	// ErrHandlerStatus: the business http.Handler answered a non-2xx status.
@@ -93,7 +102,9 @@ var (
 )
 
 // HandlerFunc is the typed form of a business handler. Return nil when the
-// event is durably handled; any error makes Alipay retry.
+// event is durably handled; any error makes Alipay retry. It is an
+// http.Handler, so it goes wherever a business handler does: Notify, Return
+// and every adapter.
 type HandlerFunc func(ctx context.Context, n *alipaynotify.Notification) error
 
 // ServeHTTP lets a HandlerFunc be used wherever an http.Handler is: it answers
@@ -118,7 +129,8 @@ type Middleware struct {
 	gates gates
 }
 
-// New validates opts once and returns the middleware.
+// New validates opts once and returns the middleware. Its errors wrap
+// ErrConfig.
 func New(opts Options) (*Middleware, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -130,6 +142,10 @@ func New(opts Options) (*Middleware, error) {
 // claim → run business → answer exactly "success" (200, 7 bytes) when the
 // event is handled now or was before, "fail" otherwise. The business
 // handler's own response is discarded: Alipay only reads "success".
+//
+// Notify has the func(http.Handler) http.Handler shape of net/http
+// middleware (gorilla/mux's MiddlewareFunc, chi's Use): as middleware, the
+// handler it wraps is the business handler.
 func (m *Middleware) Notify(business http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -195,27 +211,10 @@ func (m *Middleware) Return(business, page http.Handler) http.Handler {
 	})
 }
 
-// NotifyMiddleware is Notify in the func(http.Handler) http.Handler shape
-// (for gorilla/mux's MiddlewareFunc and similar): the wrapped handler is the
-// business handler.
-func (m *Middleware) NotifyMiddleware() func(http.Handler) http.Handler {
-	return m.Notify
-}
-
-// ReturnMiddleware is Return in the func(http.Handler) http.Handler shape: the
-// wrapped handler is the page.
+// ReturnMiddleware is Return in the func(http.Handler) http.Handler shape of
+// net/http middleware: the handler it wraps is the page.
 func (m *Middleware) ReturnMiddleware(business http.Handler) func(http.Handler) http.Handler {
 	return func(page http.Handler) http.Handler { return m.Return(business, page) }
-}
-
-// Process runs the exactly-once flow for an already verified notification:
-// claim, run business, complete or release. Framework adapters use it; the
-// returned Delivery holds the outcome. A panic in business releases the
-// claim; for a notification it then goes on to the caller's recovery, for a
-// return (n.Source) it is logged and reported as OutcomeFailed, so that the
-// page can still be shown.
-func (m *Middleware) Process(w http.ResponseWriter, r *http.Request, n *alipaynotify.Notification, business http.Handler) *Delivery {
-	return m.process(w, r, n, business)
 }
 
 // Verifier returns the verifier the middleware uses.

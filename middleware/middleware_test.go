@@ -135,6 +135,7 @@ func (f *fixture) notify(t *testing.T, m *alipaytest.Message) (int, string) {
 }
 
 func TestNotifyOnce(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		trade := f.signer.NewTrade("ORDER-1", "88.88")
@@ -157,6 +158,7 @@ func TestNotifyOnce(t *testing.T) {
 }
 
 func TestNotifyAnswers(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{MaxBodyBytes: 4096})
 	paid := f.signer.NewTrade("ORDER-2", "1.00").Paid()
 	forged := paid.Clone()
@@ -191,6 +193,7 @@ func TestNotifyAnswers(t *testing.T) {
 }
 
 func TestFailureThenRetry(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		paid := f.signer.NewTrade("ORDER-3", "5.00").Paid()
@@ -238,6 +241,7 @@ func TestPanicReleasesClaim(t *testing.T) {
 }
 
 func TestHTTPHandlerStatus(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
 	v, _ := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
 	mw, err := middleware.New(middleware.Options{Verifier: v})
@@ -276,6 +280,7 @@ func TestHTTPHandlerStatus(t *testing.T) {
 // TestReturnRacesNotify: whichever of return and notify comes first runs the
 // handler; the other is a duplicate; the page always renders.
 func TestReturnRacesNotify(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		trade := f.signer.NewTrade("ORDER-6", "9.99")
@@ -319,6 +324,7 @@ func TestReturnRacesNotify(t *testing.T) {
 // two middleware instances sharing a store, run the handler exactly once.
 // MaxWaiting lets all of them wait (TestWaitingCap covers the cap).
 func TestConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
 	store := dedupe.NewMemoryStore()
 	defer store.Close()
 	testConcurrentDuplicates(t, store, store)
@@ -364,21 +370,22 @@ func testConcurrentDuplicates(t *testing.T, a, b dedupe.Store) {
 }
 
 func TestInFlightWait(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 3 * time.Second})
-		f.rec.sleep = 300 * time.Millisecond
+		f.rec.sleep = 300 * time.Millisecond // the owner's run, which the duplicate waits out
+		first := make(chan struct{})
+		f.rec.onRun = func() { close(first) }
 		paid := f.signer.NewTrade("ORDER-7", "1.00").Paid()
 		var wg sync.WaitGroup
 		codes := make([]string, 2)
 		for i := range codes {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
+			wg.Go(func() {
 				if i == 1 {
-					time.Sleep(50 * time.Millisecond)
+					<-first // the first delivery holds the claim
 				}
 				_, codes[i] = f.notify(t, paid)
-			}(i)
+			})
 		}
 		wg.Wait()
 		if codes[0] != "success" || codes[1] != "success" || f.rec.total() != 1 {
@@ -446,6 +453,7 @@ func (failingStore) Release(context.Context, dedupe.Event, string) (bool, error)
 }
 
 func TestStoreDown(t *testing.T) {
+	t.Parallel()
 	var storeErrs atomic.Int32
 	f := newFixture(t, middleware.Options{Store: failingStore{}, Hooks: middleware.Hooks{
 		StoreError: func(ctx context.Context, op string, err error) { storeErrs.Add(1) },
@@ -466,6 +474,7 @@ func TestStoreDown(t *testing.T) {
 // TestStaleOrder: TRADE_FINISHED first, TRADE_SUCCESS late → both delivered
 // once, the late one flagged stale; SkipStale skips it instead.
 func TestStaleOrder(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		for _, skip := range []bool{false, true} {
 			f := newFixtureOn(t, newStore(), middleware.Options{SkipStale: skip})
@@ -497,6 +506,7 @@ func TestStaleOrder(t *testing.T) {
 // TestRefunds: payment, two partial refunds and a full refund are four
 // events; retries of each run nothing.
 func TestRefunds(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{})
 		tr := f.signer.NewTrade("ORDER-12", "100.00")
@@ -522,6 +532,7 @@ func TestRefunds(t *testing.T) {
 }
 
 func TestContextHelpers(t *testing.T) {
+	t.Parallel()
 	if n, ok := middleware.FromContext(context.Background()); ok || n != nil {
 		t.Fatal("empty context")
 	}
@@ -536,21 +547,43 @@ func TestContextHelpers(t *testing.T) {
 	}
 }
 
+// TestOptionsValidation: New refuses each unworkable option with an error
+// that wraps ErrConfig and names the field, and fills the defaults in.
 func TestOptionsValidation(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
-	v, _ := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
-	for name, o := range map[string]middleware.Options{
-		"no verifier":        {},
-		"negative lease":     {Verifier: v, Lease: -1},
-		"tiny lease":         {Verifier: v, Lease: time.Millisecond},
-		"retention < lease":  {Verifier: v, Lease: time.Minute, Retention: time.Second},
-		"negative body size": {Verifier: v, MaxBodyBytes: -1},
-		"negative timeout":   {Verifier: v, StoreTimeout: -1},
-		"negative waiting":   {Verifier: v, MaxWaiting: -1},
+	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  middleware.Options
+		field string // the field the error names
+	}{
+		{"no verifier", middleware.Options{}, "Verifier"},
+		{"negative lease", middleware.Options{Verifier: v, Lease: -1}, "Lease"},
+		{"tiny lease", middleware.Options{Verifier: v, Lease: time.Millisecond}, "Lease"},
+		{"negative retention", middleware.Options{Verifier: v, Retention: -1}, "Retention"},
+		{"retention < lease", middleware.Options{Verifier: v, Lease: time.Minute, Retention: time.Second}, "Retention"},
+		{"retention within the verifier's age", middleware.Options{Verifier: v, Retention: v.MaxAge()}, "Retention"},
+		{"negative wait", middleware.Options{Verifier: v, WaitInFlight: -1}, "WaitInFlight"},
+		{"negative timeout", middleware.Options{Verifier: v, StoreTimeout: -1}, "StoreTimeout"},
+		{"negative waiting", middleware.Options{Verifier: v, MaxWaiting: -1}, "MaxWaiting"},
+		{"negative body size", middleware.Options{Verifier: v, MaxBodyBytes: -1}, "MaxBodyBytes"},
+		{"unknown trade_no check", middleware.Options{Verifier: v, CheckTradeNo: middleware.TradeNoCheckOff + 1}, "CheckTradeNo"},
 	} {
-		if _, err := middleware.New(o); err == nil {
-			t.Errorf("%s: accepted", name)
+		m, err := middleware.New(tc.opts)
+		if !errors.Is(err, middleware.ErrConfig) {
+			t.Errorf("%s: New = %v, %v; want an error matching ErrConfig", tc.name, m, err)
+			continue
 		}
+		if !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: %q does not name %s", tc.name, err, tc.field)
+		}
+	}
+	if _, err := middleware.New(middleware.Options{Verifier: v}); err != nil {
+		t.Fatalf("defaults refused: %v", err)
 	}
 }
 
@@ -559,6 +592,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // TestTradeNoConflict: one out_trade_no with two different trade_nos is
 // refused (legacy by default, every protocol with TradeNoCheckAll).
 func TestTradeNoConflict(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		for _, c := range []struct {
 			check   middleware.TradeNoCheck
@@ -597,6 +631,7 @@ func TestTradeNoConflict(t *testing.T) {
 // TestResponseControllerInBusiness: a plain http.Handler may set deadlines
 // through http.ResponseController; flushing never leaks output to Alipay.
 func TestResponseControllerInBusiness(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
 	v, _ := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
 	mw, err := middleware.New(middleware.Options{Verifier: v})

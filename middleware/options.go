@@ -142,7 +142,7 @@ type Hooks struct {
 
 func (o *Options) validate() error {
 	if o.Verifier == nil {
-		return errors.New("middleware: Options.Verifier is required")
+		return fmt.Errorf("%w: Verifier is required", ErrConfig)
 	}
 	for _, d := range []struct {
 		name string
@@ -154,35 +154,35 @@ func (o *Options) validate() error {
 		case *d.v == 0:
 			*d.v = d.def
 		case *d.v < 0:
-			return fmt.Errorf("middleware: Options.%s must not be negative", d.name)
+			return fmt.Errorf("%w: %s must not be negative", ErrConfig, d.name)
 		}
 	}
 	if o.Lease < 30*time.Millisecond {
-		return errors.New("middleware: Options.Lease must be at least 30ms")
+		return fmt.Errorf("%w: Lease must be at least 30ms", ErrConfig)
 	}
 	if o.Retention < o.Lease {
-		return errors.New("middleware: Options.Retention must not be shorter than Lease")
+		return fmt.Errorf("%w: Retention must not be shorter than Lease", ErrConfig)
 	}
 	if o.Retention <= o.Verifier.MaxAge() {
 		// A callback the verifier still accepts must find its done mark, or
 		// it runs the handler again.
-		return fmt.Errorf("middleware: Options.Retention (%v) must be longer than the oldest callback the Verifier accepts (%v: its MaxNotifyAge, MaxReturnAge)",
-			o.Retention, o.Verifier.MaxAge())
+		return fmt.Errorf("%w: Retention (%v) must be longer than the oldest callback the Verifier accepts (%v: its MaxNotifyAge, MaxReturnAge)",
+			ErrConfig, o.Retention, o.Verifier.MaxAge())
 	}
 	if o.CheckTradeNo < TradeNoCheckLegacy || o.CheckTradeNo > TradeNoCheckOff {
-		return errors.New("middleware: Options.CheckTradeNo is not a TradeNoCheck constant")
+		return fmt.Errorf("%w: CheckTradeNo is not a TradeNoCheck constant", ErrConfig)
 	}
 	switch {
 	case o.MaxWaiting == 0:
 		o.MaxWaiting = DefaultMaxWaiting
 	case o.MaxWaiting < 0:
-		return errors.New("middleware: Options.MaxWaiting must not be negative")
+		return fmt.Errorf("%w: MaxWaiting must not be negative", ErrConfig)
 	}
 	switch {
 	case o.MaxBodyBytes == 0:
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	case o.MaxBodyBytes < 0:
-		return errors.New("middleware: Options.MaxBodyBytes must not be negative")
+		return fmt.Errorf("%w: MaxBodyBytes must not be negative", ErrConfig)
 	}
 	if o.Store == nil {
 		o.Store = dedupe.NewMemoryStore()

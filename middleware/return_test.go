@@ -81,6 +81,7 @@ func TestReturnOutcomes(t *testing.T) {
 // handler is still running waits up to WaitInFlight, then shows the page
 // with OutcomeInFlight without running the handler.
 func TestReturnInFlight(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 50 * time.Millisecond})
 		f.rec.sleep = 500 * time.Millisecond
@@ -109,6 +110,7 @@ func TestReturnInFlight(t *testing.T) {
 // TestReturnMethods: only GET reaches the verifier and the handler; HEAD and
 // the rest get 405 with Allow: GET.
 func TestReturnMethods(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{})
 	ret := f.signer.NewTrade("RET-METHOD", "1.00").Return()
 	for _, method := range []string{http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
@@ -127,6 +129,7 @@ func TestReturnMethods(t *testing.T) {
 // TestReturnErrorHandler: an unverifiable return goes to the merchant's
 // error handler with a typed error, and runs nothing.
 func TestReturnErrorHandler(t *testing.T) {
+	t.Parallel()
 	var got error
 	f := newFixture(t, middleware.Options{ReturnErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 		got = err
@@ -146,6 +149,7 @@ func TestReturnErrorHandler(t *testing.T) {
 // TestNotifyIgnoresQuery: query parameters a merchant put on its notify_url
 // are not part of the callback: the body alone is verified.
 func TestNotifyIgnoresQuery(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, middleware.Options{})
 	paid := f.signer.NewTrade("NOTIFY-QUERY", "1.00").Paid()
 	w := f.serve(paid.Request("/alipay/notify?shop=7&sign=forged&total_amount=0.01"))
@@ -158,17 +162,20 @@ func TestNotifyIgnoresQuery(t *testing.T) {
 // then fails takes the claim over and runs the handler itself, so Alipay's
 // copy is acknowledged only once the event is really handled.
 func TestOwnerFailsWhileDuplicateWaits(t *testing.T) {
+	t.Parallel()
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
 		f := newFixtureOn(t, newStore(), middleware.Options{WaitInFlight: 5 * time.Second})
-		f.rec.sleep = 150 * time.Millisecond
-		f.rec.fail.Store(1) // the first run fails after its sleep
+		f.rec.sleep = 150 * time.Millisecond // the owner's run, which the duplicate waits out
+		f.rec.fail.Store(1)                  // the first run fails after its sleep
+		running := make(chan struct{}, 2)
+		f.rec.onRun = func() { running <- struct{}{} }
 		paid := f.signer.NewTrade("OWNER-FAILS", "1.00").Paid()
 		bodies := make(chan string, 2)
 		var wg sync.WaitGroup
 		for i := range 2 {
 			wg.Go(func() {
 				if i == 1 {
-					time.Sleep(30 * time.Millisecond) // the second finds the claim taken
+					<-running // the second finds the claim taken
 				}
 				_, body := f.notify(t, paid)
 				bodies <- body
@@ -189,6 +196,7 @@ func TestOwnerFailsWhileDuplicateWaits(t *testing.T) {
 // TestHooksFire: every hook fires once for what it reports, with the
 // durations measured.
 func TestHooksFire(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	fired := map[string]int{}
 	var handledIn, failedIn, waited time.Duration
@@ -234,12 +242,16 @@ func TestHooksFire(t *testing.T) {
 	f.notify(t, trade.Paid().Tampered("total_amount", "0.01"))
 
 	// A duplicate that waits for the owner.
-	f.rec.sleep = 200 * time.Millisecond
+	f.rec.sleep = 200 * time.Millisecond // the owner's run, which the duplicate waits out
+	first := make(chan struct{})
+	f.rec.onRun = func() { close(first) }
 	other := f.signer.NewTrade("HOOKS-WAIT", "2.00").Paid()
 	var wg sync.WaitGroup
 	for i := range 2 {
 		wg.Go(func() {
-			time.Sleep(time.Duration(i) * 50 * time.Millisecond)
+			if i == 1 {
+				<-first // the first delivery holds the claim
+			}
 			f.notify(t, other)
 		})
 	}

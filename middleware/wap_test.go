@@ -51,6 +51,7 @@ func (f *fixture) runsOf(key string) (int, bool) {
 // call_back_url return are one event, in either order; retries of the
 // notification answer "success" without running the handler again.
 func TestWAPNotifyAndReturnOnce(t *testing.T) {
+	t.Parallel()
 	for name, s := range wapSigners() {
 		t.Run(name, func(t *testing.T) {
 			f := newWAPFixture(t, middleware.Options{}, "")
@@ -88,6 +89,7 @@ func TestWAPNotifyAndReturnOnce(t *testing.T) {
 // TestWAPRetryAfterFailure: a failed handler answers "fail"; Alipay's retry
 // runs it again; once handled, every retry answers "success".
 func TestWAPRetryAfterFailure(t *testing.T) {
+	t.Parallel()
 	for name, s := range wapSigners() {
 		t.Run(name, func(t *testing.T) {
 			f := newWAPFixture(t, middleware.Options{}, "")
@@ -118,6 +120,7 @@ func TestWAPRetryAfterFailure(t *testing.T) {
 // delivered once, flagged Stale (skipped with SkipStale). With
 // Legacy.WAP.ReturnStatus TRADE_FINISHED they dedupe.
 func TestWAPFinishedAndReturn(t *testing.T) {
+	t.Parallel()
 	s := alipaytest.NewWAPRSASigner(nil, nil)
 	finished := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-4", "trade_no": wapTradeNo(4), "trade_status": "TRADE_FINISHED", "gmt_close": "2013-12-03 18:01:40"})
 	ret := s.Return(alipaytest.Fields{"out_trade_no": "WAP-4", "trade_no": wapTradeNo(4)})
@@ -174,6 +177,7 @@ func TestWAPFinishedAndReturn(t *testing.T) {
 // TestWAPWrongRoute: a WAP notification sent to the return URL, or a return
 // POSTed to notify_url, is refused.
 func TestWAPWrongRoute(t *testing.T) {
+	t.Parallel()
 	f := newWAPFixture(t, middleware.Options{}, "")
 	s := alipaytest.NewWAPSigner("", "")
 	if w := f.serve(alipaytest.NewReturnRequest("/alipay/return", s.Notify(nil))); w.Code != 400 {

@@ -3,8 +3,6 @@ package alipaygin_test
 import (
 	"context"
 	"fmt"
-	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 
@@ -13,68 +11,27 @@ import (
 	"github.com/alipaynotify/alipaynotify"
 	alipaygin "github.com/alipaynotify/alipaynotify/adapters/gin"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/internal/exampletest"
 	"github.com/alipaynotify/alipaynotify/middleware"
 )
 
-// exampleMiddleware configures the middleware for the test signer's
-// callbacks. A real merchant passes its app ID and Alipay's public key.
-func exampleMiddleware() *middleware.Middleware {
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
-		AppID:            alipaytest.DefaultAppID,
-		AlipayPublicKeys: []string{alipaytest.TestKey().PublicKeyPEM()},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	m, err := middleware.New(middleware.Options{Verifier: v, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		log.Fatal(err)
-	}
-	return m
+// The examples of this package and of package alipaymux tell the same
+// stories with the same names: only the router code differs.
+
+// markPaid is the merchant's business handler, the same on every router. It
+// runs once per business event; an error makes Alipay retry.
+func markPaid(ctx context.Context, n *alipaynotify.Notification) error {
+	fmt.Println("business:", n.Source, n.OutTradeNo, n.TotalAmount)
+	return nil
 }
 
-// The business handler is the rest of the gin chain. It runs once per
-// business event; Alipay gets exactly "success" for the delivery and for its
-// duplicate.
-func ExampleNotifyMiddleware() {
+// Register notify_url and return_url on a group. The business handler runs
+// once, whichever of the return and the notify arrives first; the return
+// page shows the outcome.
+func ExampleHandleNotify() {
 	gin.SetMode(gin.ReleaseMode)
-	m := exampleMiddleware()
-
-	r := gin.New()
-	alipay := r.Group("/alipay")
-	alipay.POST("/notify", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
-		n, _ := alipaygin.FromContext(c)
-		if err := markPaid(c.Request.Context(), n); err != nil {
-			_ = c.AbortWithError(http.StatusInternalServerError, err) // Alipay gets "fail" and retries
-			return
-		}
-		fmt.Println("paid", n.OutTradeNo, n.TotalAmount)
-	})
-
-	// Play Alipay: deliver one payment notification twice.
-	paid := alipaytest.NewSigner(nil).NewTrade("ORDER-1", "88.88").Paid()
-	for range 2 {
-		w := httptest.NewRecorder()
-		r.ServeHTTP(w, paid.Request("/alipay/notify"))
-		fmt.Println(w.Code, w.Body.String())
-	}
-	// Output:
-	// paid ORDER-1 88.88
-	// 200 success
-	// 200 success
-}
-
-func markPaid(context.Context, *alipaynotify.Notification) error { return nil }
-
-// The typed form: notify and return share one business handler, so whichever
-// arrives first does the work; the return page shows the outcome.
-func ExampleReturn() {
-	gin.SetMode(gin.ReleaseMode)
-	m := exampleMiddleware()
-	business := func(ctx context.Context, n *alipaynotify.Notification) error {
-		fmt.Println("business:", n.OutTradeNo, n.TradeStatus)
-		return nil
-	}
+	m := exampletest.Middleware()
+	business := middleware.HandlerFunc(markPaid)
 	page := func(c *gin.Context) {
 		d, _ := alipaygin.DeliveryFromContext(c)
 		c.String(http.StatusOK, "order %s: %s", d.Notification.OutTradeNo, d.Outcome)
@@ -82,51 +39,98 @@ func ExampleReturn() {
 
 	r := gin.New()
 	alipay := r.Group("/alipay")
-	alipay.POST("/notify", alipaygin.Notify(m, business))
-	alipay.GET("/return", alipaygin.Return(m, business, page))
+	alipaygin.HandleNotify(alipay, "/notify", m, business)
+	alipaygin.HandleReturn(alipay, "/return", m, business, page)
 
-	trade := alipaytest.NewSigner(nil).NewTrade("ORDER-2", "10.00")
-	w := httptest.NewRecorder()
-	r.ServeHTTP(w, trade.Return().Request("/alipay/return"))
-	fmt.Println(w.Body.String())
-
-	w = httptest.NewRecorder()
-	r.ServeHTTP(w, trade.Paid().Request("/alipay/notify"))
-	fmt.Println(w.Body.String())
+	trade := alipaytest.NewSigner(nil).NewTrade("ORDER-1", "88.88")
+	fmt.Println(exampletest.Send(r, trade.Return().Request("/alipay/return")))
+	for range 2 {
+		fmt.Println(exampletest.Send(r, trade.Paid().Request("/alipay/notify")))
+	}
 	// Output:
-	// business: ORDER-2 TRADE_SUCCESS
-	// order ORDER-2: handled
-	// success
+	// business: return ORDER-1 88.88
+	// 200 order ORDER-1: handled
+	// 200 success
+	// 200 success
 }
 
-// A callback that fails verification is answered "fail" and the rest of the
-// chain never runs.
-func ExampleNotifyMiddleware_rejected() {
+// Notify and Return are the handlers themselves, for routes registered by
+// hand.
+func ExampleNotify() {
 	gin.SetMode(gin.ReleaseMode)
-	m := exampleMiddleware()
+	m := exampletest.Middleware()
+	business := middleware.HandlerFunc(markPaid)
+
+	r := gin.New()
+	r.POST("/alipay/notify", alipaygin.Notify(m, business))
+
+	fmt.Println(exampletest.Send(r, alipaytest.NewSigner(nil).Paid("ORDER-2", "10.00").Request("/alipay/notify")))
+	// Output:
+	// business: notify ORDER-2 10.00
+	// 200 success
+}
+
+// The middleware form: the rest of the gin chain is the business handler. A
+// forged callback never reaches it.
+func ExampleNotifyMiddleware() {
+	gin.SetMode(gin.ReleaseMode)
+	m := exampletest.Middleware()
+
 	r := gin.New()
 	r.POST("/alipay/notify", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
-		fmt.Println("never printed")
+		n, _ := alipaygin.FromContext(c)
+		if err := markPaid(c.Request.Context(), n); err != nil {
+			_ = c.AbortWithError(http.StatusInternalServerError, err) // Alipay gets "fail" and retries
+		}
 	})
 
-	forged := alipaytest.NewSigner(nil).Paid("ORDER-3", "100.00").Tampered("total_amount", "0.01")
-	w := httptest.NewRecorder()
-	r.ServeHTTP(w, forged.Request("/alipay/notify"))
-	fmt.Println(w.Code, w.Body.String())
+	paid := alipaytest.NewSigner(nil).Paid("ORDER-3", "100.00")
+	for _, msg := range []*alipaytest.Message{paid.Tampered("total_amount", "0.01"), paid} {
+		fmt.Println(exampletest.Send(r, msg.Request("/alipay/notify")))
+	}
 	// Output:
 	// 400 fail
+	// business: notify ORDER-3 100.00
+	// 200 success
 }
 
-// Handlers can be unit-tested without signing anything: put a notification
-// in the request's context with middleware.NewContext.
-func ExampleFromContext() {
-	c, _ := gin.CreateTestContext(httptest.NewRecorder())
-	n := &alipaynotify.Notification{OutTradeNo: "ORDER-4"}
-	c.Request = httptest.NewRequest(http.MethodPost, "/alipay/notify", nil)
-	c.Request = c.Request.WithContext(middleware.NewContext(c.Request.Context(), n))
+// The middleware form of the return: the rest of the gin chain is the page.
+func ExampleReturnMiddleware() {
+	gin.SetMode(gin.ReleaseMode)
+	m := exampletest.Middleware()
+	business := middleware.HandlerFunc(markPaid)
 
-	got, ok := alipaygin.FromContext(c)
-	fmt.Println(got.OutTradeNo, ok)
+	r := gin.New()
+	r.GET("/alipay/return", alipaygin.ReturnMiddleware(m, business), func(c *gin.Context) {
+		d, _ := alipaygin.DeliveryFromContext(c)
+		c.String(http.StatusOK, "thank you, order %s is %s", d.Notification.OutTradeNo, d.Outcome)
+	})
+
+	fmt.Println(exampletest.Send(r, alipaytest.NewSigner(nil).NewTrade("ORDER-4", "1.00").Return().Request("/alipay/return")))
 	// Output:
-	// ORDER-4 true
+	// business: return ORDER-4 1.00
+	// 200 thank you, order ORDER-4 is handled
+}
+
+// A page can be unit-tested without signing anything: put a Delivery in the
+// request's context with middleware.NewDeliveryContext.
+func ExampleDeliveryFromContext() {
+	gin.SetMode(gin.ReleaseMode)
+	page := func(c *gin.Context) {
+		d, _ := alipaygin.DeliveryFromContext(c)
+		c.String(http.StatusOK, "order %s: %s", d.Notification.OutTradeNo, d.Outcome)
+	}
+
+	w := httptest.NewRecorder()
+	c, _ := gin.CreateTestContext(w)
+	d := &middleware.Delivery{
+		Notification: &alipaynotify.Notification{OutTradeNo: "ORDER-5"},
+		Outcome:      middleware.OutcomeInFlight,
+	}
+	c.Request = httptest.NewRequest(http.MethodGet, "/alipay/return", nil)
+	c.Request = c.Request.WithContext(middleware.NewDeliveryContext(c.Request.Context(), d))
+	page(c)
+	fmt.Println(w.Code, w.Body.String())
+	// Output:
+	// 200 order ORDER-5: in-flight
 }

@@ -1,26 +1,39 @@
-// Package alipaygin serves Alipay's notify_url and return_url on gin, around
-// the net/http middleware of package middleware: same verification, same
-// exactly-once contract, same answers to Alipay. The names mirror the core:
-// Notify and Return take the business handler (as m.Notify and m.Return
-// do), NotifyMiddleware and ReturnMiddleware make the rest of the gin chain
-// the business handler or the page (as m.NotifyMiddleware and
-// m.ReturnMiddleware, and package alipaymux, do).
+// Package alipaygin serves Alipay's notify_url and return_url on gin.
+// Verification, the exactly-once contract and the answers to Alipay are
+// those of package middleware; this package gives them gin's shapes.
 //
-// Two shapes are offered. As gin middleware, the business handler is the rest
-// of the gin chain:
+// It mirrors package alipaymux name for name, so that a merchant who switches
+// routers changes only router code. The business handler is always an
+// http.Handler, as in middleware.Middleware.Notify: a
+// middleware.HandlerFunc(func(ctx, n) error) is one. The page is the
+// router's own handler type (for gin, a gin.HandlerFunc; gin.WrapH turns an
+// http.Handler page into one).
 //
+//	Notify, Return                      the handlers, as gin handlers
+//	NotifyMiddleware, ReturnMiddleware  the same as gin middleware: the rest
+//	                                    of the gin chain is the business
+//	                                    handler, or the page
+//	HandleNotify, HandleReturn          register on a router or group at a
+//	                                    path, for POST or GET
+//	FromContext, DeliveryFromContext    read the delivery from gin's context
+//
+// The route helpers are the short way:
+//
+//	business := middleware.HandlerFunc(shop.Handle)
 //	alipay := r.Group("/alipay")
+//	alipaygin.HandleNotify(alipay, "/notify", m, business)
+//	alipaygin.HandleReturn(alipay, "/return", m, business, page)
+//
+// As gin middleware, the business handler (or the page) is the rest of the
+// chain:
+//
 //	alipay.POST("/notify", alipaygin.NotifyMiddleware(m), markPaid)
 //	alipay.GET("/return", alipaygin.ReturnMiddleware(m, business), thanksPage)
 //
-// As route handlers, the business handler is a typed middleware.HandlerFunc:
-//
-//	alipay.POST("/notify", alipaygin.Notify(m, shop.Handle))
-//	alipay.GET("/return", alipaygin.Return(m, shop.Handle, thanksPage))
-//
 // Later handlers read the verified notification with FromContext (or
 // DeliveryFromContext for the claim token, the stale flag and, on the return
-// page, the outcome); middleware.FromContext(c.Request.Context()) works too.
+// page, the outcome); middleware.FromContext(c.Request.Context()) works too,
+// and so does it in an http.Handler business handler.
 //
 // Every handler of this package writes the answer itself and then calls
 // c.Abort, so the handlers after it run only inside it (as the business
@@ -86,10 +99,11 @@ func NotifyMiddleware(m *middleware.Middleware) gin.HandlerFunc {
 	}
 }
 
-// Notify is the notify_url route handler for a typed business handler:
-// m.Notify(business) as a gin.HandlerFunc. It answers Alipay exactly "success"
-// or "fail" and calls c.Abort.
-func Notify(m *middleware.Middleware, business middleware.HandlerFunc) gin.HandlerFunc {
+// Notify is the notify_url handler: m.Notify(business) as a gin.HandlerFunc.
+// POST only, verify, claim, run business at most once per business event,
+// then answer Alipay exactly "success" or "fail" (business's own response is
+// discarded) and call c.Abort.
+func Notify(m *middleware.Middleware, business http.Handler) gin.HandlerFunc {
 	h := m.Notify(business)
 	return func(c *gin.Context) {
 		h.ServeHTTP(c.Writer, c.Request)
@@ -111,13 +125,26 @@ func ReturnMiddleware(m *middleware.Middleware, business http.Handler) gin.Handl
 	}
 }
 
-// Return is the return_url route handler for a typed business handler
-// and a gin page handler: like ReturnMiddleware, with page in place of the
-// rest of the chain. It calls c.Abort when done.
-func Return(m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc) gin.HandlerFunc {
+// Return is the return_url handler: like ReturnMiddleware, with page in
+// place of the rest of the chain. It calls c.Abort when done.
+func Return(m *middleware.Middleware, business http.Handler, page gin.HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		serveReturn(c, m, business, func() { page(c) })
 	}
+}
+
+// HandleNotify registers Notify(m, business) on r (an engine or a group) for
+// POST requests to path and returns r. Other methods never reach the
+// middleware: gin answers 404, or 405 with HandleMethodNotAllowed.
+func HandleNotify(r gin.IRoutes, path string, m *middleware.Middleware, business http.Handler) gin.IRoutes {
+	return r.POST(path, Notify(m, business))
+}
+
+// HandleReturn registers Return(m, business, page) on r (an engine or a
+// group) for GET requests to path and returns r. Other methods are answered
+// by gin, as for HandleNotify.
+func HandleReturn(r gin.IRoutes, path string, m *middleware.Middleware, business http.Handler, page gin.HandlerFunc) gin.IRoutes {
+	return r.GET(path, Return(m, business, page))
 }
 
 func serveReturn(c *gin.Context, m *middleware.Middleware, business http.Handler, page func()) {
@@ -135,8 +162,8 @@ func serveReturn(c *gin.Context, m *middleware.Middleware, business http.Handler
 }
 
 // FromContext returns the verified notification of the request, if any. It
-// works in every handler after NotifyMiddleware, Notify's business,
-// ReturnMiddleware and Return's page. It never panics, whatever c holds.
+// works in every handler after NotifyMiddleware and ReturnMiddleware, and in
+// Return's page. It never panics, whatever c holds.
 func FromContext(c *gin.Context) (*alipaynotify.Notification, bool) {
 	d, ok := DeliveryFromContext(c)
 	if !ok || d.Notification == nil {

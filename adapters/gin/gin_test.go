@@ -76,6 +76,7 @@ func (c *counter) get(key string) int {
 }
 
 func TestNotifyOncePerEvent(t *testing.T) {
+	t.Parallel()
 	m, s := newMiddleware(t, middleware.Options{})
 	var runs counter
 	var after atomic.Int32
@@ -118,18 +119,27 @@ func TestNotifyOncePerEvent(t *testing.T) {
 }
 
 func TestNotifyConcurrentDuplicates(t *testing.T) {
-	m, s := newMiddleware(t, middleware.Options{})
+	t.Parallel()
+	// The business keeps the claim until every delivery has been verified,
+	// so that the others arrive while it runs.
+	const n = 10
+	var verified atomic.Int32
+	allVerified := make(chan struct{})
+	m, s := newMiddleware(t, middleware.Options{Hooks: middleware.Hooks{Verified: func(context.Context, *alipaynotify.Notification) {
+		if verified.Add(1) == n {
+			close(allVerified)
+		}
+	}}})
 	var runs atomic.Int32
 	r := gin.New()
 	r.POST("/alipay/notify", alipaygin.NotifyMiddleware(m), func(c *gin.Context) {
-		time.Sleep(50 * time.Millisecond) // keep the claim while the others arrive
+		<-allVerified
 		runs.Add(1)
 	})
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 
 	paid := s.NewTrade("GIN-CONC", "1.00").Paid()
-	const n = 10
 	var wg sync.WaitGroup
 	bodies := make([]string, n)
 	for i := range n {
@@ -161,6 +171,7 @@ func TestNotifyConcurrentDuplicates(t *testing.T) {
 }
 
 func TestNotifyRejectedAborts(t *testing.T) {
+	t.Parallel()
 	m, s := newMiddleware(t, middleware.Options{})
 	var business, after atomic.Int32
 	var aborted atomic.Bool
@@ -219,6 +230,7 @@ func TestNotifyRejectedAborts(t *testing.T) {
 // TestNotifyOutcome checks how what the later gin handlers do becomes the
 // business outcome, and that a failure lets Alipay's retry run them again.
 func TestNotifyOutcome(t *testing.T) {
+	t.Parallel()
 	errDB := errors.New("database down")
 	cases := []struct {
 		name   string
@@ -280,6 +292,7 @@ func TestNotifyOutcome(t *testing.T) {
 }
 
 func TestNotifyPanicReleasesClaim(t *testing.T) {
+	t.Parallel()
 	m, s := newMiddleware(t, middleware.Options{})
 	var runs int
 	r := gin.New()
@@ -302,6 +315,7 @@ func TestNotifyPanicReleasesClaim(t *testing.T) {
 }
 
 func TestNotifyContext(t *testing.T) {
+	t.Parallel()
 	m, s := newMiddleware(t, middleware.Options{})
 	type seen struct {
 		gin, std, ginD *alipaynotify.Notification
@@ -350,6 +364,7 @@ func TestNotifyContext(t *testing.T) {
 }
 
 func TestFromContextNeverPanics(t *testing.T) {
+	t.Parallel()
 	if _, ok := alipaygin.FromContext(nil); ok {
 		t.Fatal("nil context")
 	}
@@ -370,12 +385,13 @@ func TestFromContextNeverPanics(t *testing.T) {
 }
 
 func TestNotifyRouteHandler(t *testing.T) {
+	t.Parallel()
 	m, s := newMiddleware(t, middleware.Options{})
 	var runs, fails atomic.Int32
 	fails.Store(1)
 	var after atomic.Int32
 	r := gin.New()
-	r.Group("/alipay").POST("/notify", alipaygin.Notify(m, func(ctx context.Context, n *alipaynotify.Notification) error {
+	r.Group("/alipay").POST("/notify", alipaygin.Notify(m, middleware.HandlerFunc(func(ctx context.Context, n *alipaynotify.Notification) error {
 		if fails.Add(-1) >= 0 {
 			return errors.New("database down")
 		}
@@ -384,7 +400,7 @@ func TestNotifyRouteHandler(t *testing.T) {
 		}
 		runs.Add(1)
 		return nil
-	}), func(c *gin.Context) { after.Add(1) })
+	})), func(c *gin.Context) { after.Add(1) })
 
 	paid := s.NewTrade("GIN-TYPED", "5.00").Paid()
 	want := []struct {
@@ -412,15 +428,22 @@ func TestNotifyRouteHandler(t *testing.T) {
 // and the notify of one trade run the business once between them, and an
 // unverifiable return never reaches the page.
 func TestReturn(t *testing.T) {
+	t.Parallel()
 	shapes := []struct {
 		name  string
-		route func(g *gin.RouterGroup, m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc)
+		route func(g *gin.RouterGroup, m *middleware.Middleware, business http.Handler, page gin.HandlerFunc)
 	}{
-		{"Return", func(g *gin.RouterGroup, m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc) {
+		{"Return", func(g *gin.RouterGroup, m *middleware.Middleware, business http.Handler, page gin.HandlerFunc) {
+			g.POST("/notify", alipaygin.Notify(m, business))
 			g.GET("/return", alipaygin.Return(m, business, page))
 		}},
-		{"Return middleware", func(g *gin.RouterGroup, m *middleware.Middleware, business middleware.HandlerFunc, page gin.HandlerFunc) {
+		{"Return middleware", func(g *gin.RouterGroup, m *middleware.Middleware, business http.Handler, page gin.HandlerFunc) {
+			g.POST("/notify", alipaygin.Notify(m, business))
 			g.GET("/return", alipaygin.ReturnMiddleware(m, business), page)
+		}},
+		{"HandleReturn", func(g *gin.RouterGroup, m *middleware.Middleware, business http.Handler, page gin.HandlerFunc) {
+			alipaygin.HandleNotify(g, "/notify", m, business)
+			alipaygin.HandleReturn(g, "/return", m, business, page)
 		}},
 	}
 	for _, shape := range shapes {
@@ -428,13 +451,12 @@ func TestReturn(t *testing.T) {
 			m, s := newMiddleware(t, middleware.Options{})
 			var runs counter
 			var pages atomic.Int32
-			business := func(_ context.Context, n *alipaynotify.Notification) error {
+			business := middleware.HandlerFunc(func(_ context.Context, n *alipaynotify.Notification) error {
 				runs.add(n.OutTradeNo)
 				return nil
-			}
+			})
 			r := gin.New()
 			g := r.Group("/alipay")
-			g.POST("/notify", alipaygin.Notify(m, business))
 			shape.route(g, m, business, func(c *gin.Context) {
 				pages.Add(1)
 				d, ok := alipaygin.DeliveryFromContext(c)
@@ -473,6 +495,7 @@ func TestReturn(t *testing.T) {
 // write deadline through http.ResponseController, while Flush and Hijack
 // cannot send anything to Alipay early.
 func TestResponseController(t *testing.T) {
+	t.Parallel()
 	m, s := newMiddleware(t, middleware.Options{})
 	var deadlineErr, hijackErr error
 	r := gin.New()

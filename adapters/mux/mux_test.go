@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -21,14 +20,18 @@ import (
 	"github.com/alipaynotify/alipaynotify/middleware"
 )
 
-func newMiddleware(t testing.TB) (*middleware.Middleware, *alipaytest.Signer) {
+func newMiddleware(t testing.TB, hooks ...middleware.Hooks) (*middleware.Middleware, *alipaytest.Signer) {
 	t.Helper()
 	s := alipaytest.NewSigner(alipaytest.TestKey())
 	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := middleware.New(middleware.Options{Verifier: v, Logger: slog.New(slog.DiscardHandler)})
+	opts := middleware.Options{Verifier: v, Logger: slog.New(slog.DiscardHandler)}
+	for _, h := range hooks {
+		opts.Hooks = h
+	}
+	m, err := middleware.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +109,7 @@ func routers(m *middleware.Middleware, b *business) map[string]*mux.Router {
 }
 
 func TestNotify(t *testing.T) {
+	t.Parallel()
 	for name := range routers(nil, nil) {
 		t.Run(name, func(t *testing.T) {
 			m, s := newMiddleware(t)
@@ -142,6 +146,7 @@ func TestNotify(t *testing.T) {
 }
 
 func TestNotifyFailureThenRetry(t *testing.T) {
+	t.Parallel()
 	for name := range routers(nil, nil) {
 		t.Run(name, func(t *testing.T) {
 			m, s := newMiddleware(t)
@@ -160,6 +165,7 @@ func TestNotifyFailureThenRetry(t *testing.T) {
 }
 
 func TestReturn(t *testing.T) {
+	t.Parallel()
 	for name := range routers(nil, nil) {
 		t.Run(name, func(t *testing.T) {
 			m, s := newMiddleware(t)
@@ -191,11 +197,21 @@ func TestReturn(t *testing.T) {
 }
 
 func TestConcurrentDuplicates(t *testing.T) {
-	m, s := newMiddleware(t)
+	t.Parallel()
+	// The business keeps the claim until every delivery has been verified,
+	// so that the others arrive while it runs.
+	const n = 10
+	var verified atomic.Int32
+	allVerified := make(chan struct{})
+	m, s := newMiddleware(t, middleware.Hooks{Verified: func(context.Context, *alipaynotify.Notification) {
+		if verified.Add(1) == n {
+			close(allVerified)
+		}
+	}})
 	var runs atomic.Int32
 	r := mux.NewRouter()
 	alipaymux.HandleNotify(r.PathPrefix("/alipay").Subrouter(), "/notify", m, middleware.HandlerFunc(func(context.Context, *alipaynotify.Notification) error {
-		time.Sleep(50 * time.Millisecond)
+		<-allVerified
 		runs.Add(1)
 		return nil
 	}))
@@ -203,8 +219,8 @@ func TestConcurrentDuplicates(t *testing.T) {
 	defer srv.Close()
 	paid := s.NewTrade("MUX-CONC", "1.00").Paid()
 	var wg sync.WaitGroup
-	errs := make(chan error, 10)
-	for range 10 {
+	errs := make(chan error, n)
+	for range n {
 		wg.Go(func() {
 			req, err := paid.ClientRequest(context.Background(), srv.URL+"/alipay/notify")
 			if err != nil {
@@ -229,5 +245,21 @@ func TestConcurrentDuplicates(t *testing.T) {
 	}
 	if got := runs.Load(); got != 1 {
 		t.Fatalf("business ran %d times, want 1", got)
+	}
+}
+
+func TestFromContextNeverPanics(t *testing.T) {
+	t.Parallel()
+	if _, ok := alipaymux.FromContext(nil); ok {
+		t.Fatal("FromContext(nil) reported a notification")
+	}
+	if _, ok := alipaymux.DeliveryFromContext(httptest.NewRequest(http.MethodGet, "/", nil)); ok {
+		t.Fatal("DeliveryFromContext of a bare request reported a delivery")
+	}
+	n := &alipaynotify.Notification{OutTradeNo: "MUX-CTX"}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req = req.WithContext(middleware.NewContext(req.Context(), n))
+	if got, ok := alipaymux.FromContext(req); !ok || got != n {
+		t.Fatal("middleware.NewContext not visible through alipaymux.FromContext")
 	}
 }

@@ -161,11 +161,8 @@ return 1
 // Redis has cached the script). The lease runs on Redis's clock.
 func (s *Store) Claim(ctx context.Context, ev dedupe.Event, lease time.Duration) (dedupe.Claim, error) {
 	const op = "claim"
-	if err := checkEvent(op, ev); err != nil {
-		return dedupe.Claim{}, err
-	}
-	if err := checkPositive(op, "lease", lease); err != nil {
-		return dedupe.Claim{}, err
+	if err := dedupe.CheckClaim(ev, lease); err != nil {
+		return dedupe.Claim{}, fmt.Errorf("redisstore: %w", err)
 	}
 
 	tag := s.tradeTag(ev.Trade)
@@ -201,11 +198,8 @@ func (s *Store) Claim(ctx context.Context, ev dedupe.Event, lease time.Duration)
 // Redis's clock from when the script runs.
 func (s *Store) Extend(ctx context.Context, ev dedupe.Event, token string, lease time.Duration) (bool, error) {
 	const op = "extend"
-	if err := checkOwnerCall(op, ev, token); err != nil {
-		return false, err
-	}
-	if err := checkPositive(op, "lease", lease); err != nil {
-		return false, err
+	if err := dedupe.CheckExtend(ev, token, lease); err != nil {
+		return false, fmt.Errorf("redisstore: %w", err)
 	}
 	if !issued(token) {
 		return false, nil
@@ -223,11 +217,8 @@ func (s *Store) Extend(ctx context.Context, ev dedupe.Event, token string, lease
 // for example with a prefix.
 func (s *Store) Complete(ctx context.Context, ev dedupe.Event, token string, retention time.Duration) (bool, error) {
 	const op = "complete"
-	if err := checkOwnerCall(op, ev, token); err != nil {
-		return false, err
-	}
-	if err := checkPositive(op, "retention", retention); err != nil {
-		return false, err
+	if err := dedupe.CheckComplete(ev, token, retention); err != nil {
+		return false, fmt.Errorf("redisstore: %w", err)
 	}
 	if !issued(token) {
 		return false, nil
@@ -243,8 +234,8 @@ func (s *Store) Complete(ctx context.Context, ev dedupe.Event, token string, ret
 // Release implements dedupe.Store with one script run.
 func (s *Store) Release(ctx context.Context, ev dedupe.Event, token string) (bool, error) {
 	const op = "release"
-	if err := checkOwnerCall(op, ev, token); err != nil {
-		return false, err
+	if err := dedupe.CheckRelease(ev, token); err != nil {
+		return false, fmt.Errorf("redisstore: %w", err)
 	}
 	if !issued(token) {
 		return false, nil
@@ -318,45 +309,4 @@ func newToken() string {
 // key's value, keeps a caller's token "1" from matching a done key.
 func issued(token string) bool {
 	return strings.HasPrefix(token, tokenPrefix)
-}
-
-// errInvalid wraps dedupe.ErrInvalidArgument with op and what was wrong.
-func errInvalid(op, detail string) error {
-	return fmt.Errorf("redisstore: %s: %w: %s", op, dedupe.ErrInvalidArgument, detail)
-}
-
-// checkEvent reports why op cannot act on ev, like the memory store does.
-func checkEvent(op string, ev dedupe.Event) error {
-	if ev.Trade == "" {
-		return errInvalid(op, "empty Event.Trade")
-	}
-	if ev.ID == "" {
-		return errInvalid(op, "empty Event.ID")
-	}
-	for i, id := range ev.Outranked {
-		if id == "" {
-			return errInvalid(op, fmt.Sprintf("empty Event.Outranked[%d]", i))
-		}
-	}
-	return nil
-}
-
-// checkOwnerCall checks the arguments that the owner calls (Extend, Complete,
-// Release) share: the event and the token.
-func checkOwnerCall(op string, ev dedupe.Event, token string) error {
-	if err := checkEvent(op, ev); err != nil {
-		return err
-	}
-	if token == "" {
-		return errInvalid(op, "empty token")
-	}
-	return nil
-}
-
-// checkPositive reports a duration that is not positive.
-func checkPositive(op, name string, d time.Duration) error {
-	if d <= 0 {
-		return errInvalid(op, fmt.Sprintf("%s %v is not positive", name, d))
-	}
-	return nil
 }

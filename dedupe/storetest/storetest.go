@@ -22,8 +22,10 @@
 //   - Event.Mark is remembered as a done event of the same trade, so an Event
 //     whose ID equals another event's Mark reads Done.
 //   - Arguments a store cannot act on (empty Trade, ID, Outranked entry or
-//     token; a lease or retention that is not positive) fail with an error
-//     matching dedupe.ErrInvalidArgument and change nothing.
+//     token; a lease or retention that is not positive: what dedupe.CheckClaim,
+//     CheckExtend, CheckComplete and CheckRelease refuse) fail with an error
+//     matching dedupe.ErrInvalidArgument and change nothing. A store calls
+//     those checks first; the suite's own valid calls pass them.
 //   - Trades and IDs are opaque strings: long, non-ASCII, NUL bytes and Redis
 //     hash-tag braces must all work.
 //
@@ -612,86 +614,92 @@ func testInvalidArguments(t *testing.T, s dedupe.Store) {
 	token := mustClaimed(t, s, ev, longLease)
 	free := dedupe.Event{Trade: trade, ID: "TRADE_CLOSED"}
 
+	// Each call breaks one rule of the dedupe.Check functions, which every
+	// store applies: the check and the store must both refuse it.
 	for _, tc := range []struct {
-		name string
-		call func() error
+		name  string
+		check error // the shared check's verdict on the call's arguments
+		call  func() error
 	}{
-		{"Claim/empty trade", func() error {
+		{"Claim/empty trade", dedupe.CheckClaim(dedupe.Event{ID: "TRADE_SUCCESS"}, longLease), func() error {
 			_, err := s.Claim(ctx, dedupe.Event{ID: "TRADE_SUCCESS"}, longLease)
 			return err
 		}},
-		{"Claim/empty ID", func() error {
+		{"Claim/empty ID", dedupe.CheckClaim(dedupe.Event{Trade: trade}, longLease), func() error {
 			_, err := s.Claim(ctx, dedupe.Event{Trade: trade}, longLease)
 			return err
 		}},
-		{"Claim/empty outranked ID", func() error {
+		{"Claim/empty outranked ID", dedupe.CheckClaim(dedupe.Event{Trade: trade, ID: free.ID, Outranked: []string{"TRADE_FINISHED", ""}}, longLease), func() error {
 			_, err := s.Claim(ctx, dedupe.Event{Trade: trade, ID: free.ID, Outranked: []string{"TRADE_FINISHED", ""}}, longLease)
 			return err
 		}},
-		{"Claim/zero lease", func() error {
+		{"Claim/zero lease", dedupe.CheckClaim(free, 0), func() error {
 			_, err := s.Claim(ctx, free, 0)
 			return err
 		}},
-		{"Claim/negative lease", func() error {
+		{"Claim/negative lease", dedupe.CheckClaim(free, -time.Second), func() error {
 			_, err := s.Claim(ctx, free, -time.Second)
 			return err
 		}},
-		{"Extend/empty trade", func() error {
+		{"Extend/empty trade", dedupe.CheckExtend(dedupe.Event{ID: ev.ID}, token, longLease), func() error {
 			_, err := s.Extend(ctx, dedupe.Event{ID: ev.ID}, token, longLease)
 			return err
 		}},
-		{"Extend/empty ID", func() error {
+		{"Extend/empty ID", dedupe.CheckExtend(dedupe.Event{Trade: trade}, token, longLease), func() error {
 			_, err := s.Extend(ctx, dedupe.Event{Trade: trade}, token, longLease)
 			return err
 		}},
-		{"Extend/empty token", func() error {
+		{"Extend/empty token", dedupe.CheckExtend(ev, "", longLease), func() error {
 			_, err := s.Extend(ctx, ev, "", longLease)
 			return err
 		}},
-		{"Extend/zero lease", func() error {
+		{"Extend/zero lease", dedupe.CheckExtend(ev, token, 0), func() error {
 			_, err := s.Extend(ctx, ev, token, 0)
 			return err
 		}},
-		{"Extend/negative lease", func() error {
+		{"Extend/negative lease", dedupe.CheckExtend(ev, token, -time.Second), func() error {
 			_, err := s.Extend(ctx, ev, token, -time.Second)
 			return err
 		}},
-		{"Complete/empty trade", func() error {
+		{"Complete/empty trade", dedupe.CheckComplete(dedupe.Event{ID: ev.ID}, token, longRetention), func() error {
 			_, err := s.Complete(ctx, dedupe.Event{ID: ev.ID}, token, longRetention)
 			return err
 		}},
-		{"Complete/empty ID", func() error {
+		{"Complete/empty ID", dedupe.CheckComplete(dedupe.Event{Trade: trade}, token, longRetention), func() error {
 			_, err := s.Complete(ctx, dedupe.Event{Trade: trade}, token, longRetention)
 			return err
 		}},
-		{"Complete/empty token", func() error {
+		{"Complete/empty token", dedupe.CheckComplete(ev, "", longRetention), func() error {
 			_, err := s.Complete(ctx, ev, "", longRetention)
 			return err
 		}},
-		{"Complete/zero retention", func() error {
+		{"Complete/zero retention", dedupe.CheckComplete(ev, token, 0), func() error {
 			_, err := s.Complete(ctx, ev, token, 0)
 			return err
 		}},
-		{"Complete/negative retention", func() error {
+		{"Complete/negative retention", dedupe.CheckComplete(ev, token, -time.Second), func() error {
 			_, err := s.Complete(ctx, ev, token, -time.Second)
 			return err
 		}},
-		{"Release/empty trade", func() error {
+		{"Release/empty trade", dedupe.CheckRelease(dedupe.Event{ID: ev.ID}, token), func() error {
 			_, err := s.Release(ctx, dedupe.Event{ID: ev.ID}, token)
 			return err
 		}},
-		{"Release/empty ID", func() error {
+		{"Release/empty ID", dedupe.CheckRelease(dedupe.Event{Trade: trade}, token), func() error {
 			_, err := s.Release(ctx, dedupe.Event{Trade: trade}, token)
 			return err
 		}},
-		{"Release/empty token", func() error {
+		{"Release/empty token", dedupe.CheckRelease(ev, ""), func() error {
 			_, err := s.Release(ctx, ev, "")
 			return err
 		}},
 	} {
+		if !errors.Is(tc.check, dedupe.ErrInvalidArgument) {
+			t.Fatalf("%s: the dedupe.Check function accepts the arguments (%v): the suite is out of date", tc.name, tc.check)
+		}
 		err := tc.call()
 		if !errors.Is(err, dedupe.ErrInvalidArgument) {
-			t.Errorf("%s: error %v, want one matching dedupe.ErrInvalidArgument", tc.name, err)
+			t.Errorf("%s: error %v, want one matching dedupe.ErrInvalidArgument, as dedupe.Check* reports: %v", tc.name, err, tc.check)
 		}
 	}
 
@@ -715,6 +723,9 @@ func newTrade(t *testing.T) string {
 // mustClaim calls Claim and fails the test on an error.
 func mustClaim(t *testing.T, s dedupe.Store, ev dedupe.Event, lease time.Duration) dedupe.Claim {
 	t.Helper()
+	if err := dedupe.CheckClaim(ev, lease); err != nil {
+		t.Fatalf("the suite's own Claim breaks a dedupe.CheckClaim rule: %v", err)
+	}
 	c, err := s.Claim(t.Context(), ev, lease)
 	if err != nil {
 		t.Fatalf("Claim: %v", err)
@@ -766,6 +777,9 @@ func mustClaimed(t *testing.T, s dedupe.Store, ev dedupe.Event, lease time.Durat
 // mustComplete calls Complete and requires its answer to be want.
 func mustComplete(t *testing.T, s dedupe.Store, ev dedupe.Event, token string, retention time.Duration, want bool) {
 	t.Helper()
+	if err := dedupe.CheckComplete(ev, token, retention); err != nil {
+		t.Fatalf("the suite's own Complete breaks a dedupe.CheckComplete rule: %v", err)
+	}
 	ok, err := s.Complete(t.Context(), ev, token, retention)
 	if err != nil {
 		t.Fatalf("Complete: %v", err)

@@ -37,6 +37,7 @@ func (s emptyToken) Claim(ctx context.Context, ev dedupe.Event, lease time.Durat
 // against stores that answer claim states the middleware does not know, and
 // requires it to fail saying so.
 func TestSuiteRejectsUnknownClaimStates(t *testing.T) {
+	t.Parallel()
 	if name := os.Getenv("STORETEST_BUGGY_STORE"); name != "" {
 		storetest.Run(t, func(t *testing.T) dedupe.Store {
 			mem := dedupe.NewMemoryStore()
@@ -53,6 +54,7 @@ func TestSuiteRejectsUnknownClaimStates(t *testing.T) {
 		"token": "Claim answered claimed with an empty token",
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			cmd := exec.Command(os.Args[0], "-test.run=^TestSuiteRejectsUnknownClaimStates$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "STORETEST_BUGGY_STORE="+name)
 			out, err := cmd.CombinedOutput()

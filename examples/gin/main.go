@@ -19,7 +19,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -28,6 +27,7 @@ import (
 
 	alipaygin "github.com/alipaynotify/alipaynotify/adapters/gin"
 	"github.com/alipaynotify/alipaynotify/examples/internal/merchant"
+	"github.com/alipaynotify/alipaynotify/middleware"
 )
 
 func main() {
@@ -55,21 +55,12 @@ func run() error {
 	r := gin.New()
 	r.Use(gin.Logger(), gin.Recovery())
 
+	// The wiring: one business handler behind both routes, on a group. Only
+	// these lines differ from examples/mux and examples/nethttp.
+	business := middleware.HandlerFunc(shop.Handle)
 	alipay := r.Group("/alipay")
-	// notify_url as gin middleware: the handler after it is the business
-	// handler, run once per business event; Alipay gets "success" or "fail".
-	alipay.POST("/notify", alipaygin.NotifyMiddleware(shop.Middleware), func(c *gin.Context) {
-		n, _ := alipaygin.FromContext(c)
-		if err := shop.Handle(c.Request.Context(), n); err != nil {
-			_ = c.AbortWithError(http.StatusInternalServerError, err) // "fail": Alipay retries
-		}
-	})
-	// return_url as a route handler: the same business handler, typed, and a
-	// gin page handler that sees the outcome.
-	alipay.GET("/return", alipaygin.Return(shop.Middleware, shop.Handle, func(c *gin.Context) {
-		d, _ := alipaygin.DeliveryFromContext(c)
-		merchant.RenderPage(c.Writer, d)
-	}))
+	alipaygin.HandleNotify(alipay, "/notify", shop.Middleware, business)
+	alipaygin.HandleReturn(alipay, "/return", shop.Middleware, business, gin.WrapF(shop.Page))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

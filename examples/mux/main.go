@@ -51,6 +51,7 @@ func run() error {
 	defer shop.Close()
 
 	// The wiring: one business handler behind both routes, on a subrouter.
+	// Only these lines differ from examples/gin and examples/nethttp.
 	business := middleware.HandlerFunc(shop.Handle)
 	r := mux.NewRouter()
 	alipay := r.PathPrefix("/alipay").Subrouter()

@@ -47,7 +47,8 @@ func run() error {
 	}
 	defer shop.Close()
 
-	// The wiring: one business handler behind both routes.
+	// The wiring: one business handler behind both routes. Only these lines
+	// differ from examples/gin and examples/mux.
 	business := middleware.HandlerFunc(shop.Handle)
 	mux := http.NewServeMux()
 	mux.Handle("/alipay/notify", shop.Middleware.Notify(business))

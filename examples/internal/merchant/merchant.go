@@ -301,8 +301,9 @@ func has(n *alipaynotify.Notification, keys ...string) bool {
 	return false
 }
 
-// Page is the return page as an http.HandlerFunc, for net/http and mux: it
-// renders the delivery the middleware put in the request's context.
+// Page is the return page as an http.HandlerFunc, for every router (on gin,
+// gin.WrapF(shop.Page)): it renders the delivery the middleware put in the
+// request's context.
 func (s *Shop) Page(w http.ResponseWriter, r *http.Request) {
 	d, _ := middleware.DeliveryFromContext(r.Context())
 	RenderPage(w, d)

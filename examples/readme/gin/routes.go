@@ -2,6 +2,7 @@
 package ginroutes
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -11,11 +12,12 @@ import (
 )
 
 // Routes serves notify_url and return_url on a gin engine.
-func Routes(r *gin.Engine, mw *middleware.Middleware, markPaid middleware.HandlerFunc) {
+func Routes(r *gin.Engine, mw *middleware.Middleware, markPaid http.Handler) {
 	alipay := r.Group("/alipay")
-	alipay.POST("/notify", alipaygin.Notify(mw, markPaid))
-	alipay.GET("/return", alipaygin.Return(mw, markPaid, func(c *gin.Context) {
+	alipaygin.HandleNotify(alipay, "/notify", mw, markPaid)
+	alipaygin.HandleReturn(alipay, "/return", mw, markPaid, func(c *gin.Context) {
 		d, _ := alipaygin.DeliveryFromContext(c)
-		c.String(http.StatusOK, "Order %s: %s", d.Notification.OutTradeNo, d.Outcome)
-	}))
+		c.Header("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(c.Writer, "Order %s: %s\n", d.Notification.OutTradeNo, d.Outcome)
+	})
 }
