@@ -212,7 +212,7 @@ func (s *Signer) SignContent(content string) (string, error) {
 // changed. It fails if a value cannot be encoded in the charset or the key
 // is missing.
 func (s *Signer) Sign(p *Params) (*Message, error) {
-	cs, err := canonicalCharset(s.Charset)
+	cs, err := CanonicalCharset(s.Charset)
 	if err != nil {
 		return nil, err
 	}

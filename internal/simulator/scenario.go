@@ -532,16 +532,14 @@ func (t *Trade) steps() []step {
 	return s
 }
 
+// canonicalCharset is alipaytest.CanonicalCharset with the simulator's
+// wording of the error.
 func canonicalCharset(name string) (string, error) {
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "", "utf-8", "utf8":
-		return "utf-8", nil
-	case "gbk":
-		return "gbk", nil
-	case "gb2312":
-		return "gb2312", nil
+	cs, err := alipaytest.CanonicalCharset(name)
+	if err != nil {
+		return "", fmt.Errorf("unsupported charset %q; want utf-8, gbk or gb2312", name)
 	}
-	return "", fmt.Errorf("unsupported charset %q; want utf-8, gbk or gb2312", name)
+	return cs, nil
 }
 
 // signing is how a trade's callbacks are signed.
