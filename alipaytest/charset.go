@@ -74,7 +74,7 @@ func DecodeText(b []byte, charset string) (string, error) {
 // body (or raw query) whose escapes are bytes in charset: unreserved
 // A-Z a-z 0-9 - _ . ~ as is, space as '+', every other byte as %XX with
 // upper-case hex, exactly like url.QueryEscape applied to the charset bytes.
-func Encode(p *Params, charset string) ([]byte, error) {
+func Encode(p *WireParams, charset string) ([]byte, error) {
 	var b strings.Builder
 	for k, v := range p.All() {
 		kb, err := EncodeText(k, charset)
@@ -95,11 +95,11 @@ func Encode(p *Params, charset string) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// DecodeParams parses an application/x-www-form-urlencoded body or raw
+// DecodeWireParams parses an application/x-www-form-urlencoded body or raw
 // query whose escapes are bytes in charset, keeping the wire order and any
 // duplicates. '+' is a space; a malformed escape is an error.
-func DecodeParams(encoded []byte, charset string) (*Params, error) {
-	p := &Params{}
+func DecodeWireParams(encoded []byte, charset string) (*WireParams, error) {
+	p := &WireParams{}
 	if len(encoded) == 0 {
 		return p, nil
 	}

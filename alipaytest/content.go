@@ -52,7 +52,7 @@ func (e EmptyValues) String() string {
 // sorted by key in byte order, joined as key=value with '&', values verbatim
 // (not encoded, not trimmed). Duplicate keys appear once per pair, in their
 // original order.
-func Content(p *Params, rule Rule, empty EmptyValues) string {
+func Content(p *WireParams, rule Rule, empty EmptyValues) string {
 	pairs := p.Pairs()
 	pairs = slices.DeleteFunc(pairs, func(q Param) bool {
 		switch {

@@ -227,8 +227,8 @@ type escrowStep struct {
 
 // params builds a notification in the wire order of real escrow
 // notifications (§11.6, ESC-LOGS).
-func (t *EscrowTrade) params(st escrowStep) *Params {
-	p := NewParams(
+func (t *EscrowTrade) params(st escrowStep) *WireParams {
+	p := NewWireParams(
 		"discount", t.Discount,
 		"out_trade_no", t.OutTradeNo,
 		"sign_type", "",
@@ -407,7 +407,7 @@ func (t *EscrowTrade) Resent(m *Message) *Message {
 // once shipped.
 func (t *EscrowTrade) Return() *Message {
 	status := t.Status()
-	p := NewParams(
+	p := NewWireParams(
 		"is_success", "T",
 		"exterface", or(t.Service, ServiceDual),
 		"notify_id", legacyReturnNotifyID(),

@@ -69,7 +69,7 @@ func (t *Trade) notify(status string, more Fields, omit ...string) *Message {
 		"gmt_create":   FormatTime(t.Created),
 		"gmt_payment":  FormatTime(t.PaidAt),
 	}
-	if t.s.Protocol == Legacy {
+	if t.s.Protocol == ProtocolMapi {
 		f["total_fee"] = t.TotalAmount
 	} else {
 		f["total_amount"] = t.TotalAmount
@@ -146,7 +146,7 @@ func (t *Trade) Refunded() string {
 
 func (t *Trade) refundFields(outBizNo string, cumulative int64) Fields {
 	gmtRefund := t.s.now().Format("2006-01-02 15:04:05.000")
-	if t.s.Protocol == Legacy {
+	if t.s.Protocol == ProtocolMapi {
 		return Fields{"refund_status": "REFUND_SUCCESS", "gmt_refund": gmtRefund}
 	}
 	return Fields{"out_biz_no": outBizNo, "refund_fee": FormatCents(cumulative), "gmt_refund": gmtRefund}
@@ -156,7 +156,7 @@ func (t *Trade) refundFields(outBizNo string, cumulative int64) Fields {
 // this trade.
 func (t *Trade) Return() *Message {
 	f := Fields{"out_trade_no": t.OutTradeNo, "trade_no": t.TradeNo}
-	if t.s.Protocol == Legacy {
+	if t.s.Protocol == ProtocolMapi {
 		f["total_fee"] = t.TotalAmount
 	} else {
 		f["total_amount"] = t.TotalAmount

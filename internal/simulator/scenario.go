@@ -391,7 +391,7 @@ func (t *Trade) validate() *ScenarioError {
 		return bad("sign_type", "%v", err)
 	}
 	switch {
-	case t.Story.isEscrow() && (sg.wap || sg.st != alipaytest.MD5):
+	case t.Story.isEscrow() && (sg.wap || sg.st != alipaytest.SignMD5):
 		return bad("sign_type", "the %s story is a legacy escrow trade, signed with MD5 only (got %s)", t.Story, t.SignType)
 	case sg.wap && t.Story != StoryPaid && t.Story != StoryFinished:
 		return bad("story", "mobile web (%s) trades tell the paid and finished stories only (got %s)", t.SignType, t.Story)
@@ -544,14 +544,14 @@ func canonicalCharset(name string) (string, error) {
 
 // signing is how a trade's callbacks are signed.
 type signing struct {
-	st  alipaytest.SignType // RSA2, RSA, MD5, or WAPRSA (sec_id=0001)
+	st  alipaytest.SignType // RSA2, RSA, MD5, or SignWAPRSA (sec_id=0001)
 	wap bool                // legacy mobile web (alipay.wap.*)
 }
 
 // name is the sign type as scenarios write it.
 func (sg signing) name() string {
 	switch {
-	case sg.wap && sg.st == alipaytest.WAPRSA:
+	case sg.wap && sg.st == alipaytest.SignWAPRSA:
 		return "WAP_0001"
 	case sg.wap:
 		return "WAP_MD5"
@@ -562,15 +562,15 @@ func (sg signing) name() string {
 func parseSignType(s string) (signing, error) {
 	switch strings.ToUpper(strings.TrimSpace(s)) {
 	case "", "RSA2":
-		return signing{st: alipaytest.RSA2}, nil
+		return signing{st: alipaytest.SignRSA2}, nil
 	case "RSA":
-		return signing{st: alipaytest.RSA}, nil
+		return signing{st: alipaytest.SignRSA}, nil
 	case "MD5":
-		return signing{st: alipaytest.MD5}, nil
+		return signing{st: alipaytest.SignMD5}, nil
 	case "WAP_MD5":
-		return signing{st: alipaytest.MD5, wap: true}, nil
+		return signing{st: alipaytest.SignMD5, wap: true}, nil
 	case "WAP_0001":
-		return signing{st: alipaytest.WAPRSA, wap: true}, nil
+		return signing{st: alipaytest.SignWAPRSA, wap: true}, nil
 	}
 	return signing{}, fmt.Errorf("unsupported sign type %q; want RSA2, RSA, MD5, WAP_MD5 or WAP_0001", s)
 }
@@ -578,7 +578,7 @@ func parseSignType(s string) (signing, error) {
 // signing returns the trade's signing, with the story's default.
 func (t *Trade) signing() (signing, error) {
 	if strings.TrimSpace(t.SignType) == "" && t.Story.isEscrow() {
-		return signing{st: alipaytest.MD5}, nil
+		return signing{st: alipaytest.SignMD5}, nil
 	}
 	return parseSignType(t.SignType)
 }

@@ -251,11 +251,11 @@ func (s *Simulator) CheckScenario(sc *Scenario) error {
 
 func (s *Simulator) checkKey(sg signing) error {
 	switch {
-	case sg.st == alipaytest.MD5 && s.cfg.MD5Key == "":
+	case sg.st == alipaytest.SignMD5 && s.cfg.MD5Key == "":
 		return fmt.Errorf("%s needs the partner's MD5 key", sg.name())
-	case sg.st == alipaytest.WAPRSA && (s.cfg.WAPKey == nil || s.cfg.MerchantPublicKey == nil):
+	case sg.st == alipaytest.SignWAPRSA && (s.cfg.WAPKey == nil || s.cfg.MerchantPublicKey == nil):
 		return errors.New("WAP_0001 needs Alipay's WAP private key and the merchant's public key")
-	case !sg.wap && sg.st != alipaytest.MD5 && s.cfg.Key == nil:
+	case !sg.wap && sg.st != alipaytest.SignMD5 && s.cfg.Key == nil:
 		return fmt.Errorf("%s needs Alipay's private key", sg.st)
 	}
 	return nil
@@ -264,9 +264,9 @@ func (s *Simulator) checkKey(sg signing) error {
 func (s *Simulator) hostileSignType(h Hostile) alipaytest.SignType {
 	if h.SignType == "" {
 		if s.cfg.Key == nil {
-			return alipaytest.MD5
+			return alipaytest.SignMD5
 		}
-		return alipaytest.RSA2
+		return alipaytest.SignRSA2
 	}
 	sg, _ := parseSignType(h.SignType)
 	return sg.st
@@ -641,8 +641,8 @@ func (p *planner) signer(st alipaytest.SignType, charset string) (*alipaytest.Si
 		Gateway:  p.sim.cfg.Gateway,
 		Now:      func() time.Time { return at },
 	}
-	if st == alipaytest.MD5 {
-		s.Protocol = alipaytest.Legacy
+	if st == alipaytest.SignMD5 {
+		s.Protocol = alipaytest.ProtocolMapi
 	}
 	return s, func(sim time.Duration) { at = p.epoch.Add(sim) }
 }
@@ -883,7 +883,7 @@ func (b *tradeBuilder) trade(st alipaytest.SignType) {
 // step's simulated time.
 func (b *tradeBuilder) escrow() {
 	t := b.tp.t
-	s, setClock := b.p.signer(alipaytest.MD5, b.cs)
+	s, setClock := b.p.signer(alipaytest.SignMD5, b.cs)
 	start := time.Duration(t.Start)
 	setClock(start)
 	tr := s.NewEscrowTrade(b.tp.order, t.amount(), "1", "0.00")
@@ -959,7 +959,7 @@ func (b *tradeBuilder) wap(st alipaytest.SignType) {
 	if t.Subject != "" {
 		fields["subject"] = t.Subject
 	}
-	sign := func(p *alipaytest.Params) *alipaytest.Message {
+	sign := func(p *alipaytest.WireParams) *alipaytest.Message {
 		m, err := s.SignNotifyData(alipaytest.WAPNotifyXML(p))
 		if err != nil {
 			panic(err)
@@ -1010,7 +1010,7 @@ func (p *planner) hostile(h Hostile) (err error) {
 		Start:      at,
 	}}
 	amountKey := "total_amount"
-	if st == alipaytest.MD5 {
+	if st == alipaytest.SignMD5 {
 		amountKey = "total_fee"
 	}
 	genuine := s.NewTrade(order, "88.88").Paid()
@@ -1057,7 +1057,7 @@ func (p *planner) hostile(h Hostile) (err error) {
 // key. Everything else stays genuine.
 func forge(m *alipaytest.Message) *alipaytest.Message {
 	f := m.Clone()
-	if m.SignType == alipaytest.MD5 {
+	if m.SignType == alipaytest.SignMD5 {
 		sum := md5.Sum([]byte(m.SignedContent + "not-the-partner-key"))
 		f.Params.Set("sign", hex.EncodeToString(sum[:]))
 		return f
