@@ -487,51 +487,6 @@ func (t *Trade) interval() time.Duration {
 
 func (t *Trade) repeat() int { return max(t.Repeat, 1) }
 
-// step is one notification of a story.
-type step struct {
-	kind   string // "paid", "finished", "closed", "refund", "full_refund", or an escrow step
-	status string // trade_status
-	refund string // amount of a partial refund
-	bizNo  int    // refund number (1-based) for refunds
-}
-
-// The steps of the escrow stories, named after alipaytest.EscrowTrade's
-// methods.
-var (
-	stepWaitBuyerPay    = step{kind: "wait_buyer_pay", status: "WAIT_BUYER_PAY"}
-	stepEscrowPaid      = step{kind: "paid", status: "WAIT_SELLER_SEND_GOODS"}
-	stepShipped         = step{kind: "shipped", status: "WAIT_BUYER_CONFIRM_GOODS"}
-	stepEscrowFinished  = step{kind: "finished", status: "TRADE_FINISHED"}
-	stepRefundRequested = step{kind: "refund_requested", status: "WAIT_BUYER_CONFIRM_GOODS"}
-	stepRefundSucceeded = step{kind: "refund_succeeded", status: "TRADE_CLOSED"}
-	stepInstantFinished = step{kind: "instant_finished", status: "TRADE_FINISHED"}
-)
-
-func (t *Trade) steps() []step {
-	switch t.Story {
-	case StoryEscrowFinished:
-		return []step{stepWaitBuyerPay, stepEscrowPaid, stepShipped, stepEscrowFinished}
-	case StoryEscrowRefunded:
-		return []step{stepWaitBuyerPay, stepEscrowPaid, stepShipped, stepRefundRequested, stepRefundSucceeded}
-	case StoryDualInstant:
-		return []step{stepWaitBuyerPay, stepInstantFinished}
-	case StoryPaid:
-		return []step{{kind: "paid", status: "TRADE_SUCCESS"}}
-	case StoryFinished:
-		return []step{{kind: "paid", status: "TRADE_SUCCESS"}, {kind: "finished", status: "TRADE_FINISHED"}}
-	case StoryClosedUnpaid:
-		return []step{{kind: "closed", status: "TRADE_CLOSED"}}
-	}
-	s := []step{{kind: "paid", status: "TRADE_SUCCESS"}}
-	for i, r := range t.Refunds {
-		s = append(s, step{kind: "refund", status: "TRADE_SUCCESS", refund: r, bizNo: i + 1})
-	}
-	if t.Story == StoryFullRefund {
-		s = append(s, step{kind: "full_refund", status: "TRADE_CLOSED", bizNo: len(t.Refunds) + 1})
-	}
-	return s
-}
-
 // canonicalCharset is alipaytest.CanonicalCharset with the simulator's
 // wording of the error.
 func canonicalCharset(name string) (string, error) {
