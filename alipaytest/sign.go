@@ -26,6 +26,11 @@ const (
 	// SignMD5 is the legacy mapi digest: lowercase hex MD5 of the
 	// string-to-sign with the partner's MD5 key appended (no '&' in between).
 	SignMD5 SignType = "MD5"
+	// SignWAPRSA is the legacy mobile web's sec_id=0001 (and a return's
+	// sign_type=0001): SHA1withRSA with Alipay's WAP key, and in a
+	// notification notify_data encrypted to the merchant's key. Only a
+	// WAPSigner signs with it.
+	SignWAPRSA SignType = "0001"
 )
 
 // Protocol selects the shape of the callbacks a Signer builds. Its constants

@@ -211,6 +211,7 @@ func TestSignErrors(t *testing.T) {
 	}{
 		{"unknown sign type", alipaytest.Signer{SignType: "DSA"}, alipaytest.NewWireParams("a", "1")},
 		{"unknown charset", alipaytest.Signer{Charset: "big5"}, alipaytest.NewWireParams("a", "1")},
+		{"unknown protocol", alipaytest.Signer{Protocol: "wap"}, alipaytest.NewWireParams("a", "1")},
 		{"not representable in gbk", alipaytest.Signer{Charset: "gbk"}, alipaytest.NewWireParams("a", "😀")},
 		{"not representable, empty dropped from content", alipaytest.Signer{Charset: "gbk"}, alipaytest.NewWireParams("a", "1", "😀", "")},
 	}

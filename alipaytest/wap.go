@@ -18,10 +18,6 @@ import (
 // Legacy mobile web payment (手机网页即时到账, alipay.wap.*;
 // alipay-protocol.md §10).
 const (
-	// SignWAPRSA is sec_id=0001 (and a return's sign_type=0001): SHA1withRSA
-	// with Alipay's WAP key, and in a notification notify_data encrypted to
-	// the merchant's key. Only a WAPSigner signs with it.
-	SignWAPRSA SignType = "0001"
 	// WAPService is the service field of every WAP notification: the
 	// authorisation interface's name.
 	WAPService = "alipay.wap.trade.create.direct"
