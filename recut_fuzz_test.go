@@ -160,7 +160,7 @@ func FuzzRecut(f *testing.F) {
 			t.Fatalf("story %s: the genuine %s is refused: %v", s.name, recutKindName(s.msg.Kind), k.genuineErr[si])
 		}
 		segs, unsigned, _, ok := recutSplit(s.msg)
-		var p *alipaytest.Params
+		var p *alipaytest.WireParams
 		desc := "genuine"
 		if ok && len(toggles)+len(eqs) > 0 {
 			re := recutFromMoves(s.msg.SignedContent, segs, toggles, eqs)

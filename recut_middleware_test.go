@@ -60,7 +60,7 @@ func newRecutServer(t *testing.T, v *alipaynotify.Verifier) *recutServer {
 
 // deliver sends params in charset as kind: a form POST to /notify or a GET
 // of /return with the query.
-func (s *recutServer) deliver(t *testing.T, p *alipaytest.Params, charset string, kind alipaytest.Kind) {
+func (s *recutServer) deliver(t *testing.T, p *alipaytest.WireParams, charset string, kind alipaytest.Kind) {
 	t.Helper()
 	body, err := alipaytest.Encode(p, charset)
 	if err != nil {

@@ -60,7 +60,7 @@ type recutVariant struct {
 	// desc says what moved, for failure messages.
 	desc string
 	// params are the parameters to send, sign and sign_type included.
-	params *alipaytest.Params
+	params *alipaytest.WireParams
 	// kind is the delivery: NotifyKind posts params to notify_url,
 	// ReturnKind sends them as return_url's query.
 	kind alipaytest.Kind
@@ -237,7 +237,7 @@ func buildRecutKit() (k *recutKit, err error) {
 	}
 
 	// Open platform: RSA2, RSA, certificate mode.
-	rsa1 := &alipaytest.Signer{Key: alipaytest.TestKey(), SignType: alipaytest.RSA}
+	rsa1 := &alipaytest.Signer{Key: alipaytest.TestKey(), SignType: alipaytest.SignRSA}
 	certSigner := alipaytest.NewSigner(certKey)
 	for _, o := range []struct {
 		name  string
@@ -272,7 +272,7 @@ func buildRecutKit() (k *recutKit, err error) {
 	// app_id moves the callback into the partner namespace.
 	sharedTrade := alipaytest.NewSigner(alipaytest.TestKey()).NewTrade("RC-shared-1", "50.00")
 	k.stories = append(k.stories,
-		recutStory{name: "open-rsa-shared-mapi-key/paid", msg: (&alipaytest.Signer{Key: alipaytest.TestKey(), SignType: alipaytest.RSA}).NewTrade("RC-shared-2", "50.00").Paid(), shared: true},
+		recutStory{name: "open-rsa-shared-mapi-key/paid", msg: (&alipaytest.Signer{Key: alipaytest.TestKey(), SignType: alipaytest.SignRSA}).NewTrade("RC-shared-2", "50.00").Paid(), shared: true},
 		recutStory{name: "open-rsa2-shared-mapi-key/paid", msg: sharedTrade.Paid(), shared: true},
 		recutStory{name: "open-rsa2-shared-mapi-key/page-return", msg: sharedTrade.Return(), shared: true})
 
@@ -290,13 +290,13 @@ func buildRecutKit() (k *recutKit, err error) {
 	add("open-rsa2-gbk/page-return", gbkTrade.Return())
 	// Legacy mapi signed with RSA (MapiPublicKeys), on the verifier that also
 	// holds that key for the open platform.
-	legacyRSA := &alipaytest.Signer{Protocol: alipaytest.Legacy, SignType: alipaytest.RSA, Key: alipaytest.TestKey()}
+	legacyRSA := &alipaytest.Signer{Protocol: alipaytest.ProtocolMapi, SignType: alipaytest.SignRSA, Key: alipaytest.TestKey()}
 	lrTrade := legacyRSA.NewTrade("RC-legacy-rsa-1", "77.00")
 	k.stories = append(k.stories,
 		recutStory{name: "legacy-rsa/paid", msg: lrTrade.Paid(), shared: true},
 		recutStory{name: "legacy-rsa/return", msg: lrTrade.Return(), shared: true})
 	// Legacy gbk naming its charset (_input_charset), on the utf-8 verifier.
-	add("legacy-md5-gbk-input-charset/paid", (&alipaytest.Signer{Protocol: alipaytest.Legacy, Charset: "gbk"}).Notify(alipaytest.Fields{"_input_charset": "gbk"}))
+	add("legacy-md5-gbk-input-charset/paid", (&alipaytest.Signer{Protocol: alipaytest.ProtocolMapi, Charset: "gbk"}).Notify(alipaytest.Fields{"_input_charset": "gbk"}))
 
 	// Genuine free text holding '&' and '=' (the merchant's body, a
 	// URL-encoded passback_params).
@@ -307,7 +307,7 @@ func buildRecutKit() (k *recutKit, err error) {
 
 	// Legacy mapi MD5, utf-8 and gbk.
 	legacy := alipaytest.NewLegacySigner("", "")
-	gbk := &alipaytest.Signer{Protocol: alipaytest.Legacy, Charset: "gbk"}
+	gbk := &alipaytest.Signer{Protocol: alipaytest.ProtocolMapi, Charset: "gbk"}
 	for _, l := range []struct {
 		name string
 		s    *alipaytest.Signer
@@ -350,7 +350,7 @@ func buildRecutKit() (k *recutKit, err error) {
 		s    *alipaytest.WAPSigner
 	}{{"wap-md5", alipaytest.NewWAPSigner("", "")}, {"wap-0001", wapRSA}} {
 		add(w.name+"/notify", w.s.Notify(nil))
-		if w.s.SecID != alipaytest.WAPRSA { // 0001 decrypts per delivery: one notify story is enough
+		if w.s.SecID != alipaytest.SignWAPRSA { // 0001 decrypts per delivery: one notify story is enough
 			add(w.name+"/notify-wait-buyer-pay", w.s.Notify(alipaytest.Fields{"trade_status": "WAIT_BUYER_PAY"}))
 		}
 		add(w.name+"/return", w.s.Return(nil))
@@ -402,9 +402,9 @@ func buildRecutKit() (k *recutKit, err error) {
 // recutGatewayParams returns the unsigned parameters of an open-platform
 // gateway message (servicemarket_order_notify, shaped like the Node SDK's
 // published fixture) whose free-text name is name.
-func recutGatewayParams(name string) *alipaytest.Params {
+func recutGatewayParams(name string) *alipaytest.WireParams {
 	now := time.Now()
-	return alipaytest.NewParams(
+	return alipaytest.NewWireParams(
 		"app_id", alipaytest.DefaultAppID, "charset", "utf-8", "commodity_order_id", "2019030800000018079639",
 		"merchant_pid", alipaytest.DefaultPID, "method", "alipay.open.servicemarket.order.notify", "name", name,
 		"notify_id", "2019030800222102023008121054923345", "notify_time", alipaytest.FormatTime(now),
@@ -415,7 +415,7 @@ func recutGatewayParams(name string) *alipaytest.Params {
 
 // recutDeliver encodes params in charset and verifies them as kind would be
 // delivered: a notify body or a return query.
-func recutDeliver(ctx context.Context, v *alipaynotify.Verifier, p *alipaytest.Params, charset string, kind alipaytest.Kind) (*alipaynotify.Notification, error) {
+func recutDeliver(ctx context.Context, v *alipaynotify.Verifier, p *alipaytest.WireParams, charset string, kind alipaytest.Kind) (*alipaynotify.Notification, error) {
 	body, err := alipaytest.Encode(p, charset)
 	if err != nil {
 		return nil, err
@@ -465,7 +465,7 @@ func (r recutRule) kit() (alipaytest.Rule, alipaytest.EmptyValues) {
 
 // recutSplitRule returns the pairs of p that rule r signs, sorted by key
 // bytes (the string-to-sign order), and the unsigned rest in wire order.
-func recutSplitRule(p *alipaytest.Params, r recutRule) (signed, unsigned []alipaytest.Param) {
+func recutSplitRule(p *alipaytest.WireParams, r recutRule) (signed, unsigned []alipaytest.Param) {
 	for _, q := range p.Pairs() {
 		if q.Key == "sign" || (q.Key == "sign_type" && !r.withSignType) || (q.Value == "" && !r.keepEmpty) {
 			unsigned = append(unsigned, q)
@@ -508,8 +508,8 @@ func recutJoin(segs []alipaytest.Param) string {
 
 // recutParams assembles a variant's parameters: the re-cut signed segments,
 // then the unsigned pairs (sign, sign_type, genuine empties) unchanged.
-func recutParams(segs, unsigned []alipaytest.Param) *alipaytest.Params {
-	p := &alipaytest.Params{}
+func recutParams(segs, unsigned []alipaytest.Param) *alipaytest.WireParams {
+	p := &alipaytest.WireParams{}
 	for _, q := range segs {
 		p.Add(q.Key, q.Value)
 	}
@@ -795,7 +795,7 @@ func recutViolation(genuine *alipaynotify.Notification, genuineKind alipaytest.K
 // reading of an ambiguous reverse story against its signed text: the split
 // may add a descriptive field, never a status, an amount, another order or
 // trade, or a refund.
-func recutReverseMoney(params *alipaytest.Params, got *alipaynotify.Notification) string {
+func recutReverseMoney(params *alipaytest.WireParams, got *alipaynotify.Notification) string {
 	var why []string
 	check := func(field, gotV, signed string) {
 		if gotV != signed {

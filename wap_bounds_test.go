@@ -20,7 +20,7 @@ import (
 // the protocol allows (docs/protocol-legacy.md, "notify_data XML"): every
 // element seen, the occasional ones included, at its documented maximum
 // length; subject is given by the caller.
-func maximalWAPFields(s *alipaytest.WAPSigner, subject string) *alipaytest.Params {
+func maximalWAPFields(s *alipaytest.WAPSigner, subject string) *alipaytest.WireParams {
 	p := s.NotifyFields(alipaytest.Fields{
 		"subject":      subject,
 		"trade_no":     strings.Repeat("2", 64),

@@ -71,7 +71,7 @@ func wapVectorVerifier(t testing.TB, mod func(*alipaynotify.Options)) *alipaynot
 // the MD5 key), so that tests can make variants of the vectors.
 func wapVectorSigner(t testing.TB, secID alipaytest.SignType) *alipaytest.WAPSigner {
 	t.Helper()
-	if secID == alipaytest.MD5 {
+	if secID == alipaytest.SignMD5 {
 		return alipaytest.NewWAPSigner(testPartner, wapMD5Key)
 	}
 	vec := loadWAPVector(t, "synthetic-wap-rsa-0001-notify-utf8")
@@ -215,7 +215,7 @@ func TestWAPSortedContentFails(t *testing.T) {
 	}
 
 	rsaVec := loadWAPVector(t, "synthetic-wap-rsa-0001-notify-utf8")
-	s := wapVectorSigner(t, alipaytest.WAPRSA)
+	s := wapVectorSigner(t, alipaytest.SignWAPRSA)
 	genuine, err := s.SignNotifyData(rsaVec.ExpectedDecryptedNotifyData)
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ const validWAPXML = `<notify><out_trade_no>W-1</out_trade_no><trade_no>201312033
 // documents are signed with the partner key, so they reach the parser.
 func TestWAPNotifyXML(t *testing.T) {
 	v := wapVectorVerifier(t, nil)
-	s := wapVectorSigner(t, alipaytest.MD5)
+	s := wapVectorSigner(t, alipaytest.SignMD5)
 	env := `<notify_id>abc</notify_id><notify_type>trade_status_sync</notify_type><notify_time>2013-12-03 10:00:00</notify_time>`
 	fields := `<out_trade_no>W-1</out_trade_no><trade_status>TRADE_SUCCESS</trade_status>` + env
 	cases := []struct {
@@ -409,7 +409,7 @@ func TestWAPNotifyForm(t *testing.T) {
 // are ignored: never in Params, never in a typed field.
 func TestWAPExtraTopLevelFields(t *testing.T) {
 	v := wapVectorVerifier(t, nil)
-	for _, secID := range []alipaytest.SignType{alipaytest.MD5, alipaytest.WAPRSA} {
+	for _, secID := range []alipaytest.SignType{alipaytest.SignMD5, alipaytest.SignWAPRSA} {
 		m := wapNotifyOf(t, wapVectorSigner(t, secID), validWAPXML)
 		evil := m.Clone()
 		for k, val := range map[string]string{
@@ -443,7 +443,7 @@ func TestWAPExtraTopLevelFields(t *testing.T) {
 // apart.
 func TestWAPRSAFailuresIndistinguishable(t *testing.T) {
 	v := wapVectorVerifier(t, nil)
-	s := wapVectorSigner(t, alipaytest.WAPRSA)
+	s := wapVectorSigner(t, alipaytest.SignWAPRSA)
 	genuine := wapNotifyOf(t, s, validWAPXML)
 	if _, err := v.VerifyNotify(context.Background(), genuine.Encode()); err != nil {
 		t.Fatalf("genuine: %v", err)
@@ -665,7 +665,7 @@ func pemBody(p string) string {
 // the paid event of the trade.
 func TestWAPReturn(t *testing.T) {
 	v := wapVectorVerifier(t, nil)
-	for _, secID := range []alipaytest.SignType{alipaytest.MD5, alipaytest.WAPRSA} {
+	for _, secID := range []alipaytest.SignType{alipaytest.SignMD5, alipaytest.SignWAPRSA} {
 		t.Run(string(secID), func(t *testing.T) {
 			s := wapVectorSigner(t, secID)
 			ret := s.Return(alipaytest.Fields{"out_trade_no": "W-1"})
@@ -736,7 +736,7 @@ func TestWAPNotifyVerify(t *testing.T) {
 		o.Legacy.NotifyVerify = true
 		o.Legacy.NotifyVerifyURL = gw.GatewayURL()
 	})
-	s := wapVectorSigner(t, alipaytest.WAPRSA)
+	s := wapVectorSigner(t, alipaytest.SignWAPRSA)
 	s.Gateway = gw
 	m := s.Notify(alipaytest.Fields{"out_trade_no": "W-7"})
 	if _, err := v.VerifyNotify(context.Background(), m.Encode()); err != nil {
@@ -746,13 +746,13 @@ func TestWAPNotifyVerify(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].Partner != testPartner || reqs[0].NotifyID == "" {
 		t.Fatalf("gateway saw %+v", reqs)
 	}
-	unknown := wapNotifyOf(t, wapVectorSigner(t, alipaytest.MD5), validWAPXML)
+	unknown := wapNotifyOf(t, wapVectorSigner(t, alipaytest.SignMD5), validWAPXML)
 	if _, err := v.VerifyNotify(context.Background(), unknown.Encode()); !errors.Is(err, alipaynotify.ErrRemoteCheck) {
 		t.Errorf("unknown notify_id: %v", err)
 	}
 	// A notification signs its notify_id: without one it is not taken for
 	// a notification at all, before any remote check.
-	noID := wapNotifyOf(t, wapVectorSigner(t, alipaytest.MD5), `<notify><out_trade_no>W-1</out_trade_no><trade_status>TRADE_SUCCESS</trade_status></notify>`)
+	noID := wapNotifyOf(t, wapVectorSigner(t, alipaytest.SignMD5), `<notify><out_trade_no>W-1</out_trade_no><trade_status>TRADE_SUCCESS</trade_status></notify>`)
 	if _, err := v.VerifyNotify(context.Background(), noID.Encode()); !errors.Is(err, alipaynotify.ErrAmbiguous) {
 		t.Errorf("missing notify_id: %v", err)
 	}
@@ -774,7 +774,7 @@ func TestWAPCheckOrder(t *testing.T) {
 			return nil
 		}
 	})
-	s := wapVectorSigner(t, alipaytest.MD5)
+	s := wapVectorSigner(t, alipaytest.SignMD5)
 	if _, err := v.VerifyNotify(context.Background(), wapNotifyOf(t, s, validWAPXML).Encode()); err != nil {
 		t.Fatal(err)
 	}
@@ -789,7 +789,7 @@ func TestWAPCheckOrder(t *testing.T) {
 // TestWAPSellerIDs: SellerIDs replaces the partner rule for seller_id.
 func TestWAPSellerIDs(t *testing.T) {
 	v := wapVectorVerifier(t, func(o *alipaynotify.Options) { o.SellerIDs = []string{"2088999999999999"} })
-	s := wapVectorSigner(t, alipaytest.MD5)
+	s := wapVectorSigner(t, alipaytest.SignMD5)
 	if _, err := v.VerifyNotify(context.Background(), s.Notify(alipaytest.Fields{"seller_id": "2088999999999999"}).Encode()); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ type Fields map[string]string
 // Omit as a Fields value removes that parameter from the template.
 const Omit = "\x00alipaytest:omit"
 
-func (f Fields) applyTo(p *Params) {
+func (f Fields) applyTo(p *WireParams) {
 	for _, k := range slices.Sorted(maps.Keys(f)) {
 		if v := f[k]; v == Omit {
 			p.Del(k)
@@ -139,18 +139,18 @@ func amountOr(f Fields, key, def string) string {
 // NotifyParams returns the unsigned parameters of a realistic notify_url
 // callback, in Alipay's (unsorted) order, with f applied.
 //
-// OpenPlatform: a trade_status_sync notification of a paid trade
+// ProtocolOpenPlatform: a trade_status_sync notification of a paid trade
 // (TRADE_SUCCESS), amounts from f["total_amount"] (default "88.88"), the
-// field order of a real notification. Legacy: a create_direct_pay_by_user
+// field order of a real notification. ProtocolMapi: a create_direct_pay_by_user
 // notification (TRADE_SUCCESS, total_fee from f["total_fee"], no
 // _input_charset). notify_id, trade_no and out_trade_no are fresh unless f
 // sets them; times are the Signer's clock in China time.
-func (s *Signer) NotifyParams(f Fields) *Params {
+func (s *Signer) NotifyParams(f Fields) *WireParams {
 	now := s.now()
-	var p *Params
-	if s.Protocol == Legacy {
+	var p *WireParams
+	if s.Protocol == ProtocolMapi {
 		amount := amountOr(f, "total_fee", "88.88")
-		p = NewParams(
+		p = NewWireParams(
 			"discount", "0.00",
 			"payment_type", "1",
 			"subject", "测试商品",
@@ -176,7 +176,7 @@ func (s *Signer) NotifyParams(f Fields) *Params {
 		)
 	} else {
 		amount := amountOr(f, "total_amount", "88.88")
-		p = NewParams(
+		p = NewWireParams(
 			"gmt_create", FormatTime(now.Add(-8*time.Second)),
 			"charset", s.charsetParam(),
 			"seller_email", "seller@example.com",
@@ -215,14 +215,14 @@ func fundBillList(amount string) string {
 // ReturnParams returns the unsigned parameters of a realistic return_url
 // redirect with f applied.
 //
-// OpenPlatform: method=alipay.trade.page.pay.return with timestamp and no
-// trade_status or notify_id. Legacy: is_success=T, exterface, notify_id
+// ProtocolOpenPlatform: method=alipay.trade.page.pay.return with timestamp and no
+// trade_status or notify_id. ProtocolMapi: is_success=T, exterface, notify_id
 // (percent-escaped base64, as real legacy returns carry), trade_status.
-func (s *Signer) ReturnParams(f Fields) *Params {
+func (s *Signer) ReturnParams(f Fields) *WireParams {
 	now := s.now()
-	var p *Params
-	if s.Protocol == Legacy {
-		p = NewParams(
+	var p *WireParams
+	if s.Protocol == ProtocolMapi {
+		p = NewWireParams(
 			"is_success", "T",
 			"exterface", "create_direct_pay_by_user",
 			"notify_id", legacyReturnNotifyID(),
@@ -242,7 +242,7 @@ func (s *Signer) ReturnParams(f Fields) *Params {
 			"sign_type", "",
 		)
 	} else {
-		p = NewParams(
+		p = NewWireParams(
 			"charset", s.charsetParam(),
 			"out_trade_no", outTradeNo(now),
 			"method", "alipay.trade.page.pay.return",

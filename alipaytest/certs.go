@@ -20,9 +20,9 @@ import (
 )
 
 // CertChain is a public-key-certificate setup shaped like Alipay's
-// (alipay-protocol.md §3): an RSA root CA, an intermediate CA, and the
-// "Alipay public key certificate" for a key pair, plus extra roots in the
-// root bundle as in the real alipayRootCert.crt.
+// (docs/protocol.md, "Public-key-certificate mode"): an RSA root CA, an
+// intermediate CA, and the "Alipay public key certificate" for a key pair,
+// plus extra roots in the root bundle as in the real alipayRootCert.crt.
 type CertChain struct {
 	// Root is the RSA root, issuer DN
 	// "CN=Test Alipay Root R1,OU=Certification Authority,O=Test Financial,C=CN".
@@ -173,16 +173,17 @@ func (c *CertChain) LeafPEM() []byte { return pemOf(c.Leaf) }
 func (c *CertChain) RootCertPEM() []byte { return pemOf(c.Root, c.ECDSARoot, c.SecondRoot) }
 
 // AlipayCertSN returns the SN of the leaf: alipay_cert_sn.
-func (c *CertChain) AlipayCertSN() string { return CertSN(c.Leaf) }
+func (c *CertChain) AlipayCertSN() string { return CertSNOf(c.Leaf) }
 
 // RootCertSN returns alipay_root_cert_sn of RootCertPEM: the SNs of the two
 // RSA roots joined with '_'.
-func (c *CertChain) RootCertSN() string { return CertSN(c.Root) + "_" + CertSN(c.SecondRoot) }
+func (c *CertChain) RootCertSN() string { return CertSNOf(c.Root) + "_" + CertSNOf(c.SecondRoot) }
 
-// CertSN returns Alipay's serial-number string of cert: lowercase hex
+// CertSNOf returns Alipay's serial-number string of a parsed cert (for PEM
+// text, as alipaynotify.CertSN takes, use [CertSNFromPEM]): lowercase hex
 // MD5(issuer DN in RFC 2253 form + serial number in decimal), e.g. MD5 of
 // "CN=Test Alipay Root R1,OU=Certification Authority,O=Test Financial,C=CN12345...".
-func CertSN(cert *x509.Certificate) string {
+func CertSNOf(cert *x509.Certificate) string {
 	dn, err := rfc2253(cert.RawIssuer)
 	if err != nil {
 		dn = cert.Issuer.String()
@@ -207,7 +208,7 @@ func CertSNFromPEM(data []byte) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("alipaytest: parse certificate: %w", err)
 		}
-		return CertSN(cert), nil
+		return CertSNOf(cert), nil
 	}
 }
 
@@ -238,7 +239,7 @@ func RootCertSNFromPEM(data []byte) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("alipaytest: parse certificate: %w", err)
 		}
-		sns = append(sns, CertSN(cert))
+		sns = append(sns, CertSNOf(cert))
 	}
 	if len(sns) == 0 {
 		return "", errors.New("alipaytest: no RSA-signed certificate in root bundle")

@@ -10,9 +10,10 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
-// canonicalCharset maps the charset names Alipay uses to "utf-8", "gbk" or
-// "gb2312" (case-insensitive; "" means utf-8, "utf8" is accepted).
-func canonicalCharset(name string) (string, error) {
+// CanonicalCharset maps the charset names Alipay uses to "utf-8", "gbk" or
+// "gb2312" (case-insensitive, surrounding spaces ignored; "" means utf-8,
+// "utf8" is accepted). It fails for any other charset.
+func CanonicalCharset(name string) (string, error) {
 	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "", "utf-8", "utf8":
 		return "utf-8", nil
@@ -29,7 +30,7 @@ func canonicalCharset(name string) (string, error) {
 // encodes both with the same tables for the characters GB2312 has). It fails
 // for a rune the charset cannot represent.
 func EncodeText(s, charset string) ([]byte, error) {
-	cs, err := canonicalCharset(charset)
+	cs, err := CanonicalCharset(charset)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +50,7 @@ func EncodeText(s, charset string) ([]byte, error) {
 // DecodeText is the inverse of EncodeText: it turns bytes in charset into a
 // UTF-8 string, failing on bytes that are not valid in that charset.
 func DecodeText(b []byte, charset string) (string, error) {
-	cs, err := canonicalCharset(charset)
+	cs, err := CanonicalCharset(charset)
 	if err != nil {
 		return "", err
 	}
@@ -73,7 +74,7 @@ func DecodeText(b []byte, charset string) (string, error) {
 // body (or raw query) whose escapes are bytes in charset: unreserved
 // A-Z a-z 0-9 - _ . ~ as is, space as '+', every other byte as %XX with
 // upper-case hex, exactly like url.QueryEscape applied to the charset bytes.
-func Encode(p *Params, charset string) ([]byte, error) {
+func Encode(p *WireParams, charset string) ([]byte, error) {
 	var b strings.Builder
 	for k, v := range p.All() {
 		kb, err := EncodeText(k, charset)
@@ -94,11 +95,11 @@ func Encode(p *Params, charset string) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// DecodeParams parses an application/x-www-form-urlencoded body or raw
+// DecodeWireParams parses an application/x-www-form-urlencoded body or raw
 // query whose escapes are bytes in charset, keeping the wire order and any
 // duplicates. '+' is a space; a malformed escape is an error.
-func DecodeParams(encoded []byte, charset string) (*Params, error) {
-	p := &Params{}
+func DecodeWireParams(encoded []byte, charset string) (*WireParams, error) {
+	p := &WireParams{}
 	if len(encoded) == 0 {
 		return p, nil
 	}

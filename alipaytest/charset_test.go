@@ -44,7 +44,7 @@ func TestEncodeText(t *testing.T) {
 }
 
 func TestEncodeDecodeParams(t *testing.T) {
-	p := alipaytest.NewParams(
+	p := alipaytest.NewWireParams(
 		"subject", "测试 商品+100%&x=y",
 		"email", "a@b.c",
 		"unreserved", "AZaz09-_.~",
@@ -67,7 +67,7 @@ func TestEncodeDecodeParams(t *testing.T) {
 			if string(got) != tt.want {
 				t.Errorf("\n got %s\nwant %s", got, tt.want)
 			}
-			back, err := alipaytest.DecodeParams(got, tt.charset)
+			back, err := alipaytest.DecodeWireParams(got, tt.charset)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +81,7 @@ func TestEncodeDecodeParams(t *testing.T) {
 			}
 		})
 	}
-	if _, err := alipaytest.DecodeParams([]byte("a=%zz"), "utf-8"); err == nil {
-		t.Error("DecodeParams accepted a bad escape")
+	if _, err := alipaytest.DecodeWireParams([]byte("a=%zz"), "utf-8"); err == nil {
+		t.Error("DecodeWireParams accepted a bad escape")
 	}
 }

@@ -28,7 +28,7 @@ func (r Rule) String() string {
 
 // EmptyValues says whether parameters with an empty value are part of the
 // string-to-sign. Official SDKs disagree and no real Alipay sample decides
-// it (alipay-protocol.md §2.3), so tests should cover both.
+// it (docs/protocol.md, "Empty values"), so tests should cover both.
 type EmptyValues int
 
 const (
@@ -52,7 +52,7 @@ func (e EmptyValues) String() string {
 // sorted by key in byte order, joined as key=value with '&', values verbatim
 // (not encoded, not trimmed). Duplicate keys appear once per pair, in their
 // original order.
-func Content(p *Params, rule Rule, empty EmptyValues) string {
+func Content(p *WireParams, rule Rule, empty EmptyValues) string {
 	pairs := p.Pairs()
 	pairs = slices.DeleteFunc(pairs, func(q Param) bool {
 		switch {

@@ -7,7 +7,7 @@ import (
 )
 
 func TestContent(t *testing.T) {
-	p := alipaytest.NewParams(
+	p := alipaytest.NewWireParams(
 		"sign", "SIG",
 		"subject", "测试 + 100% & more",
 		"body", "",

@@ -22,15 +22,28 @@
 //
 // A typical test:
 //
-//	s := alipaytest.NewSigner(alipaytest.TestKey())
-//	// configure the verifier under test with s.Key.PublicKeyPEM() and s.AppID
+//	s := alipaytest.NewSigner(nil) // TestKey(), app_id DefaultAppID
+//	// configure the verifier under test with s.PublicKeyPEM() and
+//	// alipaytest.DefaultAppID (a Signer's empty fields mean the defaults)
 //	rec := httptest.NewRecorder()
 //	handler.ServeHTTP(rec, s.Paid("ORDER-1", "88.88").Request("/alipay/notify"))
 //
-// Signing rules (string-to-sign, charsets, MD5) follow
-// shared/docs/alipay-protocol.md §1.2 and §2.1-2.4; the package is checked
-// against the synthetic vectors of shared/vectors and, in the interop suite,
-// against Alipay's official Node SDK.
+// The kit is a cross-check of the verifier, so on purpose it imports nothing
+// from package alipaynotify: signing, the string-to-sign, charsets and
+// certificate serial numbers are written here a second time, and a bug in
+// the verifier's code cannot hide by being shared. Where a name exists in
+// both packages it means the same thing and has the same shape: [SignType]
+// and [Protocol] (string types whose constants have the core's names and
+// values), [Param], [Receiver] and [ChinaTime]. Where the shapes differ the
+// kit's name says so: [WireParams] is the ordered, editable list of
+// parameters as sent (alipaynotify.Params is the verifier's sorted,
+// read-only result), and [CertSNOf] takes a parsed certificate (the core's
+// CertSN, like [CertSNFromPEM], takes PEM).
+//
+// Signing rules (string-to-sign, charsets, MD5) follow docs/protocol.md,
+// "Signatures and the string-to-sign"; the package is checked against the
+// synthetic vectors in testdata and, in the interop suite, against Alipay's
+// official Node SDK.
 //
 // Times are China time (UTC+8, a fixed zone; the machine's time zone
 // database is never consulted) and amounts are decimal strings such as

@@ -33,7 +33,8 @@ var DefaultReceiver = Receiver{
 	Mobile:  "13800000000",
 }
 
-// Escrow and dual-function services (alipay-protocol.md §11).
+// Escrow and dual-function services (docs/protocol-legacy.md, "Escrow and
+// dual-function").
 const (
 	// ServiceEscrow is create_partner_trade_by_buyer, 纯担保交易.
 	ServiceEscrow = "create_partner_trade_by_buyer"
@@ -44,19 +45,21 @@ const (
 
 // EscrowTrade tells the story of one legacy escrow or dual-function trade
 // (create_partner_trade_by_buyer, trade_create_by_buyer;
-// alipay-protocol.md §11) as the mapi notifications Alipay sends about it:
+// docs/protocol-legacy.md, "Escrow and dual-function") as the mapi
+// notifications Alipay sends about it:
 //
 //	WaitBuyerPay → LogisticsChosen → Paid → Shipped → Finished
 //	                                 Paid | Shipped → RefundRequested → RefundSucceeded
 //	WaitBuyerPay → InstantFinished (dual-function instant branch)
 //
-// Every message has the field shapes of §11.6: price, quantity, discount and
-// total_fee (= price × quantity + logistics_fee + discount), the logistics_*
-// and receive_* fields once the buyer chose them, gmt_* times of the story,
-// is_total_fee_adjust, use_coupon, payment_type=1, no _input_charset and no
-// partner, in the unsorted wire order of real notifications (sign and
-// sign_type in the middle). Each message has a fresh notify_id and a
-// notify_time one second after its event (the creation one: at gmt_create).
+// Every message has the field shapes of docs/protocol-legacy.md, "Escrow
+// notification fields": price, quantity, discount and total_fee (= price ×
+// quantity + logistics_fee + discount), the logistics_* and receive_* fields
+// once the buyer chose them, gmt_* times of the story, is_total_fee_adjust,
+// use_coupon, payment_type=1, no _input_charset and no partner, in the
+// unsorted wire order of real notifications (sign and sign_type in the
+// middle). Each message has a fresh notify_id and a notify_time one second
+// after its event (the creation one: at gmt_create).
 //
 // The exported fields may be changed between calls to shape later messages
 // (a test can, say, move ShippedAt); messages already built keep their
@@ -110,7 +113,8 @@ type EscrowTrade struct {
 	// RefundRequestedAt + 3 min.
 	RefundedAt time.Time
 	// ResendAfter is how much later than the original Resent's notify_time
-	// is. Default: 24h, as the one re-send observed (§11.5).
+	// is. Default: 24h, as the one re-send observed (docs/protocol-legacy.md,
+	// "Which escrow changes are notified").
 	ResendAfter time.Duration
 	// Extra fields are applied to every message of the story, after the
 	// story's own fields (so they can override them).
@@ -226,9 +230,10 @@ type escrowStep struct {
 }
 
 // params builds a notification in the wire order of real escrow
-// notifications (§11.6, ESC-LOGS).
-func (t *EscrowTrade) params(st escrowStep) *Params {
-	p := NewParams(
+// notifications (docs/protocol-legacy.md, "Escrow notification fields": the
+// escrow logs).
+func (t *EscrowTrade) params(st escrowStep) *WireParams {
+	p := NewWireParams(
 		"discount", t.Discount,
 		"out_trade_no", t.OutTradeNo,
 		"sign_type", "",
@@ -321,8 +326,8 @@ func (t *EscrowTrade) WaitBuyerPay() *Message {
 // LogisticsChosen is the second WAIT_BUYER_PAY some trades get when the
 // buyer picks the logistics and confirms the address before paying:
 // is_total_fee_adjust=N with logistics_*, receive_* and
-// gmt_logistics_modify. Under the event identity of §11.13 it is the same
-// event as WaitBuyerPay.
+// gmt_logistics_modify. Under the event identity of docs/protocol-legacy.md,
+// "Escrow event identity and rank", it is the same event as WaitBuyerPay.
 func (t *EscrowTrade) LogisticsChosen() *Message {
 	return t.notify(escrowStep{status: "WAIT_BUYER_PAY", notifyAt: t.LogisticsModified.Add(time.Second), logistics: true})
 }
@@ -382,10 +387,12 @@ func (t *EscrowTrade) RefundSucceeded() *Message {
 	})
 }
 
-// Resent is m delivered again as Alipay once did a day later (§11.5): the
-// same parameters in the same order with a fresh notify_id and notify_time
-// moved ResendAfter later, re-signed with the trade's Signer. Under the
-// event identity of §11.13 it is the same event as m.
+// Resent is m delivered again as Alipay once did a day later
+// (docs/protocol-legacy.md, "Which escrow changes are notified"): the same
+// parameters in the same order with a fresh notify_id and notify_time moved
+// ResendAfter later, re-signed with the trade's Signer. Under the event
+// identity of docs/protocol-legacy.md, "Escrow event identity and rank", it
+// is the same event as m.
 func (t *EscrowTrade) Resent(m *Message) *Message {
 	p := m.Params.Clone()
 	sent, err := time.ParseInLocation(timeLayout, p.Get("notify_time"), ChinaTime)
@@ -401,13 +408,13 @@ func (t *EscrowTrade) Resent(m *Message) *Message {
 
 // Return is the return_url redirect of the buyer's browser, reporting the
 // trade's status at redirect time (a real escrow return carried
-// WAIT_BUYER_CONFIRM_GOODS because the seller had already shipped, §11.8):
-// is_success=T, exterface=Service, a return-style notify_id, the amount,
-// party, logistics and receive_* fields, and buyer_actions/seller_actions
-// once shipped.
+// WAIT_BUYER_CONFIRM_GOODS because the seller had already shipped;
+// docs/protocol-legacy.md, "Escrow return_url"): is_success=T,
+// exterface=Service, a return-style notify_id, the amount, party, logistics
+// and receive_* fields, and buyer_actions/seller_actions once shipped.
 func (t *EscrowTrade) Return() *Message {
 	status := t.Status()
-	p := NewParams(
+	p := NewWireParams(
 		"is_success", "T",
 		"exterface", or(t.Service, ServiceDual),
 		"notify_id", legacyReturnNotifyID(),

@@ -15,7 +15,7 @@ import (
 // The string-to-sign of a trade notification: sign and sign_type removed,
 // keys sorted, values verbatim.
 func ExampleContent() {
-	p := alipaytest.NewParams(
+	p := alipaytest.NewWireParams(
 		"subject", "测试 + 100%",
 		"sign_type", "RSA2",
 		"body", "",
@@ -36,7 +36,7 @@ func ExampleContent() {
 // '&' in between.
 func ExampleSigner_Sign_legacyMD5() {
 	s := alipaytest.NewLegacySigner("2088000000000001", "0123456789abcdefghijklmnopqrstuv")
-	m, err := s.Sign(alipaytest.NewParams(
+	m, err := s.Sign(alipaytest.NewWireParams(
 		"notify_type", "trade_status_sync",
 		"out_trade_no", "LEGACY-0001",
 		"total_fee", "0.01",
@@ -57,7 +57,7 @@ func ExampleSigner_Sign_legacyMD5() {
 // GBK callbacks: the body's escapes are GBK bytes, and so are the signed
 // bytes.
 func ExampleEncode() {
-	p := alipaytest.NewParams("subject", "测试 商品", "total_amount", "88.88")
+	p := alipaytest.NewWireParams("subject", "测试 商品", "total_amount", "88.88")
 	gbk, _ := alipaytest.Encode(p, "gbk")
 	utf8, _ := alipaytest.Encode(p, "utf-8")
 	fmt.Println(string(gbk))

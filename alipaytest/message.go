@@ -27,7 +27,7 @@ type Message struct {
 	// Params are the parameters in wire order, sign and sign_type
 	// included. Changing them after signing (see Tampered) keeps the old
 	// signature.
-	Params *Params
+	Params *WireParams
 	// Charset is the canonical charset ("utf-8", "gbk", "gb2312") of the
 	// signed bytes and of the encoding's escapes.
 	Charset string

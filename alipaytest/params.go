@@ -15,22 +15,23 @@ type Param struct {
 	Value string
 }
 
-// Params is an ordered list of callback parameters. Alipay sends its
-// parameters unsorted, and the order on the wire must not matter to a
-// verifier, so unlike url.Values a Params keeps the order in which keys were
-// first set. The zero value is an empty list ready to use; a nil *Params
+// WireParams is the ordered, editable list of a callback's parameters as they
+// travel. Alipay sends its parameters unsorted, and the order on the wire
+// must not matter to a verifier, so unlike url.Values (and unlike
+// alipaynotify.Params, the verifier's sorted read-only result) a WireParams
+// keeps the order in which keys were first set, and any duplicates. The zero value is an empty list ready to use; a nil *WireParams
 // reads as empty.
-type Params struct {
+type WireParams struct {
 	list []Param
 }
 
-// NewParams returns Params holding the given key, value, key, value, ...
+// NewWireParams returns WireParams holding the given key, value, key, value, ...
 // pairs in that order. It panics if kv has an odd length.
-func NewParams(kv ...string) *Params {
+func NewWireParams(kv ...string) *WireParams {
 	if len(kv)%2 != 0 {
-		panic("alipaytest: NewParams needs key/value pairs")
+		panic("alipaytest: NewWireParams needs key/value pairs")
 	}
-	p := &Params{list: make([]Param, 0, len(kv)/2)}
+	p := &WireParams{list: make([]Param, 0, len(kv)/2)}
 	for i := 0; i < len(kv); i += 2 {
 		p.Set(kv[i], kv[i+1])
 	}
@@ -39,7 +40,7 @@ func NewParams(kv ...string) *Params {
 
 // Set sets key to value. An existing key keeps its position (later
 // duplicates of it are removed); a new key is appended.
-func (p *Params) Set(key, value string) {
+func (p *WireParams) Set(key, value string) {
 	i := p.index(key)
 	if i < 0 {
 		p.list = append(p.list, Param{key, value})
@@ -56,19 +57,19 @@ func (p *Params) Set(key, value string) {
 // Add appends key=value even if key is already present. Alipay is not known
 // to send duplicate parameters; Add exists to test how a verifier rejects
 // them.
-func (p *Params) Add(key, value string) {
+func (p *WireParams) Add(key, value string) {
 	p.list = append(p.list, Param{key, value})
 }
 
 // Get returns the value of the first pair with key, or "".
-func (p *Params) Get(key string) string {
+func (p *WireParams) Get(key string) string {
 	v, _ := p.Lookup(key)
 	return v
 }
 
 // Lookup returns the value of the first pair with key and whether there is
 // one, telling an empty value from a missing key.
-func (p *Params) Lookup(key string) (string, bool) {
+func (p *WireParams) Lookup(key string) (string, bool) {
 	if i := p.index(key); i >= 0 {
 		return p.list[i].Value, true
 	}
@@ -76,7 +77,7 @@ func (p *Params) Lookup(key string) (string, bool) {
 }
 
 // Del removes every pair with key.
-func (p *Params) Del(key string) {
+func (p *WireParams) Del(key string) {
 	if p == nil {
 		return
 	}
@@ -84,7 +85,7 @@ func (p *Params) Del(key string) {
 }
 
 // Len returns the number of pairs.
-func (p *Params) Len() int {
+func (p *WireParams) Len() int {
 	if p == nil {
 		return 0
 	}
@@ -92,7 +93,7 @@ func (p *Params) Len() int {
 }
 
 // Keys returns the keys in order (a duplicated key appears once per pair).
-func (p *Params) Keys() []string {
+func (p *WireParams) Keys() []string {
 	if p == nil {
 		return nil
 	}
@@ -104,7 +105,7 @@ func (p *Params) Keys() []string {
 }
 
 // Pairs returns a copy of the pairs in order.
-func (p *Params) Pairs() []Param {
+func (p *WireParams) Pairs() []Param {
 	if p == nil {
 		return nil
 	}
@@ -112,7 +113,7 @@ func (p *Params) Pairs() []Param {
 }
 
 // All iterates over the pairs in order.
-func (p *Params) All() iter.Seq2[string, string] {
+func (p *WireParams) All() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
 		if p == nil {
 			return
@@ -126,13 +127,13 @@ func (p *Params) All() iter.Seq2[string, string] {
 }
 
 // Clone returns an independent copy.
-func (p *Params) Clone() *Params {
-	return &Params{list: p.Pairs()}
+func (p *WireParams) Clone() *WireParams {
+	return &WireParams{list: p.Pairs()}
 }
 
 // Sort orders the pairs by key in byte order, the order of the
 // string-to-sign. Pairs with equal keys keep their relative order.
-func (p *Params) Sort() {
+func (p *WireParams) Sort() {
 	if p == nil {
 		return
 	}
@@ -140,7 +141,7 @@ func (p *Params) Sort() {
 }
 
 // Map returns the pairs as a map (the last duplicate wins), for assertions.
-func (p *Params) Map() map[string]string {
+func (p *WireParams) Map() map[string]string {
 	m := make(map[string]string, p.Len())
 	for k, v := range p.All() {
 		m[k] = v
@@ -148,7 +149,7 @@ func (p *Params) Map() map[string]string {
 	return m
 }
 
-func (p *Params) index(key string) int {
+func (p *WireParams) index(key string) int {
 	if p == nil {
 		return -1
 	}

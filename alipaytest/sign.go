@@ -12,30 +12,40 @@ import (
 	"time"
 )
 
-// SignType is the sign_type of a callback.
+// SignType is the sign_type of a callback. Its constants have the names and
+// values of alipaynotify.SignType's.
 type SignType string
 
 const (
-	// RSA2 is SHA256withRSA (PKCS#1 v1.5), base64: the open platform default.
-	RSA2 SignType = "RSA2"
-	// RSA is SHA1withRSA (PKCS#1 v1.5), base64: old open-platform apps and
-	// legacy mapi RSA.
-	RSA SignType = "RSA"
-	// MD5 is the legacy mapi digest: lowercase hex MD5 of the string-to-sign
-	// with the partner's MD5 key appended (no '&' in between).
-	MD5 SignType = "MD5"
+	// SignRSA2 is SHA256withRSA (PKCS#1 v1.5), base64: the open platform
+	// default.
+	SignRSA2 SignType = "RSA2"
+	// SignRSA is SHA1withRSA (PKCS#1 v1.5), base64: old open-platform apps
+	// and legacy mapi RSA.
+	SignRSA SignType = "RSA"
+	// SignMD5 is the legacy mapi digest: lowercase hex MD5 of the
+	// string-to-sign with the partner's MD5 key appended (no '&' in between).
+	SignMD5 SignType = "MD5"
+	// SignWAPRSA is the legacy mobile web's sec_id=0001 (and a return's
+	// sign_type=0001): SHA1withRSA with Alipay's WAP key, and in a
+	// notification notify_data encrypted to the merchant's key. Only a
+	// WAPSigner signs with it.
+	SignWAPRSA SignType = "0001"
 )
 
-// Protocol selects the shape of the callbacks a Signer builds.
-type Protocol int
+// Protocol selects the shape of the callbacks a Signer builds. Its constants
+// have the names and values of alipaynotify.Protocol's; the mobile web
+// protocol has a signer of its own, [WAPSigner].
+type Protocol string
 
 const (
-	// OpenPlatform is the modern protocol: app_id, charset, version=1.0,
-	// RSA2 or RSA signatures, total_amount.
-	OpenPlatform Protocol = iota
-	// Legacy is the mapi protocol (create_direct_pay_by_user and friends):
-	// partner, MD5 key, total_fee, no charset parameter.
-	Legacy
+	// ProtocolOpenPlatform is the modern protocol: app_id, charset,
+	// version=1.0, RSA2 or RSA signatures, total_amount. The empty Protocol
+	// means ProtocolOpenPlatform.
+	ProtocolOpenPlatform Protocol = "open"
+	// ProtocolMapi is the legacy mapi protocol (create_direct_pay_by_user
+	// and friends): partner, MD5 key, total_fee, no charset parameter.
+	ProtocolMapi Protocol = "mapi"
 )
 
 // WireOrder is the order of the parameters on the wire.
@@ -65,7 +75,9 @@ const (
 	DefaultMD5Key = "0123456789abcdefghijklmnopqrstuv"
 )
 
-// ChinaTime is the fixed UTC+8 zone every timestamp is written in.
+// ChinaTime is the fixed UTC+8 zone every timestamp is written in: the same
+// zone as alipaynotify.ChinaTime, declared here so that the kit does not
+// depend on the package it checks.
 var ChinaTime = time.FixedZone("CST", 8*60*60)
 
 // Signer signs callbacks as Alipay does. Its zero value is an open-platform
@@ -73,14 +85,14 @@ var ChinaTime = time.FixedZone("CST", 8*60*60)
 // Signer is safe for concurrent use as long as its fields are not changed
 // meanwhile.
 type Signer struct {
-	// Protocol selects the callback shape. Default: OpenPlatform.
+	// Protocol selects the callback shape. Default: ProtocolOpenPlatform.
 	Protocol Protocol
 	// Key is Alipay's private key for RSA and RSA2; the verifier under test
 	// is configured with Key.PublicKeyPEM() or Key.PublicKeyBase64().
 	// Default: TestKey().
 	Key *KeyPair
 	// SignType is the algorithm and the sign_type value sent. Default: RSA2
-	// for OpenPlatform, MD5 for Legacy.
+	// for ProtocolOpenPlatform, MD5 for ProtocolMapi.
 	SignType SignType
 	// AppID is sent as app_id and auth_app_id. Default: DefaultAppID.
 	AppID string
@@ -122,7 +134,7 @@ func NewSigner(key *KeyPair) *Signer {
 // NewLegacySigner returns a legacy mapi MD5 signer for partner and md5Key
 // ("" means the defaults).
 func NewLegacySigner(partner, md5Key string) *Signer {
-	return &Signer{Protocol: Legacy, Partner: partner, MD5Key: md5Key}
+	return &Signer{Protocol: ProtocolMapi, Partner: partner, MD5Key: md5Key}
 }
 
 func (s *Signer) key() *KeyPair {
@@ -140,10 +152,10 @@ func (s *Signer) signType() SignType {
 	switch {
 	case s.SignType != "":
 		return s.SignType
-	case s.Protocol == Legacy:
-		return MD5
+	case s.Protocol == ProtocolMapi:
+		return SignMD5
 	}
-	return RSA2
+	return SignRSA2
 }
 
 func (s *Signer) appID() string { return or(s.AppID, DefaultAppID) }
@@ -175,7 +187,7 @@ func or(s, def string) string {
 // and RSA, lowercase hex MD5 of content+MD5Key for MD5.
 func (s *Signer) SignContent(content string) (string, error) {
 	st := s.signType()
-	if st == MD5 {
+	if st == SignMD5 {
 		b, err := EncodeText(content+s.md5Key(), s.Charset)
 		if err != nil {
 			return "", err
@@ -190,10 +202,10 @@ func (s *Signer) SignContent(content string) (string, error) {
 	var hash crypto.Hash
 	var digest []byte
 	switch st {
-	case RSA2:
+	case SignRSA2:
 		sum := sha256.Sum256(b)
 		hash, digest = crypto.SHA256, sum[:]
-	case RSA:
+	case SignRSA:
 		sum := sha1.Sum(b)
 		hash, digest = crypto.SHA1, sum[:]
 	default:
@@ -209,12 +221,15 @@ func (s *Signer) SignContent(content string) (string, error) {
 // Sign signs a copy of p. It sets sign_type (in place if p has the key,
 // else appended), computes the string-to-sign with the Signer's Rule and
 // EmptyValues, and sets sign (in place or appended). p itself is not
-// changed. It fails if a value cannot be encoded in the charset or the key
-// is missing.
-func (s *Signer) Sign(p *Params) (*Message, error) {
-	cs, err := canonicalCharset(s.Charset)
+// changed. It fails if a value cannot be encoded in the charset, the key
+// is missing or the Protocol is unknown.
+func (s *Signer) Sign(p *WireParams) (*Message, error) {
+	cs, err := CanonicalCharset(s.Charset)
 	if err != nil {
 		return nil, err
+	}
+	if s.Protocol != "" && s.Protocol != ProtocolOpenPlatform && s.Protocol != ProtocolMapi {
+		return nil, fmt.Errorf("alipaytest: unknown Protocol %q (want %q or %q)", s.Protocol, ProtocolOpenPlatform, ProtocolMapi)
 	}
 	out := p.Clone()
 	st := s.signType()
@@ -247,7 +262,7 @@ func (s *Signer) Sign(p *Params) (*Message, error) {
 }
 
 // MustSign is Sign for tests: it panics on error.
-func (s *Signer) MustSign(p *Params) *Message {
+func (s *Signer) MustSign(p *WireParams) *Message {
 	m, err := s.Sign(p)
 	if err != nil {
 		panic(err)
@@ -256,6 +271,6 @@ func (s *Signer) MustSign(p *Params) *Message {
 }
 
 // Body signs p and returns the encoded form body. It panics on error.
-func (s *Signer) Body(p *Params) []byte {
+func (s *Signer) Body(p *WireParams) []byte {
 	return s.MustSign(p).Encode()
 }

@@ -26,7 +26,7 @@ func TestSignerVerifies(t *testing.T) {
 	}{
 		{name: "open RSA2 utf-8", s: alipaytest.Signer{Key: key},
 			wantField: map[string]string{"app_id": alipaytest.DefaultAppID, "charset": "utf-8", "version": "1.0", "sign_type": "RSA2", "notify_type": "trade_status_sync"}},
-		{name: "open RSA utf-8", s: alipaytest.Signer{Key: key, SignType: alipaytest.RSA},
+		{name: "open RSA utf-8", s: alipaytest.Signer{Key: key, SignType: alipaytest.SignRSA},
 			wantField: map[string]string{"sign_type": "RSA"}},
 		{name: "open RSA2 gbk", s: alipaytest.Signer{Key: key, Charset: "GBK"},
 			fields:    alipaytest.Fields{"subject": "中文商品 测试", "body": "描述：颜色=红色"},
@@ -40,12 +40,12 @@ func TestSignerVerifies(t *testing.T) {
 			fields: alipaytest.Fields{"body": "", "passback_params": "a%3Db%26c%3D%25"}},
 		{name: "open custom ids", s: alipaytest.Signer{Key: key, AppID: "2021009999999999", SellerID: "2088777777777777"},
 			wantField: map[string]string{"app_id": "2021009999999999", "auth_app_id": "2021009999999999", "seller_id": "2088777777777777"}},
-		{name: "legacy MD5 utf-8", s: alipaytest.Signer{Protocol: alipaytest.Legacy},
+		{name: "legacy MD5 utf-8", s: alipaytest.Signer{Protocol: alipaytest.ProtocolMapi},
 			fields:    alipaytest.Fields{"body": ""},
 			wantField: map[string]string{"sign_type": "MD5", "seller_id": alipaytest.DefaultPID}},
-		{name: "legacy MD5 gbk", s: alipaytest.Signer{Protocol: alipaytest.Legacy, Charset: "gbk", Partner: "2088111111111111", MD5Key: "k"},
+		{name: "legacy MD5 gbk", s: alipaytest.Signer{Protocol: alipaytest.ProtocolMapi, Charset: "gbk", Partner: "2088111111111111", MD5Key: "k"},
 			wantField: map[string]string{"seller_id": "2088111111111111"}},
-		{name: "legacy RSA", s: alipaytest.Signer{Protocol: alipaytest.Legacy, Key: key, SignType: alipaytest.RSA},
+		{name: "legacy RSA", s: alipaytest.Signer{Protocol: alipaytest.ProtocolMapi, Key: key, SignType: alipaytest.SignRSA},
 			wantField: map[string]string{"sign_type": "RSA"}},
 	}
 	for _, tt := range tests {
@@ -207,12 +207,13 @@ func TestSignErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		s    alipaytest.Signer
-		p    *alipaytest.Params
+		p    *alipaytest.WireParams
 	}{
-		{"unknown sign type", alipaytest.Signer{SignType: "DSA"}, alipaytest.NewParams("a", "1")},
-		{"unknown charset", alipaytest.Signer{Charset: "big5"}, alipaytest.NewParams("a", "1")},
-		{"not representable in gbk", alipaytest.Signer{Charset: "gbk"}, alipaytest.NewParams("a", "😀")},
-		{"not representable, empty dropped from content", alipaytest.Signer{Charset: "gbk"}, alipaytest.NewParams("a", "1", "😀", "")},
+		{"unknown sign type", alipaytest.Signer{SignType: "DSA"}, alipaytest.NewWireParams("a", "1")},
+		{"unknown charset", alipaytest.Signer{Charset: "big5"}, alipaytest.NewWireParams("a", "1")},
+		{"unknown protocol", alipaytest.Signer{Protocol: "wap"}, alipaytest.NewWireParams("a", "1")},
+		{"not representable in gbk", alipaytest.Signer{Charset: "gbk"}, alipaytest.NewWireParams("a", "😀")},
+		{"not representable, empty dropped from content", alipaytest.Signer{Charset: "gbk"}, alipaytest.NewWireParams("a", "1", "😀", "")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +231,7 @@ func TestSignErrors(t *testing.T) {
 }
 
 func TestSignKeepsInputAndPositions(t *testing.T) {
-	p := alipaytest.NewParams("b", "1", "sign", "old", "a", "2")
+	p := alipaytest.NewWireParams("b", "1", "sign", "old", "a", "2")
 	m := alipaytest.NewSigner(nil).MustSign(p)
 	if p.Get("sign") != "old" || p.Len() != 3 {
 		t.Error("Sign modified its input")

@@ -7,12 +7,13 @@ import (
 	"time"
 )
 
-// Trade tells the story of one order as the notifications Alipay sends
-// about it (alipay-protocol.md §2.9-2.10): the same out_trade_no, trade_no,
-// amount, gmt_create and gmt_payment in every message, a fresh notify_id and
-// notify_time in each, and refund_fee accumulated across refunds. Each
-// method returns a signed NotifyKind message (Return a ReturnKind one) and
-// panics on error. A Trade is safe for concurrent use.
+// Trade tells the story of one order as the notifications Alipay sends about
+// it (docs/protocol.md, "Refund notifications" and "Trade status"): the same
+// out_trade_no, trade_no, amount, gmt_create and gmt_payment in every
+// message, a fresh notify_id and notify_time in each, and refund_fee
+// accumulated across refunds. Each method returns a signed NotifyKind message
+// (Return a ReturnKind one) and panics on error. A Trade is safe for
+// concurrent use.
 //
 // Legacy signers produce the mapi shape: total_fee and price instead of
 // total_amount, refunds as refund_status=REFUND_SUCCESS with gmt_refund and
@@ -69,7 +70,7 @@ func (t *Trade) notify(status string, more Fields, omit ...string) *Message {
 		"gmt_create":   FormatTime(t.Created),
 		"gmt_payment":  FormatTime(t.PaidAt),
 	}
-	if t.s.Protocol == Legacy {
+	if t.s.Protocol == ProtocolMapi {
 		f["total_fee"] = t.TotalAmount
 	} else {
 		f["total_amount"] = t.TotalAmount
@@ -146,7 +147,7 @@ func (t *Trade) Refunded() string {
 
 func (t *Trade) refundFields(outBizNo string, cumulative int64) Fields {
 	gmtRefund := t.s.now().Format("2006-01-02 15:04:05.000")
-	if t.s.Protocol == Legacy {
+	if t.s.Protocol == ProtocolMapi {
 		return Fields{"refund_status": "REFUND_SUCCESS", "gmt_refund": gmtRefund}
 	}
 	return Fields{"out_biz_no": outBizNo, "refund_fee": FormatCents(cumulative), "gmt_refund": gmtRefund}
@@ -156,7 +157,7 @@ func (t *Trade) refundFields(outBizNo string, cumulative int64) Fields {
 // this trade.
 func (t *Trade) Return() *Message {
 	f := Fields{"out_trade_no": t.OutTradeNo, "trade_no": t.TradeNo}
-	if t.s.Protocol == Legacy {
+	if t.s.Protocol == ProtocolMapi {
 		f["total_fee"] = t.TotalAmount
 	} else {
 		f["total_amount"] = t.TotalAmount

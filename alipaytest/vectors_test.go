@@ -108,7 +108,7 @@ func TestSyntheticVectors(t *testing.T) {
 	for _, v := range vectors {
 		t.Run(v.Name, func(t *testing.T) {
 			body, exactWire := v.wire()
-			params, err := alipaytest.DecodeParams([]byte(body), v.charset())
+			params, err := alipaytest.DecodeWireParams([]byte(body), v.charset())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +122,7 @@ func TestSyntheticVectors(t *testing.T) {
 			}
 			switch {
 			case v.SignType == "MD5":
-				s.Protocol = alipaytest.Legacy
+				s.Protocol = alipaytest.ProtocolMapi
 				s.MD5Key = v.MD5Key + v.Keys.MD5Key
 			default:
 				k, err := alipaytest.ParseKeyPair(v.PrivateKeyPem)
@@ -182,7 +182,7 @@ func TestSyntheticVectors(t *testing.T) {
 func TestContentAgainstRealAlipaySignatures(t *testing.T) {
 	for _, v := range loadVectors(t, "nodesdk-*.json") {
 		t.Run(v.Name, func(t *testing.T) {
-			p, err := alipaytest.DecodeParams([]byte(v.FormBody), v.charset())
+			p, err := alipaytest.DecodeWireParams([]byte(v.FormBody), v.charset())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,8 +16,8 @@ import (
 
 // checkBody is an independent verifier used by the tests: it works on raw
 // bytes (percent-decoding only, no charset library), the way
-// alipay-protocol.md §2.4 recommends, so it checks the Signer's charset
-// handling rather than repeating it.
+// docs/protocol.md, "Charset of the signed bytes", recommends, so it checks
+// the Signer's charset handling rather than repeating it.
 func checkBody(body []byte, pub *rsa.PublicKey, md5Key string, signTypeSigned, keepEmpty bool) bool {
 	type pair struct{ k, v []byte }
 	var pairs []pair

@@ -16,12 +16,8 @@ import (
 )
 
 // Legacy mobile web payment (手机网页即时到账, alipay.wap.*;
-// alipay-protocol.md §10).
+// docs/protocol-legacy.md, "Mobile web").
 const (
-	// WAPRSA is sec_id=0001 (and a return's sign_type=0001): SHA1withRSA
-	// with Alipay's WAP key, and in a notification notify_data encrypted to
-	// the merchant's key. Only a WAPSigner signs with it.
-	WAPRSA SignType = "0001"
 	// WAPService is the service field of every WAP notification: the
 	// authorisation interface's name.
 	WAPService = "alipay.wap.trade.create.direct"
@@ -48,7 +44,7 @@ const (
 // concurrent use as long as its fields are not changed meanwhile.
 type WAPSigner struct {
 	// SecID is the sec_id of notifications and the sign_type of returns: MD5
-	// or WAPRSA. Default: MD5.
+	// or SignWAPRSA. Default: MD5.
 	SecID SignType
 	// Partner is the merchant's partner ID, also the identity the Gateway
 	// registers notify_ids under. Default: DefaultPID.
@@ -58,12 +54,12 @@ type WAPSigner struct {
 	// MD5Key is the partner's MD5 key (the same as mapi). Default:
 	// DefaultMD5Key.
 	MD5Key string
-	// AlipayKey is Alipay's WAP signing key for WAPRSA: configure the
+	// AlipayKey is Alipay's WAP signing key for SignWAPRSA: configure the
 	// verifier's Legacy.WAP.PublicKeys with AlipayKey.PublicKeyPEM(). Default:
 	// WAPAlipayTestKey().
 	AlipayKey *KeyPair
-	// MerchantKey is the merchant's key pair for WAPRSA: its public half
-	// encrypts notify_data; configure the verifier's MerchantPrivateKey with
+	// MerchantKey is the merchant's key pair for SignWAPRSA: its public half
+	// encrypts notify_data; configure the verifier's Legacy.WAP.MerchantPrivateKey with
 	// MerchantKey.PrivateKeyPKCS8PEM(). Default: WAPMerchantTestKey().
 	MerchantKey *KeyPair
 	// MerchantPublicKey, when set, encrypts notify_data instead of
@@ -84,14 +80,14 @@ type WAPSigner struct {
 // NewWAPSigner returns a sec_id=MD5 WAP signer for partner and md5Key (""
 // means the defaults).
 func NewWAPSigner(partner, md5Key string) *WAPSigner {
-	return &WAPSigner{SecID: MD5, Partner: partner, MD5Key: md5Key}
+	return &WAPSigner{SecID: SignMD5, Partner: partner, MD5Key: md5Key}
 }
 
 // NewWAPRSASigner returns a sec_id=0001 WAP signer: alipayKey signs,
 // merchantKey's public half encrypts notify_data (nil means the WAP test
 // keys).
 func NewWAPRSASigner(alipayKey, merchantKey *KeyPair) *WAPSigner {
-	return &WAPSigner{SecID: WAPRSA, AlipayKey: alipayKey, MerchantKey: merchantKey}
+	return &WAPSigner{SecID: SignWAPRSA, AlipayKey: alipayKey, MerchantKey: merchantKey}
 }
 
 var (
@@ -118,7 +114,7 @@ func WAPMerchantTestKey() *KeyPair {
 
 func (s *WAPSigner) secID() SignType {
 	if s.SecID == "" {
-		return MD5
+		return SignMD5
 	}
 	return s.SecID
 }
@@ -174,10 +170,10 @@ func WAPNotifyContent(service, v, secID, notifyData string) string {
 // SHA1withRSA with AlipayKey.
 func (s *WAPSigner) SignContent(content string) (string, error) {
 	switch st := s.secID(); st {
-	case MD5:
+	case SignMD5:
 		sum := md5.Sum([]byte(content + or(s.MD5Key, DefaultMD5Key)))
 		return hex.EncodeToString(sum[:]), nil
-	case WAPRSA:
+	case SignWAPRSA:
 		sum := sha1.Sum([]byte(content))
 		sig, err := rsa.SignPKCS1v15(nil, s.alipayKey().PrivateKey(), crypto.SHA1, sum[:])
 		if err != nil {
@@ -247,10 +243,10 @@ func DecryptWAPNotifyData(merchant *KeyPair, notifyData string) ([]byte, error) 
 // trade (TRADE_SUCCESS), total_fee and price from f["total_fee"] (default
 // "88.88"), fresh notify_id, trade_no and out_trade_no unless f sets them,
 // times from the signer's clock in China time.
-func (s *WAPSigner) NotifyFields(f Fields) *Params {
+func (s *WAPSigner) NotifyFields(f Fields) *WireParams {
 	now := s.now()
 	amount := amountOr(f, "total_fee", "88.88")
-	p := NewParams(
+	p := NewWireParams(
 		"payment_type", "1",
 		"subject", "测试商品",
 		"trade_no", tradeNo(now),
@@ -278,7 +274,7 @@ func (s *WAPSigner) NotifyFields(f Fields) *Params {
 // WAPNotifyXML renders p as a notify_data document: <notify> with one
 // element per pair, in order, text escaped as Alipay does for the characters
 // XML requires (& < >; quotes are left as they are).
-func WAPNotifyXML(p *Params) string {
+func WAPNotifyXML(p *WireParams) string {
 	var b strings.Builder
 	b.WriteString("<notify>")
 	for k, v := range p.All() {
@@ -305,7 +301,7 @@ func (s *WAPSigner) Notify(f Fields) *Message {
 // SignNotifyData signs the notify_data document xml exactly as given (any
 // text, for tests of hostile documents) and returns the notification: the
 // fields service, sign, sec_id, v, notify_data in the order of real captures,
-// notify_data being xml itself for MD5 and its encryption for WAPRSA.
+// notify_data being xml itself for MD5 and its encryption for SignWAPRSA.
 // SignedContent is the fixed-order string-to-sign over the plaintext. The
 // notify_id element, if any, is registered with the Gateway.
 func (s *WAPSigner) SignNotifyData(xml string) (*Message, error) {
@@ -316,7 +312,7 @@ func (s *WAPSigner) SignNotifyData(xml string) (*Message, error) {
 		return nil, err
 	}
 	data := xml
-	if st == WAPRSA {
+	if st == SignWAPRSA {
 		if data, err = s.EncryptNotifyData([]byte(xml)); err != nil {
 			return nil, err
 		}
@@ -328,7 +324,7 @@ func (s *WAPSigner) SignNotifyData(xml string) (*Message, error) {
 	}
 	return &Message{
 		Kind: NotifyKind,
-		Params: NewParams(
+		Params: NewWireParams(
 			"service", WAPService,
 			"sign", sig,
 			"sec_id", string(st),
@@ -359,9 +355,9 @@ func xmlElementText(doc, name string) string {
 // return with f applied: out_trade_no, request_token (WAPRequestToken),
 // result=success and trade_no, then empty sign and sign_type placeholders
 // that Return fills.
-func (s *WAPSigner) ReturnParams(f Fields) *Params {
+func (s *WAPSigner) ReturnParams(f Fields) *WireParams {
 	now := s.now()
-	p := NewParams(
+	p := NewWireParams(
 		"out_trade_no", outTradeNo(now),
 		"request_token", WAPRequestToken,
 		"result", "success",
@@ -386,7 +382,7 @@ func (s *WAPSigner) Return(f Fields) *Message {
 // SignReturn signs a copy of p as a call_back_url return: sign_type is set
 // to SecID (in place, or appended), the sorted content is signed, and sign is
 // set (in place, or appended).
-func (s *WAPSigner) SignReturn(p *Params) (*Message, error) {
+func (s *WAPSigner) SignReturn(p *WireParams) (*Message, error) {
 	st := s.secID()
 	out := p.Clone()
 	out.Set("sign_type", string(st))

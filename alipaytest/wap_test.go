@@ -77,7 +77,7 @@ func wapRSASigner(t *testing.T) (*alipaytest.WAPSigner, wapVector) {
 }
 
 // xmlFields parses a flat <notify> document in order.
-func xmlFields(t *testing.T, doc string) *alipaytest.Params {
+func xmlFields(t *testing.T, doc string) *alipaytest.WireParams {
 	t.Helper()
 	var n struct {
 		Fields []struct {
@@ -88,7 +88,7 @@ func xmlFields(t *testing.T, doc string) *alipaytest.Params {
 	if err := xml.Unmarshal([]byte(doc), &n); err != nil {
 		t.Fatal(err)
 	}
-	p := &alipaytest.Params{}
+	p := &alipaytest.WireParams{}
 	for _, f := range n.Fields {
 		p.Add(f.XMLName.Local, f.Text)
 	}
@@ -112,7 +112,7 @@ func TestWAPMD5NotifyVector(t *testing.T) {
 	if m.SignedContent != vec.ExpectedSignedContent {
 		t.Fatalf("content:\n got %s\nwant %s", m.SignedContent, vec.ExpectedSignedContent)
 	}
-	if m.Sign() != vec.ExpectedSign || m.SignType != alipaytest.MD5 || m.Kind != alipaytest.NotifyKind {
+	if m.Sign() != vec.ExpectedSign || m.SignType != alipaytest.SignMD5 || m.Kind != alipaytest.NotifyKind {
 		t.Fatalf("sign %s (%s), want %s", m.Sign(), m.SignType, vec.ExpectedSign)
 	}
 	if got := m.String(); got != vec.FormBody {
@@ -143,7 +143,7 @@ func TestWAPRSANotifyVector(t *testing.T) {
 	if m.SignedContent != vec.ExpectedSignedContent {
 		t.Fatalf("content:\n got %s\nwant %s", m.SignedContent, vec.ExpectedSignedContent)
 	}
-	if m.Sign() != vec.Params["sign"] || m.Get("sec_id") != "0001" || m.SignType != alipaytest.WAPRSA {
+	if m.Sign() != vec.Params["sign"] || m.Get("sec_id") != "0001" || m.SignType != alipaytest.SignWAPRSA {
 		t.Fatalf("sign %s, want %s", m.Sign(), vec.Params["sign"])
 	}
 	if got, want := strings.Join(m.Params.Keys(), ","), "service,sign,sec_id,v,notify_data"; got != want {
@@ -253,7 +253,7 @@ func TestWAPSignerDefaults(t *testing.T) {
 
 	// With only the merchant's public key, as Alipay holds it.
 	merchant := alipaytest.WAPMerchantTestKey()
-	pubOnly := &alipaytest.WAPSigner{SecID: alipaytest.WAPRSA, MerchantKey: alipaytest.WAPAlipayTestKey(), MerchantPublicKey: merchant.PublicKey()}
+	pubOnly := &alipaytest.WAPSigner{SecID: alipaytest.SignWAPRSA, MerchantKey: alipaytest.WAPAlipayTestKey(), MerchantPublicKey: merchant.PublicKey()}
 	enc := pubOnly.Notify(alipaytest.Fields{"out_trade_no": "PUB-ONLY"}).Get("notify_data")
 	if plain, err := alipaytest.DecryptWAPNotifyData(merchant, enc); err != nil || !strings.Contains(string(plain), "<out_trade_no>PUB-ONLY</out_trade_no>") {
 		t.Fatalf("MerchantPublicKey: %q, %v", plain, err)
@@ -267,7 +267,7 @@ func TestWAPSignerDefaults(t *testing.T) {
 	if _, err := r.SignNotifyData("<notify/>"); err == nil {
 		t.Fatal("chunk size beyond the key accepted")
 	}
-	bad := &alipaytest.WAPSigner{SecID: alipaytest.RSA2}
+	bad := &alipaytest.WAPSigner{SecID: alipaytest.SignRSA2}
 	if _, err := bad.SignNotifyData("<notify/>"); err == nil {
 		t.Fatal("RSA2 accepted as a sec_id")
 	}

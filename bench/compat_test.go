@@ -34,7 +34,7 @@ func TestPeerCompat(t *testing.T) {
 			Notify(alipaytest.Fields{"subject": subject, "body": ""}).Encode()},
 		{"empty value, left out (Java/.NET SDKs)", plain.Notify(alipaytest.Fields{"subject": subject, "body": ""}).Encode()},
 		{"sign_type signed (V2 rule)", signer(func(s *alipaytest.Signer) { s.Rule = alipaytest.V2 }).Notify(alipaytest.Fields{"subject": subject}).Encode()},
-		{"sign_type=RSA (SHA-1)", signer(func(s *alipaytest.Signer) { s.SignType = alipaytest.RSA }).Notify(alipaytest.Fields{"subject": subject}).Encode()},
+		{"sign_type=RSA (SHA-1)", signer(func(s *alipaytest.Signer) { s.SignType = alipaytest.SignRSA }).Notify(alipaytest.Fields{"subject": subject}).Encode()},
 		{"partial refund", func() []byte {
 			tr := plain.NewTrade("COMPAT-1", "100.00")
 			tr.Extra = alipaytest.Fields{"subject": subject}

@@ -21,9 +21,9 @@ func TestAlipaytestAgainstVerifier(t *testing.T) {
 
 	var msgs []*alipaytest.Message
 	for _, cs := range []string{"utf-8", "gbk", "GBK", "gb2312"} {
-		for _, st := range []alipaytest.SignType{alipaytest.RSA2, alipaytest.RSA} {
+		for _, st := range []alipaytest.SignType{alipaytest.SignRSA2, alipaytest.SignRSA} {
 			key := alipaytest.TestKey()
-			if st == alipaytest.RSA {
+			if st == alipaytest.SignRSA {
 				key = alipaytest.SecondTestKey()
 			}
 			s := &alipaytest.Signer{Key: key, SignType: st, Charset: cs}

@@ -33,12 +33,12 @@ const (
 type sdkCase struct {
 	name     string
 	signType alipaytest.SignType
-	params   *alipaytest.Params // wire order, no sign/sign_type
+	params   *alipaytest.WireParams // wire order, no sign/sign_type
 	hasEmpty bool
 }
 
 func (c *sdkCase) key() *alipaytest.KeyPair {
-	if c.signType == alipaytest.RSA {
+	if c.signType == alipaytest.SignRSA {
 		return alipaytest.SecondTestKey()
 	}
 	return alipaytest.TestKey()
@@ -111,7 +111,7 @@ type verifyOut struct {
 	Error     string `json:"error"`
 }
 
-func pairsOf(p *alipaytest.Params) [][2]string {
+func pairsOf(p *alipaytest.WireParams) [][2]string {
 	var out [][2]string
 	for k, v := range p.All() {
 		out = append(out, [2]string{k, v})
@@ -274,7 +274,7 @@ func TestGoSignsSDKVerifies(t *testing.T) {
 	}
 }
 
-func withSign(p *alipaytest.Params, signType, sign string) *alipaytest.Params {
+func withSign(p *alipaytest.WireParams, signType, sign string) *alipaytest.WireParams {
 	out := p.Clone()
 	out.Set("sign_type", signType)
 	out.Set("sign", sign)
@@ -283,7 +283,7 @@ func withSign(p *alipaytest.Params, signType, sign string) *alipaytest.Params {
 
 // tamper changes one signed value (never sign, sign_type or charset) so
 // that it stays well-formed: the only thing wrong is the signature.
-func tamper(r *rand.Rand, p *alipaytest.Params) (string, *alipaytest.Params) {
+func tamper(r *rand.Rand, p *alipaytest.WireParams) (string, *alipaytest.WireParams) {
 	keys := slices.DeleteFunc(p.Keys(), func(k string) bool { return k == "sign" || k == "sign_type" || k == "charset" })
 	k := keys[r.IntN(len(keys))]
 	v := p.Get(k)
@@ -329,9 +329,9 @@ func generateCorpus() []sdkCase {
 	base := time.Date(2024, 1, 2, 10, 0, 0, 0, alipaytest.ChinaTime)
 	cases := make([]sdkCase, corpusSize)
 	for i := range cases {
-		c := sdkCase{signType: alipaytest.RSA2}
+		c := sdkCase{signType: alipaytest.SignRSA2}
 		if r.IntN(10) < 3 {
-			c.signType = alipaytest.RSA
+			c.signType = alipaytest.SignRSA
 		}
 		ascii := r.IntN(20) == 0
 		charset := pick(r, "utf-8", "utf-8", "utf-8", "UTF-8")
@@ -413,7 +413,7 @@ func generateCorpus() []sdkCase {
 			}
 		}
 		r.Shuffle(len(fields), func(a, b int) { fields[a], fields[b] = fields[b], fields[a] })
-		c.params = &alipaytest.Params{}
+		c.params = &alipaytest.WireParams{}
 		for _, f := range fields {
 			c.params.Set(f.Key, f.Value)
 		}

@@ -45,13 +45,14 @@
 // # Retries and time
 //
 // A notification is delivered on Config.Schedule (AlipaySchedule: at once,
-// then after 2m, 10m, 10m, 1h, 2h, 6h and 15h; 8 tries over 24h22m) until
-// the body of the answer is exactly "success" — not "success\n", not a page
-// that contains it, not a redirect. Every try sends the same body, so the
-// same notify_id (alipay-protocol.md §2.12). Config.Speed compresses time:
-// at 3600 an hour of Alipay's schedule takes a second. A timer-driven
-// scheduler sends each delivery when due, on at most Config.Workers
-// concurrent requests, each bounded by Config.Timeout (15s, Alipay's).
+// then after 2m, 10m, 10m, 1h, 2h, 6h and 15h; 8 tries over 24h22m) until the
+// body of the answer is exactly "success" — not "success\n", not a page that
+// contains it, not a redirect. Every try sends the same body, so the same
+// notify_id (docs/protocol.md, "Delivery, retries and the answer").
+// Config.Speed compresses time: at 3600 an hour of Alipay's schedule takes a
+// second. A timer-driven scheduler sends each delivery when due, on at most
+// Config.Workers concurrent requests, each bounded by Config.Timeout (15s,
+// Alipay's).
 //
 // # Results
 //

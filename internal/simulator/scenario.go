@@ -15,7 +15,7 @@ import (
 )
 
 // Story is what happens to one trade, as the notifications Alipay sends
-// about it (alipay-protocol.md §2.9-2.10).
+// about it (docs/protocol.md, "Refund notifications" and "Trade status").
 type Story string
 
 // The stories a Trade can tell.
@@ -38,8 +38,9 @@ const (
 
 // The stories of legacy escrow and dual-function trades
 // (create_partner_trade_by_buyer, trade_create_by_buyer;
-// alipay-protocol.md §11). They are mapi callbacks signed with MD5, the
-// only way Alipay signs them; each step is a distinct business event.
+// docs/protocol-legacy.md, "Escrow and dual-function"). They are mapi
+// callbacks signed with MD5, the only way Alipay signs them; each step is a
+// distinct business event.
 const (
 	// StoryEscrowFinished is WAIT_BUYER_PAY (the trade is created),
 	// WAIT_SELLER_SEND_GOODS (paid into escrow), WAIT_BUYER_CONFIRM_GOODS
@@ -391,7 +392,7 @@ func (t *Trade) validate() *ScenarioError {
 		return bad("sign_type", "%v", err)
 	}
 	switch {
-	case t.Story.isEscrow() && (sg.wap || sg.st != alipaytest.MD5):
+	case t.Story.isEscrow() && (sg.wap || sg.st != alipaytest.SignMD5):
 		return bad("sign_type", "the %s story is a legacy escrow trade, signed with MD5 only (got %s)", t.Story, t.SignType)
 	case sg.wap && t.Story != StoryPaid && t.Story != StoryFinished:
 		return bad("story", "mobile web (%s) trades tell the paid and finished stories only (got %s)", t.SignType, t.Story)
@@ -487,73 +488,26 @@ func (t *Trade) interval() time.Duration {
 
 func (t *Trade) repeat() int { return max(t.Repeat, 1) }
 
-// step is one notification of a story.
-type step struct {
-	kind   string // "paid", "finished", "closed", "refund", "full_refund", or an escrow step
-	status string // trade_status
-	refund string // amount of a partial refund
-	bizNo  int    // refund number (1-based) for refunds
-}
-
-// The steps of the escrow stories, named after alipaytest.EscrowTrade's
-// methods.
-var (
-	stepWaitBuyerPay    = step{kind: "wait_buyer_pay", status: "WAIT_BUYER_PAY"}
-	stepEscrowPaid      = step{kind: "paid", status: "WAIT_SELLER_SEND_GOODS"}
-	stepShipped         = step{kind: "shipped", status: "WAIT_BUYER_CONFIRM_GOODS"}
-	stepEscrowFinished  = step{kind: "finished", status: "TRADE_FINISHED"}
-	stepRefundRequested = step{kind: "refund_requested", status: "WAIT_BUYER_CONFIRM_GOODS"}
-	stepRefundSucceeded = step{kind: "refund_succeeded", status: "TRADE_CLOSED"}
-	stepInstantFinished = step{kind: "instant_finished", status: "TRADE_FINISHED"}
-)
-
-func (t *Trade) steps() []step {
-	switch t.Story {
-	case StoryEscrowFinished:
-		return []step{stepWaitBuyerPay, stepEscrowPaid, stepShipped, stepEscrowFinished}
-	case StoryEscrowRefunded:
-		return []step{stepWaitBuyerPay, stepEscrowPaid, stepShipped, stepRefundRequested, stepRefundSucceeded}
-	case StoryDualInstant:
-		return []step{stepWaitBuyerPay, stepInstantFinished}
-	case StoryPaid:
-		return []step{{kind: "paid", status: "TRADE_SUCCESS"}}
-	case StoryFinished:
-		return []step{{kind: "paid", status: "TRADE_SUCCESS"}, {kind: "finished", status: "TRADE_FINISHED"}}
-	case StoryClosedUnpaid:
-		return []step{{kind: "closed", status: "TRADE_CLOSED"}}
-	}
-	s := []step{{kind: "paid", status: "TRADE_SUCCESS"}}
-	for i, r := range t.Refunds {
-		s = append(s, step{kind: "refund", status: "TRADE_SUCCESS", refund: r, bizNo: i + 1})
-	}
-	if t.Story == StoryFullRefund {
-		s = append(s, step{kind: "full_refund", status: "TRADE_CLOSED", bizNo: len(t.Refunds) + 1})
-	}
-	return s
-}
-
+// canonicalCharset is alipaytest.CanonicalCharset with the simulator's
+// wording of the error.
 func canonicalCharset(name string) (string, error) {
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "", "utf-8", "utf8":
-		return "utf-8", nil
-	case "gbk":
-		return "gbk", nil
-	case "gb2312":
-		return "gb2312", nil
+	cs, err := alipaytest.CanonicalCharset(name)
+	if err != nil {
+		return "", fmt.Errorf("unsupported charset %q; want utf-8, gbk or gb2312", name)
 	}
-	return "", fmt.Errorf("unsupported charset %q; want utf-8, gbk or gb2312", name)
+	return cs, nil
 }
 
 // signing is how a trade's callbacks are signed.
 type signing struct {
-	st  alipaytest.SignType // RSA2, RSA, MD5, or WAPRSA (sec_id=0001)
+	st  alipaytest.SignType // RSA2, RSA, MD5, or SignWAPRSA (sec_id=0001)
 	wap bool                // legacy mobile web (alipay.wap.*)
 }
 
 // name is the sign type as scenarios write it.
 func (sg signing) name() string {
 	switch {
-	case sg.wap && sg.st == alipaytest.WAPRSA:
+	case sg.wap && sg.st == alipaytest.SignWAPRSA:
 		return "WAP_0001"
 	case sg.wap:
 		return "WAP_MD5"
@@ -564,15 +518,15 @@ func (sg signing) name() string {
 func parseSignType(s string) (signing, error) {
 	switch strings.ToUpper(strings.TrimSpace(s)) {
 	case "", "RSA2":
-		return signing{st: alipaytest.RSA2}, nil
+		return signing{st: alipaytest.SignRSA2}, nil
 	case "RSA":
-		return signing{st: alipaytest.RSA}, nil
+		return signing{st: alipaytest.SignRSA}, nil
 	case "MD5":
-		return signing{st: alipaytest.MD5}, nil
+		return signing{st: alipaytest.SignMD5}, nil
 	case "WAP_MD5":
-		return signing{st: alipaytest.MD5, wap: true}, nil
+		return signing{st: alipaytest.SignMD5, wap: true}, nil
 	case "WAP_0001":
-		return signing{st: alipaytest.WAPRSA, wap: true}, nil
+		return signing{st: alipaytest.SignWAPRSA, wap: true}, nil
 	}
 	return signing{}, fmt.Errorf("unsupported sign type %q; want RSA2, RSA, MD5, WAP_MD5 or WAP_0001", s)
 }
@@ -580,7 +534,7 @@ func parseSignType(s string) (signing, error) {
 // signing returns the trade's signing, with the story's default.
 func (t *Trade) signing() (signing, error) {
 	if strings.TrimSpace(t.SignType) == "" && t.Story.isEscrow() {
-		return signing{st: alipaytest.MD5}, nil
+		return signing{st: alipaytest.SignMD5}, nil
 	}
 	return parseSignType(t.SignType)
 }

@@ -11,7 +11,8 @@ import (
 
 // AlipaySchedule is when Alipay delivers one notification, as the interval
 // before each try: at once, then after 2m, 10m, 10m, 1h, 2h, 6h and 15h —
-// 8 tries over 24h22m (alipay-protocol.md §2.12).
+// 8 tries over 24h22m (docs/protocol.md, "Delivery, retries and the
+// answer").
 var AlipaySchedule = []time.Duration{
 	0,
 	2 * time.Minute,

@@ -47,14 +47,18 @@ func table(rep *simulator.Report) string {
 // real middleware: every notification is acknowledged and every business
 // event handled exactly once.
 func TestEveryEventHandledOnce(t *testing.T) {
-	const day = simulator.Duration(24 * time.Hour)
+	// Four days between the steps that must not overlap: about a second at
+	// this speed, so that the later status is handled before the earlier
+	// one arrives even on a loaded machine under -race (a quarter of a
+	// second was not always enough for a mobile web 0001 decryption).
+	const day = simulator.Duration(4 * 24 * time.Hour)
 	m := newMerchant(t, merchantOptions{})
 	sc := &simulator.Scenario{Name: "all stories", Trades: []simulator.Trade{
 		{Story: simulator.StoryPaid, RaceReturn: true, Duplicates: 3, Repeat: 5},
-		// A day between the out-of-order steps (a quarter of a second
-		// here), so that the late status really arrives after the other.
+		// Time between the out-of-order steps, so that the late status
+		// really arrives after the other.
 		{Story: simulator.StoryFinished, OutOfOrder: true, Duplicates: 1, Interval: day},
-		// In-order stories get a day between steps too: at this speed 30
+		// In-order stories get the same time between steps: at this speed 30
 		// simulated minutes are 5 ms, and a loaded machine may deliver the
 		// later status first, which would (rightly) flag the earlier stale.
 		{Story: simulator.StoryFinished, RaceReturn: true, Interval: day},
