@@ -538,7 +538,7 @@ func TestCorpusShape(t *testing.T) {
 // (a-z, 0-9, _) that sorts after the parameter's own name: there the signed
 // string can be cut a second way, and the verifier refuses the callback as
 // ambiguous. Written apart from the library's code, as a cross-check.
-func secondReading(p *alipaytest.Params) (string, bool) {
+func secondReading(p *alipaytest.WireParams) (string, bool) {
 	for k, v := range p.All() {
 		for i := 0; i < len(v); i++ {
 			if v[i] != '&' {
