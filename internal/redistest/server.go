@@ -17,8 +17,10 @@
 // skips.
 //
 // Every process the package starts listens on 127.0.0.1 only, is stopped
-// (SIGTERM, then SIGKILL) when its test or program is done, and dies with
-// the process that started it (on Linux). Its temporary directory is removed.
+// (SIGTERM, then SIGKILL) when its test or program is done, and its
+// temporary directory removed. On Linux it also dies with the process that
+// started it, so a test binary that panics or times out leaves no server
+// behind (only the shared servers' small directories).
 // The package only ever signals processes it started.
 package redistest
 
