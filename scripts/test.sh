@@ -88,7 +88,7 @@ fuzz_package() { # DIR LANE: fuzz DIR's targets one after the other
 			go test -tags="$tags" -run='^$' -fuzz="^$name\$" -fuzztime="${FUZZTIME:-8s}" \
 				-fuzzminimizetime="${FUZZMINIMIZETIME:-100x}" "$dir" >>"$out.log" 2>&1 || return
 			# The last progress line: "fuzz: elapsed: 8s, execs: 95012 (11876/sec), ..."
-			read -r execs elapsed < <(sed -n 's/^fuzz: elapsed: \([0-9]*s\), execs: \([0-9]*\) .*/\2 \1/p' "$out.log" | tail -n 1)
+			read -r execs elapsed < <(sed -n 's/^fuzz: elapsed: \([0-9]*s\), execs: \([0-9]*\) .*/\2 \1/p' "$out.log" | tail -n 1) || true
 			echo "$dir $name ${execs:-0} ${elapsed:-?}" >"$out.execs"
 		done
 	done
