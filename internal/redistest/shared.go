@@ -80,7 +80,7 @@ func ClusterAddrs(t testing.TB) []string {
 	}
 	startShared(t, "cluster", EnvClusterAddrs, func(ctx context.Context) (err error) {
 		if shared.cluster == nil {
-			shared.cluster, err = LaunchCluster(ctx)
+			shared.cluster, err = LaunchCluster(ctx, Options{})
 		}
 		return err
 	})
@@ -155,14 +155,12 @@ type Cluster struct {
 // clusterSlots is the number of hash slots in a Redis Cluster.
 const clusterSlots = 16384
 
-// LaunchCluster starts three cluster-enabled nodes, gives each a third of
-// the hash slots, makes them meet and waits until every node reports
+// LaunchCluster starts three cluster-enabled nodes made from opts (with
+// Dir, in its subdirectories node1 to node3), gives each a third of the hash
+// slots, makes them meet and waits until every node reports
 // cluster_state:ok. Close the cluster when done.
-func LaunchCluster(ctx context.Context, opts ...Options) (*Cluster, error) {
-	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+func LaunchCluster(ctx context.Context, opts Options) (*Cluster, error) {
+	o := opts
 	o.ClusterNode = true
 	c := &Cluster{}
 	if err := c.launch(ctx, o); err != nil {
