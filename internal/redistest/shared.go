@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -175,7 +176,7 @@ func (c *Cluster) launch(ctx context.Context, o Options) error {
 	dir := o.Dir
 	for i := range masters {
 		if dir != "" {
-			o.Dir = fmt.Sprintf("%s/node%d", dir, i+1)
+			o.Dir = filepath.Join(dir, fmt.Sprintf("node%d", i+1))
 			if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 				return err
 			}
