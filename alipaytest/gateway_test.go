@@ -111,6 +111,8 @@ func TestNotifyVerifyServerHang(t *testing.T) {
 		defer close(done)
 		_, _ = notifyVerify(context.Background(), g.GatewayURL(), "notify_verify", "p", "id")
 	}()
+	// Poll Requests: it is the server's only sign that the request reached
+	// the hanging handler.
 	for deadline := time.Now().Add(5 * time.Second); len(g.Requests()) < 2; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("second request never arrived")

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/internal/redistest"
 )
 
 var examples = []string{"nethttp", "gin", "mux"}
@@ -38,7 +39,7 @@ var build struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := redistest.Run(m)
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
 	}
@@ -187,6 +188,8 @@ func (s *server) waitListening(timeout time.Duration) bool {
 			c.Close()
 			return true
 		}
+		// A poll, not an ordering guess: the example is another process and
+		// its listening socket is the only sign that it is ready.
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
@@ -297,17 +300,15 @@ func TestExamples(t *testing.T) {
 	type variant struct {
 		name, example string
 		legacyCharset string // ALIPAY_LEGACY_CHARSET, "" for the default
-		redisURL      string
+		redis         bool   // REDIS_URL set to the shared test Redis
 	}
 	variants := []variant{
 		{name: "nethttp", example: "nethttp", legacyCharset: "gbk"},
 		{name: "gin", example: "gin"},
 		{name: "mux", example: "mux"},
 	}
-	if addr := os.Getenv("ALIPAYNOTIFY_REDIS_ADDR"); addr != "" {
-		for _, ex := range examples {
-			variants = append(variants, variant{name: ex + "-redis", example: ex, redisURL: "redis://" + addr + "/0"})
-		}
+	for _, ex := range examples {
+		variants = append(variants, variant{name: ex + "-redis", example: ex, redis: true})
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -325,14 +326,14 @@ func TestExamples(t *testing.T) {
 			if v.legacyCharset != "" {
 				env = append(env, "ALIPAY_LEGACY_CHARSET="+v.legacyCharset)
 			}
-			if v.redisURL != "" {
-				env = append(env, "REDIS_URL="+v.redisURL)
+			if v.redis {
+				env = append(env, "REDIS_URL=redis://"+redistest.Addr(t)+"/0")
 			}
 			s := start(t, bin, env)
 			prefix := strings.ToUpper(strings.ReplaceAll(v.name, "-", "")) + strconv.FormatInt(time.Now().UnixNano(), 36)
 			contract(t, s, gw, v.legacyCharset, prefix)
 			s.stop(t)
-			if v.redisURL == "" {
+			if !v.redis {
 				return
 			}
 			// With REDIS_URL the state outlives the process: a restarted

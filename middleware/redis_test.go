@@ -3,11 +3,9 @@ package middleware_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,22 +18,14 @@ import (
 	"github.com/alipaynotify/alipaynotify/alipaytest"
 	"github.com/alipaynotify/alipaynotify/dedupe"
 	"github.com/alipaynotify/alipaynotify/dedupe/redisstore"
+	"github.com/alipaynotify/alipaynotify/internal/redistest"
 	"github.com/alipaynotify/alipaynotify/middleware"
 )
 
-// redisAddr returns the shared test Redis, skipping (or failing on CI) when
-// the test runner did not start one.
-func redisAddr(t testing.TB) string {
-	t.Helper()
-	addr := os.Getenv("ALIPAYNOTIFY_REDIS_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ALIPAYNOTIFY_REDIS_ADDR is not set on CI: run ./scripts/test.sh")
-		}
-		t.Skip("ALIPAYNOTIFY_REDIS_ADDR not set; ./scripts/test.sh starts a Redis")
-	}
-	return addr
-}
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// redisAddr returns the shared test Redis (see internal/redistest).
+func redisAddr(t testing.TB) string { return redistest.Addr(t) }
 
 func uniquePrefix() string { return fmt.Sprintf("t%d", time.Now().UnixNano()) }
 
@@ -68,17 +58,11 @@ func TestRedisConcurrentDuplicates(t *testing.T) {
 
 // TestRedisClusterConcurrentDuplicates runs the same on Redis Cluster.
 func TestRedisClusterConcurrentDuplicates(t *testing.T) {
-	addrs := os.Getenv("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS")
-	if addrs == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS is not set on CI")
-		}
-		t.Skip("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS not set")
-	}
+	addrs := redistest.ClusterAddrs(t)
 	prefix := uniquePrefix()
 	var stores []dedupe.Store
 	for i := 0; i < 2; i++ {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 		t.Cleanup(func() { c.Close() })
 		st, err := redisstore.New(c, redisstore.Options{Prefix: prefix})
 		if err != nil {
@@ -129,90 +113,11 @@ func TestRedisRoundTrips(t *testing.T) {
 	}
 }
 
-// ownRedis is a redis-server this test starts and stops itself.
-type ownRedis struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-}
-
-func startOwnRedis(t *testing.T, persistent bool) *ownRedis {
-	t.Helper()
-	bin := os.Getenv("REDIS_SERVER_BIN")
-	if bin == "" {
-		bin, _ = exec.LookPath("redis-server")
-	}
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server not found on CI")
-		}
-		t.Skip("redis-server not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	r := &ownRedis{t: t, bin: bin, dir: t.TempDir(), port: port}
-	if !persistent {
-		r.dir = ""
-	}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *ownRedis) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
-
-func (r *ownRedis) start() {
-	r.t.Helper()
-	args := []string{"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", ""}
-	if r.dir != "" {
-		args = append(args, "--dir", r.dir, "--appendonly", "yes", "--appendfsync", "always")
-	} else {
-		args = append(args, "--appendonly", "no")
-	}
-	r.cmd = exec.Command(r.bin, args...)
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c := redis.NewClient(&redis.Options{Addr: r.addr()})
-		err := c.Ping(context.Background()).Err()
-		c.Close()
-		if err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	r.t.Fatal("redis-server did not start")
-}
-
-func (r *ownRedis) stop() {
-	if r.cmd == nil || r.cmd.Process == nil {
-		return
-	}
-	r.cmd.Process.Signal(os.Interrupt) // SIGINT: redis shuts down cleanly, flushing the AOF
-	done := make(chan struct{})
-	go func() { r.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		r.cmd.Process.Kill()
-		<-done
-	}
-	r.cmd = nil
-}
-
 // TestRedisStoppedMidRun: with Redis down, deliveries answer "fail" and the
 // handler never runs; when Redis is back, the retry runs it once.
 func TestRedisStoppedMidRun(t *testing.T) {
-	srv := startOwnRedis(t, false)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr(), DialTimeout: 200 * time.Millisecond,
+	srv := redistest.Start(t, redistest.Options{})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: 1})
 	defer c.Close()
 	f := newFixture(t, middleware.Options{Store: newRedisStore(t, c)})
@@ -220,7 +125,9 @@ func TestRedisStoppedMidRun(t *testing.T) {
 	if _, body := f.notify(t, f.signer.NewTrade("DOWN-0", "1.00").Paid()); body != "success" {
 		t.Fatal("before the outage:", body)
 	}
-	srv.stop()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	paid := trade.Paid()
 	for i := 0; i < 3; i++ {
 		if code, body := f.notify(t, paid); code != 503 || body != "fail" {
@@ -230,7 +137,9 @@ func TestRedisStoppedMidRun(t *testing.T) {
 	if f.rec.total() != 1 {
 		t.Fatalf("the handler ran during the outage (runs %d)", f.rec.total())
 	}
-	srv.start()
+	if err := srv.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		_, body := f.notify(t, paid)
@@ -251,8 +160,8 @@ func TestRedisStoppedMidRun(t *testing.T) {
 // TestRedisRestartPersistence: done events survive a Redis restart with AOF
 // persistence.
 func TestRedisRestartPersistence(t *testing.T) {
-	srv := startOwnRedis(t, true)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: 3})
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 3})
 	defer c.Close()
 	store := newRedisStore(t, c)
 	f := newFixture(t, middleware.Options{Store: store})
@@ -265,13 +174,17 @@ func TestRedisRestartPersistence(t *testing.T) {
 			t.Fatal(body)
 		}
 	}
-	srv.stop()
-	if _, err := os.Stat(filepath.Join(srv.dir, "appendonlydir")); err != nil {
-		if _, err2 := os.Stat(filepath.Join(srv.dir, "appendonly.aof")); err2 != nil {
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(srv.Dir(), "appendonlydir")); err != nil {
+		if _, err2 := os.Stat(filepath.Join(srv.Dir(), "appendonly.aof")); err2 != nil {
 			t.Fatalf("no AOF written: %v", err)
 		}
 	}
-	srv.start()
+	if err := srv.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	for _, m := range msgs {
 		if _, body := f.notify(t, m); body != "success" {
 			t.Fatal(body)
@@ -319,11 +232,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		{"dedupe=off", func(*testing.B) dedupe.Store { return nopStore{} }},
 		{"dedupe=memory", func(*testing.B) dedupe.Store { return dedupe.NewMemoryStore() }},
 		{"dedupe=redis", func(b *testing.B) dedupe.Store {
-			addr := os.Getenv("ALIPAYNOTIFY_REDIS_ADDR")
-			if addr == "" {
-				b.Skip("ALIPAYNOTIFY_REDIS_ADDR not set")
-			}
-			c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
+			c := redis.NewClient(&redis.Options{Addr: redistest.Addr(b), PoolSize: 64})
 			b.Cleanup(func() { c.Close() })
 			return newRedisStore(b, c)
 		}},
@@ -388,8 +297,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 var storePrefixes atomic.Int64
 
 // onEveryStore runs test once per dedupe store: the memory store, the
-// shared Redis and the Redis Cluster that scripts/test.sh starts (skipped
-// without them, failed on CI). newStore returns a fresh, empty store each
+// shared Redis and the shared Redis Cluster (internal/redistest: skipped
+// without redis-server, failed on CI). newStore returns a fresh, empty store each
 // call (on Redis: a new key prefix).
 func onEveryStore(t *testing.T, test func(t *testing.T, newStore func() dedupe.Store)) {
 	t.Run("memory", func(t *testing.T) {
@@ -413,13 +322,6 @@ func onEveryStore(t *testing.T, test func(t *testing.T, newStore func() dedupe.S
 		onRedis(t, redis.NewClient(&redis.Options{Addr: redisAddr(t)}))
 	})
 	t.Run("cluster", func(t *testing.T) {
-		addrs := os.Getenv("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS")
-		if addrs == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS is not set on CI")
-			}
-			t.Skip("ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS not set")
-		}
-		onRedis(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")}))
+		onRedis(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: redistest.ClusterAddrs(t)}))
 	})
 }

@@ -24,15 +24,14 @@
 #   CHAOS_FLAGS=...     extra flags for bench/cmd/chaos
 #   LOAD_FLAGS=...      extra flags for bench/cmd/load
 #
-# It starts one private redis-server (scripts/lib/redis.sh) unless
-# BENCH_REDIS_ADDR is set; load and chaos start their own as well. Everything
-# it started is stopped on exit.
+# It starts a private Redis with scripts/redis-dev.sh (which installs
+# redis-server when it is missing) and uses it unless BENCH_REDIS_ADDR is
+# set; load and chaos start their own as well. Everything it started is
+# stopped on exit.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
-# shellcheck source=scripts/lib/redis.sh
-. "$ROOT/scripts/lib/redis.sh"
 
 COUNT=${COUNT:-10}
 BENCHSTAT_VERSION=v0.0.0-20260908200009-22c9c6c9d4da
@@ -41,7 +40,7 @@ TMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/alipaynotify-bench.XXXXXX")
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-	redis_stop_all "$TMP_DIR" || true
+	scripts/redis-dev.sh down 2>/dev/null || true
 	rm -rf "$TMP_DIR"
 }
 trap cleanup EXIT
@@ -54,15 +53,10 @@ benchstat() {
 	go run "golang.org/x/perf/cmd/benchstat@$BENCHSTAT_VERSION" "$@"
 }
 
-redis_ensure_installed
-if [ -n "${BENCH_REDIS_ADDR:-}" ]; then
-	REDIS_ADDR=$BENCH_REDIS_ADDR
-else
-	redis_start_standalone "$TMP_DIR"
-	REDIS_ADDR=$REDIS_STANDALONE_ADDR
-fi
-REDIS_SERVER_BIN=$(command -v redis-server)
-export ALIPAYNOTIFY_REDIS_ADDR=$REDIS_ADDR REDIS_SERVER_BIN
+export ALIPAYNOTIFY_REDIS_DEV_DIR=$TMP_DIR/redis
+eval "$(scripts/redis-dev.sh up)"
+REDIS_ADDR=${BENCH_REDIS_ADDR:-$ALIPAYNOTIFY_REDIS_ADDR}
+export ALIPAYNOTIFY_REDIS_ADDR=$REDIS_ADDR
 mkdir -p "$RESULTS"
 
 log "machine"

@@ -1,107 +1,103 @@
 #!/usr/bin/env bash
 #
-# Local development Redis: the same standalone server + 3-node Redis Cluster
-# that scripts/test.sh uses, but long-lived.
+# Local development Redis: the standalone server + 3-node Redis Cluster that
+# the tests would start for themselves, but long-lived and shared, so that
+# repeated go test runs skip starting them.
 #
 #   eval "$(scripts/redis-dev.sh up)"   # start (or reuse) and export the env
 #   scripts/redis-dev.sh env            # print the export lines again
 #   scripts/redis-dev.sh status
 #   scripts/redis-dev.sh down           # stop everything and remove the state
 #
-# State lives in $ALIPAYNOTIFY_REDIS_DEV_DIR (default /tmp/alipaynotify-redis-dev).
-# Only stdout carries the export lines; all messages go to stderr.
+# The servers run under internal/redistest/cmd/redisdev, which stops them
+# when it gets SIGTERM. State lives in $ALIPAYNOTIFY_REDIS_DEV_DIR (default
+# /tmp/alipaynotify-redis-dev). Only stdout carries the export lines.
 set -euo pipefail
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=scripts/lib/redis.sh
-. "$SCRIPT_DIR/lib/redis.sh"
-
 STATE_DIR=${ALIPAYNOTIFY_REDIS_DEV_DIR:-/tmp/alipaynotify-redis-dev}
+case "$STATE_DIR" in /*) ;; *) STATE_DIR=$PWD/$STATE_DIR ;; esac
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+log() { printf '[redis-dev] %s\n' "$*" >&2; }
 
-usage() {
-	echo "usage: $0 up|down|env|status" >&2
-	exit 2
+# answers ADDR: a Redis on ADDR (host:port) answers PING within a second.
+answers() {
+	local reply
+	exec 3<>"/dev/tcp/${1%:*}/${1##*:}" 2>/dev/null || return 1
+	printf 'PING\r\n' >&3
+	read -r -t 1 reply <&3 || true
+	exec 3>&-
+	[ "$reply" = $'+PONG\r' ]
 }
 
-# all_alive: every recorded server is running and answers PING on its port.
-all_alive() {
-	[ -s "$STATE_DIR/servers" ] && [ -s "$STATE_DIR/env" ] || return 1
-	local port pidfile pid
-	while read -r port pidfile; do
-		pid=$(_redis_read_pidfile "$pidfile")
-		_redis_pid_alive "$pid" || return 1
-		[ "$(_redis_server_pid "$port")" = "$pid" ] || return 1
-	done <"$STATE_DIR/servers"
+# running: the env file exists and every address in it answers.
+running() {
+	[ -s "$STATE_DIR/env" ] || return 1
+	local addr
+	for addr in $(sed -n 's/^export ALIPAYNOTIFY_REDIS[A-Z_]*=//p' "$STATE_DIR/env" | tr , ' '); do
+		answers "$addr" || return 1
+	done
 }
 
-print_env() {
+# stop_pid PID NAME: SIGTERM PID if it is the process NAME, wait up to
+# 15 s, then SIGKILL.
+stop_pid() {
+	[ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] || return 0
+	kill -TERM "$1" 2>/dev/null || return 0
+	for _ in $(seq 150); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+}
+
+down() {
+	[ -d "$STATE_DIR" ] || return 0
+	stop_pid "$(cat "$STATE_DIR/pid" 2>/dev/null)" redisdev
+	# Servers of the former bash launcher: "port pidfile" lines.
+	if [ -f "$STATE_DIR/servers" ]; then
+		while read -r _ pidfile; do
+			stop_pid "$(tr -dc 0-9 <"$pidfile" 2>/dev/null)" redis-server
+		done <"$STATE_DIR/servers"
+	fi
+	rm -rf "$STATE_DIR"
+	log "stopped; removed $STATE_DIR"
+}
+
+up() {
+	if running; then
+		log "already running (state in $STATE_DIR)"
+		cat "$STATE_DIR/env"
+		return
+	fi
+	down # a half-dead earlier setup
+	if ! command -v redis-server >/dev/null; then
+		log "installing redis-server with apt-get"
+		local sudo=
+		[ "$(id -u)" = 0 ] || sudo="sudo -n"
+		$sudo apt-get update >&2 && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >&2
+	fi
+	mkdir -p "$STATE_DIR"
+	go build -o "$STATE_DIR/redisdev" ./internal/redistest/cmd/redisdev
+	setsid "$STATE_DIR/redisdev" -dir "$STATE_DIR" </dev/null >"$STATE_DIR/redisdev.log" 2>&1 &
+	echo $! >"$STATE_DIR/pid"
+	for _ in $(seq 600); do
+		[ -s "$STATE_DIR/env" ] && break
+		if ! kill -0 "$(cat "$STATE_DIR/pid")" 2>/dev/null; then
+			cat "$STATE_DIR/redisdev.log" >&2
+			down
+			exit 1
+		fi
+		sleep 0.1
+	done
+	[ -s "$STATE_DIR/env" ] || { cat "$STATE_DIR/redisdev.log" >&2; down; exit 1; }
+	log "up; stop with: $0 down"
 	cat "$STATE_DIR/env"
 }
 
-cmd_down() {
-	if [ -d "$STATE_DIR" ]; then
-		redis_stop_all "$STATE_DIR"
-		rm -rf "$STATE_DIR"
-		redis_log "stopped; removed $STATE_DIR"
-	else
-		redis_log "nothing to stop ($STATE_DIR does not exist)"
-	fi
-}
-
-up_failed() {
-	local rc=$?
-	if [ "$rc" -ne 0 ]; then
-		redis_log "up failed; cleaning up"
-		cmd_down
-	fi
-	exit "$rc"
-}
-
-cmd_up() {
-	redis_ensure_installed
-	if all_alive; then
-		redis_log "already running (state in $STATE_DIR)"
-		print_env
-		return 0
-	fi
-	# Half-dead previous setup: clean it first.
-	if [ -d "$STATE_DIR" ]; then
-		redis_log "stale state in $STATE_DIR; cleaning up"
-		cmd_down
-	fi
-	mkdir -p "$STATE_DIR"
-	# Do not leave half a setup behind if something fails.
-	trap up_failed EXIT
-	redis_start_standalone "$STATE_DIR"
-	redis_start_cluster "$STATE_DIR"
-	{
-		printf 'export ALIPAYNOTIFY_REDIS_ADDR=%s\n' "$REDIS_STANDALONE_ADDR"
-		printf 'export ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS=%s\n' "$REDIS_CLUSTER_ADDRS"
-		printf 'export REDIS_SERVER_BIN=%s\n' "$(command -v redis-server)"
-	} >"$STATE_DIR/env"
-	trap - EXIT
-	redis_log "up; stop with: $0 down"
-	print_env
-}
-
 case "${1:-}" in
-up) cmd_up ;;
-down) cmd_down ;;
-env)
-	[ -s "$STATE_DIR/env" ] || {
-		redis_log "not running; run: $0 up"
-		exit 1
-	}
-	print_env
-	;;
-status)
-	if all_alive; then
-		redis_log "running (state in $STATE_DIR)"
-		print_env
-	else
-		redis_log "not running"
-		exit 1
-	fi
-	;;
-*) usage ;;
+up) up ;;
+down) down ;;
+env) [ -s "$STATE_DIR/env" ] && cat "$STATE_DIR/env" || { log "not running; run: $0 up"; exit 1; } ;;
+status) running && { log "running (state in $STATE_DIR)"; cat "$STATE_DIR/env"; } || { log "not running"; exit 1; } ;;
+*) echo "usage: $0 up|down|env|status" >&2 && exit 2 ;;
 esac

@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,15 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,34 +21,13 @@ import (
 
 	"github.com/alipaynotify/alipaynotify/dedupe"
 	"github.com/alipaynotify/alipaynotify/dedupe/storetest"
+	"github.com/alipaynotify/alipaynotify/internal/redistest"
 )
 
-// Environment variables the tests read.
-const (
-	// envStandaloneAddr is the address of a Redis server the tests may
-	// write to, e.g. "127.0.0.1:6379".
-	envStandaloneAddr = "ALIPAYNOTIFY_REDIS_ADDR"
-	// envClusterAddrs lists seed addresses of a Redis Cluster the tests may
-	// write to, separated by commas.
-	envClusterAddrs = "ALIPAYNOTIFY_REDIS_CLUSTER_ADDRS"
-	// envServerBin is the redis-server binary for the tests that run their
-	// own servers. Default: redis-server from PATH.
-	envServerBin = "REDIS_SERVER_BIN"
-	// envCI, when not empty, turns every skip for a missing server into a
-	// failure: CI must never silently skip.
-	envCI = "CI"
-)
+func TestMain(m *testing.M) { redistest.Main(m) }
 
-// skipUnlessCI skips the test, or fails it when running in CI.
-func skipUnlessCI(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv(envCI) != "" {
-		t.Fatalf(format+" (failing because %s is set)", append(args, envCI)...)
-	}
-	t.Skipf(format, args...)
-}
-
-// sharedTarget is one of the Redis deployments given by the environment.
+// sharedTarget is one of the shared Redis deployments (see
+// internal/redistest: given by the environment or started for the tests).
 type sharedTarget struct {
 	name      string
 	newClient func(t *testing.T, opts *redis.UniversalOptions) redis.UniversalClient
@@ -62,19 +36,11 @@ type sharedTarget struct {
 // sharedTargets are the standalone server and the cluster.
 var sharedTargets = []sharedTarget{
 	{"Standalone", func(t *testing.T, opts *redis.UniversalOptions) redis.UniversalClient {
-		addr := os.Getenv(envStandaloneAddr)
-		if addr == "" {
-			skipUnlessCI(t, "%s is not set: no standalone Redis to test against", envStandaloneAddr)
-		}
-		opts.Addrs = []string{addr}
+		opts.Addrs = []string{redistest.Addr(t)}
 		return redis.NewClient(opts.Simple())
 	}},
 	{"Cluster", func(t *testing.T, opts *redis.UniversalOptions) redis.UniversalClient {
-		addrs := os.Getenv(envClusterAddrs)
-		if addrs == "" {
-			skipUnlessCI(t, "%s is not set: no Redis Cluster to test against", envClusterAddrs)
-		}
-		opts.Addrs = strings.Split(addrs, ",")
+		opts.Addrs = redistest.ClusterAddrs(t)
 		return redis.NewClusterClient(opts.Cluster())
 	}},
 }
@@ -340,9 +306,9 @@ func TestRoundTrips(t *testing.T) {
 // script cache, a call costs one extra round trip and still works.
 func TestScriptCacheFlush(t *testing.T) {
 	t.Parallel()
-	server := startServer(t)
+	server := redistest.Start(t, redistest.Options{})
 	log := &commandLog{}
-	client := server.client(t, nil)
+	client := newClient(t, server, nil)
 	client.AddHook(log)
 	store, err := New(client, Options{})
 	if err != nil {
@@ -381,8 +347,8 @@ func TestScriptCacheFlush(t *testing.T) {
 // busy.
 func TestPersistence(t *testing.T) {
 	t.Parallel()
-	server := startServer(t, "--appendonly", "yes", "--appendfsync", "always")
-	client := server.client(t, nil)
+	server := redistest.Start(t, redistest.Options{AppendOnly: true})
+	client := newClient(t, server, nil)
 	store, err := New(client, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -403,8 +369,9 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("Claim = %+v, %v", owner, err)
 	}
 
-	server.stop(syscall.SIGTERM)
-	server.start()
+	if err := server.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	if c, err := store.Claim(ctx, done, time.Minute); err != nil || c.State != dedupe.Done {
 		t.Fatalf("Claim of the completed event after the restart = %+v, %v; want done", c, err)
@@ -426,8 +393,8 @@ func TestPersistence(t *testing.T) {
 // error, never with a state, and works again when the server is back.
 func TestServerDown(t *testing.T) {
 	t.Parallel()
-	server := startServer(t)
-	client := server.client(t, &redis.Options{
+	server := redistest.Start(t, redistest.Options{})
+	client := newClient(t, server, &redis.Options{
 		DialTimeout:  200 * time.Millisecond,
 		ReadTimeout:  200 * time.Millisecond,
 		WriteTimeout: 200 * time.Millisecond,
@@ -444,7 +411,7 @@ func TestServerDown(t *testing.T) {
 		t.Fatalf("Claim = %+v, %v", c, err)
 	}
 
-	server.stop(syscall.SIGKILL)
+	server.Kill()
 	start := time.Now()
 	_, err = store.Claim(ctx, dedupe.Event{Trade: ev.Trade, ID: "TRADE_FINISHED"}, time.Minute)
 	if elapsed := time.Since(start); elapsed > 3*time.Second {
@@ -457,7 +424,9 @@ func TestServerDown(t *testing.T) {
 		t.Fatalf("Complete with the server down: error %v, want a redisstore: complete: error", err)
 	}
 
-	server.start()
+	if err := server.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// The client's pool may need a moment to notice the server is back.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -494,8 +463,8 @@ func TestMemoryPerEvent(t *testing.T) {
 		targetBytes = 128
 		failBytes   = 160
 	)
-	server := startServer(t)
-	client := server.client(t, nil)
+	server := redistest.Start(t, redistest.Options{})
+	client := newClient(t, server, nil)
 	store, err := New(client, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -647,168 +616,14 @@ func TestKeyLayout(t *testing.T) {
 	}
 }
 
-// testServer is a redis-server process of the test's own, on a free port and
-// with its own directory; stop and start keep both.
-type testServer struct {
-	t      *testing.T
-	bin    string
-	dir    string
-	port   int
-	conf   string // config file given first, when set (Sentinel needs one)
-	args   []string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has been waited for
-}
-
-// startServer starts a redis-server with persistence off, unless args (extra
-// redis-server arguments) turn it on, and kills it when the test ends.
-func startServer(t *testing.T, args ...string) *testServer {
-	t.Helper()
-	return startServerConf(t, nil, args...)
-}
-
-// startServerConf is startServer with a config file whose content conf
-// returns for the server's directory and port (nil: none).
-func startServerConf(t *testing.T, conf func(dir string, port int) string, args ...string) *testServer {
-	t.Helper()
-	bin := os.Getenv(envServerBin)
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("redis-server"); err != nil {
-			skipUnlessCI(t, "no redis-server in PATH and %s is not set", envServerBin)
-		}
-	}
-	s := &testServer{t: t, bin: bin, dir: t.TempDir(), args: args}
-	// A free port can be taken by another process between picking it and
-	// redis-server binding it: pick another one then.
-	for attempt := 1; ; attempt++ {
-		listener, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.port = listener.Addr().(*net.TCPAddr).Port
-		_ = listener.Close()
-		if conf != nil {
-			s.conf = filepath.Join(s.dir, "redis.conf")
-			if err := os.WriteFile(s.conf, []byte(conf(s.dir, s.port)), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		log, ok := s.tryStart()
-		if ok {
-			break
-		}
-		if attempt == 5 || !strings.Contains(log, "Address already in use") {
-			t.Fatalf("redis-server on port %d did not come up:\n%s", s.port, log)
-		}
-		_ = os.Remove(filepath.Join(s.dir, "redis.log"))
-	}
-	t.Cleanup(func() {
-		if s.running() {
-			s.stop(syscall.SIGKILL)
-		}
-	})
-	return s
-}
-
-func (s *testServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
-
-func (s *testServer) running() bool {
-	if s.cmd == nil {
-		return false
-	}
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// start starts the server and waits until it answers PING.
-func (s *testServer) start() {
-	s.t.Helper()
-	if log, ok := s.tryStart(); !ok {
-		s.t.Fatalf("redis-server on port %d did not come up:\n%s", s.port, log)
-	}
-}
-
-// tryStart starts the server and waits until it answers PING. If it does
-// not, it stops the server and returns its log.
-func (s *testServer) tryStart() (log string, ok bool) {
-	s.t.Helper()
-	var args []string
-	if s.conf != "" {
-		args = append(args, s.conf)
-	}
-	args = append(args, []string{
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--dir", s.dir,
-		"--logfile", "redis.log",
-		"--save", "",
-		"--appendonly", "no",
-	}...)
-	args = append(args, s.args...)
-	s.cmd = exec.Command(s.bin, args...)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("starting %s: %v", s.bin, err)
-	}
-	s.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) {
-		_ = cmd.Wait()
-		close(exited)
-	}(s.cmd, s.exited)
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if conn, err := net.DialTimeout("tcp", s.addr(), time.Second); err == nil {
-			_ = conn.SetDeadline(time.Now().Add(time.Second))
-			_, err := conn.Write([]byte("PING\r\n"))
-			var reply string
-			if err == nil {
-				reply, err = bufio.NewReader(conn).ReadString('\n')
-			}
-			_ = conn.Close()
-			if err == nil && reply == "+PONG\r\n" {
-				return "", true
-			}
-		}
-		if !s.running() || time.Now().After(deadline) {
-			if s.running() {
-				_ = s.cmd.Process.Kill()
-				<-s.exited
-			}
-			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			return string(log), false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop sends sig to the server and waits for it to exit.
-func (s *testServer) stop(sig syscall.Signal) {
-	s.t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		s.t.Errorf("signalling redis-server: %v", err)
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		s.t.Errorf("redis-server did not exit on %v", sig)
-	}
-}
-
-// client returns a client of the server, made from opts (nil for defaults),
+// newClient returns a client of server, made from opts (nil for defaults),
 // that is closed when the test ends.
-func (s *testServer) client(t *testing.T, opts *redis.Options) *redis.Client {
+func newClient(t *testing.T, server *redistest.Server, opts *redis.Options) *redis.Client {
 	var clientOpts redis.Options
 	if opts != nil {
 		clientOpts = *opts
 	}
-	clientOpts.Addr = s.addr()
+	clientOpts.Addr = server.Addr()
 	client := redis.NewClient(&clientOpts)
 	t.Cleanup(func() { _ = client.Close() })
 	return client
@@ -819,13 +634,12 @@ const sentinelMaster = "alipaynotify"
 
 // startSentinel starts a Sentinel (redis-server --sentinel) that monitors
 // master with quorum 1 and fails over one second after losing it.
-func startSentinel(t *testing.T, master *testServer) *testServer {
+func startSentinel(t *testing.T, master *redistest.Server) *redistest.Server {
 	t.Helper()
-	return startServerConf(t, func(string, int) string {
-		return fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 1\n"+
+	return redistest.Start(t, redistest.Options{Args: []string{"--sentinel"},
+		Config: fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 1\n"+
 			"sentinel down-after-milliseconds %[1]s 1000\n"+
-			"sentinel failover-timeout %[1]s 5000\n", sentinelMaster, master.port)
-	}, "--sentinel")
+			"sentinel failover-timeout %[1]s 5000\n", sentinelMaster, master.Port())})
 }
 
 // TestSentinel runs the conformance suite through Sentinel
@@ -834,12 +648,12 @@ func startSentinel(t *testing.T, master *testServer) *testServer {
 // still done and a fresh one claimable.
 func TestSentinel(t *testing.T) {
 	t.Parallel()
-	master := startServer(t)
-	replica := startServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
+	master := redistest.Start(t, redistest.Options{})
+	replica := redistest.Start(t, redistest.Options{Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port())}})
 	sentinel := startSentinel(t, master)
 	client := redis.NewFailoverClient(&redis.FailoverOptions{
 		MasterName:    sentinelMaster,
-		SentinelAddrs: []string{sentinel.addr()},
+		SentinelAddrs: []string{sentinel.Addr()},
 		DialTimeout:   time.Second,
 		ReadTimeout:   time.Second,
 		WriteTimeout:  time.Second,
@@ -870,7 +684,7 @@ func TestSentinel(t *testing.T) {
 		if n, err := client.Do(ctx, "WAIT", 1, 5000).Int64(); err != nil || n < 1 {
 			t.Fatalf("WAIT = %d, %v", n, err)
 		}
-		master.stop(syscall.SIGKILL)
+		master.Kill()
 
 		deadline := time.Now().Add(60 * time.Second)
 		for {
@@ -886,11 +700,11 @@ func TestSentinel(t *testing.T) {
 		if c.State != dedupe.Done {
 			t.Fatalf("Claim of the completed event after the failover = %+v, want done", c)
 		}
-		sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.addr()})
+		sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr()})
 		defer sc.Close()
 		addr, err := sc.GetMasterAddrByName(ctx, sentinelMaster).Result()
-		if err != nil || len(addr) != 2 || addr[1] != strconv.Itoa(replica.port) {
-			t.Fatalf("Sentinel's master is %v (%v), want the replica on port %d", addr, err, replica.port)
+		if err != nil || len(addr) != 2 || addr[1] != strconv.Itoa(replica.Port()) {
+			t.Fatalf("Sentinel's master is %v (%v), want the replica on port %d", addr, err, replica.Port())
 		}
 		fresh, err := store.Claim(ctx, dedupe.Event{Trade: ev.Trade, ID: "WAIT_BUYER_CONFIRM_GOODS|"}, time.Minute)
 		if err != nil || fresh.State != dedupe.Claimed {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alipaynotify/alipaynotify/alipaytest"
+	"github.com/alipaynotify/alipaynotify/internal/redistest"
 )
 
 // testConfig is the demo's configuration with the test binary's cached key,
@@ -127,13 +127,12 @@ func TestDemoFails(t *testing.T) {
 	}
 }
 
-// TestDemoRedis runs the demo on the Redis store when the test suite
-// provides a Redis (scripts/test.sh exports ALIPAYNOTIFY_REDIS_ADDR).
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// TestDemoRedis runs the demo on the Redis store (the shared test Redis of
+// internal/redistest).
 func TestDemoRedis(t *testing.T) {
-	addr := os.Getenv("ALIPAYNOTIFY_REDIS_ADDR")
-	if addr == "" {
-		t.Skip("ALIPAYNOTIFY_REDIS_ADDR not set")
-	}
+	addr := redistest.Addr(t)
 	cfg := testConfig()
 	cfg.RedisURL = "redis://" + addr
 	var out bytes.Buffer

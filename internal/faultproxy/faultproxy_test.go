@@ -154,6 +154,8 @@ func TestHalfOpen(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connections still tracked after both clients closed", p.Conns())
 		}
+		// A poll: the proxy notices the clients' closes on its own
+		// goroutines and exposes no event for it.
 		time.Sleep(5 * time.Millisecond)
 	}
 }

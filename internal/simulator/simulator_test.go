@@ -488,7 +488,7 @@ func TestProgressPrinter(t *testing.T) {
 	var log bytes.Buffer
 	p := simulator.NewProgressPrinter(&bytes.Buffer{}, &log, time.Millisecond)
 	p.Update(simulator.Progress{Simulated: time.Hour, Events: 3})
-	time.Sleep(2 * time.Millisecond)
+	time.Sleep(2 * time.Millisecond) // a real duration: the printer prints once per 1ms interval
 	p.Update(simulator.Progress{Simulated: 2 * time.Hour, Events: 3, Done: 1, Notifications: 2, Acknowledged: 1, Waiting: 2, NextAt: 3 * time.Hour})
 	p.Update(simulator.Progress{Simulated: 3 * time.Hour, Events: 3, Done: 3, Finished: true})
 	lines := strings.Split(strings.TrimSpace(log.String()), "\n")

@@ -57,8 +57,8 @@ import (
 
 	"github.com/alipaynotify/alipaynotify/alipaytest"
 	"github.com/alipaynotify/alipaynotify/bench/internal/procstop"
-	"github.com/alipaynotify/alipaynotify/bench/internal/redisproc"
 	"github.com/alipaynotify/alipaynotify/internal/faultproxy"
+	"github.com/alipaynotify/alipaynotify/internal/redistest"
 )
 
 // config is the command line.
@@ -175,21 +175,22 @@ func run(cfg config) (bool, error) {
 	if err := os.Mkdir(redisDir, 0o755); err != nil {
 		return false, err
 	}
-	rds, err := redisproc.Start(ctx, redisproc.Options{Dir: redisDir, AppendOnly: true})
+	// AOF with appendfsync everysec: what a merchant would run.
+	rds, err := redistest.Launch(ctx, redistest.Options{Dir: redisDir, AppendOnly: true, Args: []string{"--appendfsync", "everysec"}})
 	if err != nil {
 		return false, err
 	}
-	defer rds.Stop()
-	log.Printf("redis-server %s on %s (appendonly yes)", redisproc.Version(""), rds.Addr)
+	defer rds.Close()
+	log.Printf("redis-server %s on %s (appendonly yes)", redistest.Version(""), rds.Addr())
 
 	merchants := make([]*merchant, 2)
 	proxies := make([]*faultproxy.Proxy, 2)
 	for i, name := range []string{"A", "B"} {
-		port, err := redisproc.FreePort()
+		port, err := redistest.FreePort()
 		if err != nil {
 			return false, err
 		}
-		if proxies[i], err = faultproxy.Start(rds.Addr); err != nil {
+		if proxies[i], err = faultproxy.Start(rds.Addr()); err != nil {
 			return false, err
 		}
 		defer proxies[i].Close()
@@ -219,8 +220,9 @@ func run(cfg config) (bool, error) {
 		do   func() error
 	}{
 		{cfg.redisRestarts, func() string { return "restart Redis (SIGTERM)" }, func() error {
-			down, err := rds.Restart(ctx)
-			log.Printf("Redis was down for %v", down.Round(time.Millisecond))
+			start := time.Now()
+			err := rds.Restart(ctx)
+			log.Printf("Redis was down for %v", time.Since(start).Round(time.Millisecond))
 			return err
 		}},
 		{cfg.kills, func() string { return "kill -9 merchant " + merchants[kills%2].name }, func() error {

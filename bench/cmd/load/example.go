@@ -19,7 +19,7 @@ import (
 
 	"github.com/alipaynotify/alipaynotify/alipaytest"
 	"github.com/alipaynotify/alipaynotify/bench/internal/procstop"
-	"github.com/alipaynotify/alipaynotify/bench/internal/redisproc"
+	"github.com/alipaynotify/alipaynotify/internal/redistest"
 )
 
 // exampleEnv lists the variables examples/nethttp reads (see
@@ -207,13 +207,13 @@ func setupExample(ctx context.Context, cfg config, tmp string, signer *alipaytes
 	if !slices.Contains(cfg.modes, "example-redis") {
 		return e, nil
 	}
-	srv, err := redisproc.Start(ctx, redisproc.Options{Dir: mkdir(tmp, "redis-example")})
+	srv, err := redistest.Launch(ctx, redistest.Options{Dir: mkdir(tmp, "redis-example")})
 	if err != nil {
 		return e, fmt.Errorf("example-redis needs redis-server: %w", err)
 	}
-	e.redisAddr, e.redisPid = srv.Addr, srv.Pid()
-	e.redis = redis.NewClient(&redis.Options{Addr: srv.Addr})
-	e.close = func() { e.redis.Close(); srv.Stop() }
-	log.Printf("started a private redis-server for examples/nethttp on %s", srv.Addr)
+	e.redisAddr, e.redisPid = srv.Addr(), srv.Pid()
+	e.redis = redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	e.close = func() { e.redis.Close(); srv.Close() }
+	log.Printf("started a private redis-server for examples/nethttp on %s", srv.Addr())
 	return e, nil
 }

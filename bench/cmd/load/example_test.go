@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alipaynotify/alipaynotify/bench/internal/redisproc"
+	"github.com/alipaynotify/alipaynotify/internal/redistest"
 )
 
 func TestLogField(t *testing.T) {
@@ -32,7 +32,7 @@ func TestRunAllModes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds examples/nethttp and starts redis-servers")
 	}
-	if _, err := redisproc.Bin(""); err != nil {
+	if _, err := redistest.Bin(""); err != nil {
 		t.Skip(err)
 	}
 	cfg := config{

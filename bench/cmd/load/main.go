@@ -55,9 +55,9 @@ import (
 	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
 	"github.com/alipaynotify/alipaynotify/bench/internal/nopstore"
-	"github.com/alipaynotify/alipaynotify/bench/internal/redisproc"
 	"github.com/alipaynotify/alipaynotify/dedupe"
 	"github.com/alipaynotify/alipaynotify/dedupe/redisstore"
+	"github.com/alipaynotify/alipaynotify/internal/redistest"
 	"github.com/alipaynotify/alipaynotify/middleware"
 )
 
@@ -134,12 +134,12 @@ func run(cfg config) error {
 	if slices.Contains(cfg.modes, "redis") {
 		addr := cfg.redisAddr
 		if addr == "" {
-			srv, err := redisproc.Start(ctx, redisproc.Options{Dir: mkdir(tmp, "redis-load")})
+			srv, err := redistest.Launch(ctx, redistest.Options{Dir: mkdir(tmp, "redis-load")})
 			if err != nil {
 				return fmt.Errorf("dedupe=redis needs -redis, $ALIPAYNOTIFY_REDIS_ADDR or redis-server: %w", err)
 			}
-			defer srv.Stop()
-			addr = srv.Addr
+			defer srv.Close()
+			addr = srv.Addr()
 			log.Printf("started a private redis-server on %s", addr)
 		}
 		if !isLoopback(addr) {
@@ -275,7 +275,7 @@ func run(cfg config) error {
 	}
 	if cfg.memEvents > 0 {
 		fmt.Printf("\nRedis memory per remembered event (used_memory and DBSIZE deltas, %d trades, default prefix, fresh redis-server %s):\n",
-			cfg.memEvents, redisproc.Version(""))
+			cfg.memEvents, redistest.Version(""))
 		for _, binding := range []bool{false, true} {
 			label := "open platform, middleware defaults (no trade_no binding)"
 			if binding {
@@ -678,12 +678,12 @@ type memoryCost struct {
 // middleware stores in each configuration.
 func memoryPerEvent(ctx context.Context, events int, s *alipaytest.Signer, v *alipaynotify.Verifier, binding bool, dir string) (memoryCost, error) {
 	var cost memoryCost
-	srv, err := redisproc.Start(ctx, redisproc.Options{Dir: dir})
+	srv, err := redistest.Launch(ctx, redistest.Options{Dir: dir})
 	if err != nil {
 		return cost, err
 	}
-	defer srv.Stop()
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 64})
+	defer srv.Close()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 64})
 	defer c.Close()
 	store, err := redisstore.New(c, redisstore.Options{})
 	if err != nil {
