@@ -412,18 +412,19 @@ func TestInFlightWait(t *testing.T) {
 // duplicate arriving meanwhile never runs it a second time.
 func TestLeaseRenewal(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, newStore func() dedupe.Store) {
-		// Renewal every 200ms keeps a 600ms lease alive through a 1.5s
-		// handler; a renewal would have to be late by 400ms for a duplicate
-		// to take over.
-		f := newFixtureOn(t, newStore(), middleware.Options{Lease: 600 * time.Millisecond, WaitInFlight: 3 * time.Second})
-		f.rec.sleep = 1500 * time.Millisecond
+		// Renewal every 500ms keeps a 1.5s lease alive through a 3.5s
+		// handler; renewals would have to fail for a whole lease (1.5s,
+		// far beyond a loaded CI machine's stalls) for the handler to be
+		// cancelled and a duplicate to take over.
+		f := newFixtureOn(t, newStore(), middleware.Options{Lease: 1500 * time.Millisecond, WaitInFlight: 6 * time.Second})
+		f.rec.sleep = 3500 * time.Millisecond
 		paid := f.signer.NewTrade("ORDER-9", "1.00").Paid()
 		var wg sync.WaitGroup
 		for i := 0; i < 3; i++ {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				time.Sleep(time.Duration(i) * 650 * time.Millisecond) // past the first lease
+				time.Sleep(time.Duration(i) * 1600 * time.Millisecond) // past the first lease
 				f.notify(t, paid)
 			}(i)
 		}
