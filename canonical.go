@@ -28,10 +28,12 @@ import (
 //     signed string has a second reading, and the callback is refused;
 //   - empty parameters, which the drop-empty rule does not sign, and the
 //     signature itself reach neither Params nor any typed field;
-//   - each protocol reads only its own fields (a legacy callback's amount is
-//     total_fee, never total_amount), and each kind of callback (notify,
-//     return, gateway message) needs its own signed fields: a notify is never
-//     taken for a return, nor a return for a notify.
+//   - a field of another protocol is refused and each protocol reads only its
+//     own fields (a legacy callback's amount is total_fee; total_amount there
+//     could only have been split out of text), and a refund signs gmt_refund;
+//   - each kind of callback (notify, return, gateway message) needs its own
+//     signed fields: a notify is never taken for a return, nor a return for a
+//     notify.
 //
 // Every violation is ErrAmbiguous.
 
