@@ -17,11 +17,7 @@ import (
 // find no done mark and run the handler again.
 func TestRetentionOutlivesCallbackAge(t *testing.T) {
 	t.Parallel()
-	s := alipaytest.NewSigner(alipaytest.TestKey())
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testVerifier(t)
 	for _, tc := range []struct {
 		retention time.Duration
 		ok        bool

@@ -548,15 +548,21 @@ func TestContextHelpers(t *testing.T) {
 	}
 }
 
+// testVerifier is an open-platform verifier for the test key.
+func testVerifier(t *testing.T) *alipaynotify.Verifier {
+	t.Helper()
+	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{alipaytest.TestKey().PublicKeyPEM()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestOptionsValidation: New refuses each unworkable option with an error
 // that wraps ErrConfig and names the field, and fills the defaults in.
 func TestOptionsValidation(t *testing.T) {
 	t.Parallel()
-	s := alipaytest.NewSigner(alipaytest.TestKey())
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testVerifier(t)
 	for _, tc := range []struct {
 		name  string
 		opts  middleware.Options
