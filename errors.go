@@ -111,3 +111,38 @@ func safeField(b []byte) string {
 	}
 	return string(out)
 }
+
+// RejectedError is the error of a callback whose signature verified but which
+// a later check refused: its age (ErrExpired), its identity (ErrAppID,
+// ErrPartner, ErrSellerID), the legacy notify_verify remote check
+// (ErrRemoteCheck) or the merchant's CheckOrder (ErrOrder). Those are money
+// problems rather than noise: Alipay signed this callback, and retries it for
+// about 25 hours. Notification is the callback as verified, for logs, metrics
+// and alerts; it was refused, so never act on it as a payment. errors.Is and
+// errors.As see through a RejectedError to the class and any FieldError.
+//
+// A callback refused before or at its signature (malformed, a bad
+// signature, an ambiguous reading) has no Notification, and its error is
+// never a RejectedError.
+type RejectedError struct {
+	// Notification is the verified callback that was refused.
+	Notification *Notification
+	// Err is the reason, matching one of the sentinel errors.
+	Err error
+}
+
+// Error returns the reason's text.
+func (e *RejectedError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the reason.
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// rejected wraps err, raised by a check after the signature, with the
+// verified n, unless the refusal means n cannot be trusted to mean one thing
+// (ErrAmbiguous, ErrMalformed): then n is not handed on.
+func rejected(n *Notification, err error) error {
+	if err == nil || errors.Is(err, ErrAmbiguous) || errors.Is(err, ErrMalformed) {
+		return err
+	}
+	return &RejectedError{Notification: n, Err: err}
+}

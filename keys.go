@@ -300,3 +300,23 @@ func certKeys(certPEMs []string, rootPEM string, now time.Time) ([]verifyKey, er
 	}
 	return keys, nil
 }
+
+// UnknownCertSN returns the alipay_cert_sn that n (verified by v) names when
+// none of v's AlipayCertificates has that serial number. The callback
+// verified under another configured key, so this is an early warning rather
+// than a failure: Alipay has begun signing with a certificate it has not
+// given you yet, or is rotating its certificate; download the new one from
+// the console and add it to AlipayCertificates before the old key stops
+// working. It reports false for callbacks that name no certificate.
+func (v *Verifier) UnknownCertSN(n *Notification) (string, bool) {
+	sn, ok := n.Params.Lookup("alipay_cert_sn")
+	if !ok || n.Protocol != ProtocolOpenPlatform {
+		return "", false
+	}
+	for _, k := range v.openKeys {
+		if k.certSN == sn {
+			return "", false
+		}
+	}
+	return sn, true
+}

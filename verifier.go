@@ -397,10 +397,10 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 		return nil, err
 	}
 	if err := v.checkKind(n); err != nil {
-		return nil, err
+		return nil, rejected(n, err)
 	}
 	if err := v.checkIdentity(n); err != nil {
-		return nil, err
+		return nil, rejected(n, err)
 	}
 	return v.finish(ctx, n, src == SourceNotify && n.Protocol == ProtocolMapi && v.opts.Legacy.NotifyVerify)
 }
@@ -411,12 +411,12 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 func (v *Verifier) finish(ctx context.Context, n *Notification, remote bool) (*Notification, error) {
 	if remote {
 		if err := v.remoteCheck(ctx, n.NotifyID); err != nil {
-			return nil, err
+			return nil, rejected(n, err)
 		}
 	}
 	if v.opts.CheckOrder != nil {
 		if err := v.opts.CheckOrder(ctx, n); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrOrder, err)
+			return nil, rejected(n, fmt.Errorf("%w: %w", ErrOrder, err))
 		}
 	}
 	return n, nil

@@ -227,10 +227,10 @@ func (v *Verifier) verifyWAP(ctx context.Context, f *form, src Source, kind wapK
 		err = v.checkWAPReturnAge(n)
 	}
 	if err != nil {
-		return nil, err
+		return nil, rejected(n, err)
 	}
 	if err := v.checkWAPIdentity(n); err != nil {
-		return nil, err
+		return nil, rejected(n, err)
 	}
 	return v.finish(ctx, n, src == SourceNotify && v.opts.Legacy.NotifyVerify)
 }

@@ -32,6 +32,10 @@ const (
 	// OutcomeSkippedStale: the event is stale and Options.SkipStale is set;
 	// it was marked done without running the handler.
 	OutcomeSkippedStale
+	// OutcomeRejected: the callback was refused (Hooks.Rejected says why)
+	// and never reached the exactly-once path. Only Hooks.Finished sees it:
+	// a refused return goes to Options.ReturnErrorHandler, not the page.
+	OutcomeRejected
 )
 
 // String returns the outcome's name.
@@ -47,6 +51,8 @@ func (o Outcome) String() string {
 		return "failed"
 	case OutcomeSkippedStale:
 		return "skipped-stale"
+	case OutcomeRejected:
+		return "rejected"
 	}
 	return "unknown"
 }

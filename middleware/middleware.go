@@ -127,13 +127,18 @@ func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type Middleware struct {
 	opts  Options
 	gates gates
+	diag  diagnostics
 }
 
 // New validates opts once and returns the middleware. Its errors wrap
 // ErrConfig.
 func New(opts Options) (*Middleware, error) {
+	inMemory := opts.Store == nil
 	if err := opts.validate(); err != nil {
 		return nil, err
+	}
+	if inMemory {
+		warnInMemoryStore(opts.Logger)
 	}
 	return &Middleware{opts: opts}, nil
 }
@@ -153,25 +158,26 @@ func (m *Middleware) Notify(business http.Handler) http.Handler {
 			answer(w, http.StatusMethodNotAllowed, false)
 			return
 		}
+		r = m.received(r, alipaynotify.SourceNotify)
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, m.opts.MaxBodyBytes))
 		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				m.reject(r.Context(), alipaynotify.SourceNotify, ErrBodyTooLarge)
-				answer(w, http.StatusRequestEntityTooLarge, false)
-				return
+			status := http.StatusBadRequest
+			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+				status, err = http.StatusRequestEntityTooLarge, ErrBodyTooLarge
+			} else {
+				err = fmt.Errorf("%w: reading the body: %v", alipaynotify.ErrMalformed, err)
 			}
-			m.reject(r.Context(), alipaynotify.SourceNotify, fmt.Errorf("%w: reading the body: %v", alipaynotify.ErrMalformed, err))
-			answer(w, http.StatusBadRequest, false)
+			m.reject(r.Context(), alipaynotify.SourceNotify, err, nil)
+			answer(w, status, false)
 			return
 		}
 		n, err := m.opts.Verifier.VerifyNotify(r.Context(), body)
 		if err != nil {
-			m.reject(r.Context(), alipaynotify.SourceNotify, err)
+			m.reject(r.Context(), alipaynotify.SourceNotify, err, nil)
 			answer(w, http.StatusBadRequest, false)
 			return
 		}
-		d := m.process(w, r, n, business)
+		d := m.deliver(w, r, n, business)
 		switch {
 		case d.Outcome.Acknowledged():
 			answer(w, http.StatusOK, true)
@@ -200,13 +206,14 @@ func (m *Middleware) Return(business, page http.Handler) http.Handler {
 			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 			return
 		}
+		r = m.received(r, alipaynotify.SourceReturn)
 		n, err := m.opts.Verifier.VerifyReturn(r.Context(), r.URL.RawQuery)
 		if err != nil {
-			m.reject(r.Context(), alipaynotify.SourceReturn, err)
+			m.reject(r.Context(), alipaynotify.SourceReturn, err, nil)
 			m.opts.ReturnErrorHandler(w, r, err)
 			return
 		}
-		d := m.process(w, r, n, business)
+		d := m.deliver(w, r, n, business)
 		page.ServeHTTP(w, r.WithContext(withDelivery(r.Context(), d)))
 	})
 }
@@ -232,21 +239,56 @@ func answer(w http.ResponseWriter, status int, ok bool) {
 	}
 }
 
-func (m *Middleware) reject(ctx context.Context, src alipaynotify.Source, err error) {
-	m.opts.Logger.WarnContext(ctx, "alipaynotify: callback rejected", "source", string(src), "reason", err.Error())
+// received runs Hooks.Received and returns r with the context it gave.
+func (m *Middleware) received(r *http.Request, src alipaynotify.Source) *http.Request {
+	if h := m.opts.Hooks.Received; h != nil {
+		if ctx := h(r.Context(), src); ctx != nil {
+			return r.WithContext(ctx)
+		}
+	}
+	return r
+}
+
+// reject logs and reports a refused callback; n is the verified
+// notification when the refusal came after the signature (the Verifier's
+// RejectedError carries it too).
+func (m *Middleware) reject(ctx context.Context, src alipaynotify.Source, err error, n *alipaynotify.Notification) {
+	rej := newRejection(src, err, n)
+	attrs := []any{"source", string(src), "reason", string(rej.Reason), "error", err.Error()}
+	if rej.Notification != nil {
+		attrs = append(attrs, "event", logEvent(rej.Notification))
+	}
+	m.opts.Logger.WarnContext(ctx, "alipaynotify: callback rejected", attrs...)
+	m.signatureHint(ctx, rej.Reason)
 	if h := m.opts.Hooks.Rejected; h != nil {
-		h(ctx, src, err)
+		h(ctx, rej)
+	}
+	if h := m.opts.Hooks.Finished; h != nil {
+		h(ctx, src, &Delivery{Notification: rej.Notification, Outcome: OutcomeRejected, Err: err})
 	}
 }
 
+// deliver runs the exactly-once flow for a verified callback and reports
+// its end to Hooks.Finished, even when the business handler panics.
+func (m *Middleware) deliver(w http.ResponseWriter, r *http.Request, n *alipaynotify.Notification, business http.Handler) (d *Delivery) {
+	m.certSNWarning(r.Context(), n)
+	m.verified()
+	d = &Delivery{Notification: n}
+	if h := m.opts.Hooks.Finished; h != nil {
+		defer h(r.Context(), n.Source, d)
+	}
+	m.process(w, r, d, business)
+	return d
+}
+
 // process is the exactly-once flow.
-func (m *Middleware) process(w http.ResponseWriter, r *http.Request, n *alipaynotify.Notification, business http.Handler) *Delivery {
+func (m *Middleware) process(w http.ResponseWriter, r *http.Request, d *Delivery, business http.Handler) {
 	ctx := r.Context()
+	n := d.Notification
 	hooks := &m.opts.Hooks
 	if hooks.Verified != nil {
 		hooks.Verified(ctx, n)
 	}
-	d := &Delivery{Notification: n}
 	ev := dedupe.EventFor(n)
 	if !m.opts.CheckTradeNo.applies(n.Protocol) {
 		ev.Binding = ""
@@ -259,7 +301,7 @@ func (m *Middleware) process(w http.ResponseWriter, r *http.Request, n *alipayno
 	g, snapshot, behind, ok := m.gates.enter(ev, m.opts.MaxWaiting)
 	if !ok {
 		d.Outcome, d.Err = OutcomeInFlight, fmt.Errorf("%w: %d deliveries of the event already wait in this process", ErrInFlight, m.opts.MaxWaiting)
-		return d
+		return
 	}
 	defer m.gates.leave(g)
 	acquired := g.acquire(ctx, deadline)
@@ -268,14 +310,14 @@ func (m *Middleware) process(w http.ResponseWriter, r *http.Request, n *alipayno
 	if !acquired {
 		m.waited(ctx, n, behind, waited)
 		d.Outcome, d.Err = OutcomeInFlight, ErrInFlight
-		return d
+		return
 	}
 	defer g.release()
 	if g.done {
 		// The delivery this one waited behind saw the event done.
 		m.waited(ctx, n, behind, waited)
 		m.duplicate(ctx, d)
-		return d
+		return
 	}
 
 	claim, claimed, polled, err := m.claim(ctx, g, ev, deadline)
@@ -288,28 +330,28 @@ func (m *Middleware) process(w http.ResponseWriter, r *http.Request, n *alipayno
 		m.storeError(ctx, "claim", err)
 		if !m.opts.AtLeastOnce {
 			d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: %w", ErrStore, err)
-			return d
+			return
 		}
 		m.opts.Logger.WarnContext(ctx, "alipaynotify: running the handler without a claim (AtLeastOnce)", "event", logEvent(n))
 		m.run(w, r, d, business, nil, time.Time{})
-		return d
+		return
 	}
 	switch claim.State {
 	case dedupe.Done:
 		g.done = true
 		m.duplicate(ctx, d)
-		return d
+		return
 	case dedupe.Busy:
 		d.Outcome, d.Err = OutcomeInFlight, ErrInFlight
-		return d
+		return
 	case dedupe.Conflict:
 		d.Outcome, d.Err = OutcomeFailed, ErrTradeNoConflict
 		m.opts.Logger.ErrorContext(ctx, "alipaynotify: refused: out_trade_no already belongs to another trade_no",
 			"event", logEvent(n), "trade_no", n.TradeNo)
 		if hooks.Rejected != nil {
-			hooks.Rejected(ctx, n.Source, ErrTradeNoConflict)
+			hooks.Rejected(ctx, newRejection(n.Source, ErrTradeNoConflict, n))
 		}
-		return d
+		return
 	}
 	d.ClaimToken, d.Stale = claim.Token, claim.Stale
 	if d.Stale && hooks.Stale != nil {
@@ -326,11 +368,10 @@ func (m *Middleware) process(w http.ResponseWriter, r *http.Request, n *alipayno
 		default:
 			d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: %w", ErrStore, err)
 		}
-		return d
+		return
 	}
 	m.run(w, r, d, business, &ev, claimed)
 	g.done = d.Outcome.Acknowledged()
-	return d
 }
 
 // waited reports a delivery that waited behind another owner of the claim.

@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,39 +104,6 @@ func (c TradeNoCheck) applies(p alipaynotify.Protocol) bool {
 		return p != alipaynotify.ProtocolOpenPlatform
 	}
 	return false
-}
-
-// Hooks let merchants attach metrics and tracing without the middleware
-// depending on a metrics library. Every field may be nil. Hooks run on the
-// request goroutine: keep them fast.
-type Hooks struct {
-	// Verified: a callback passed verification.
-	Verified func(ctx context.Context, n *alipaynotify.Notification)
-	// Rejected: a callback failed verification; err says why.
-	Rejected func(ctx context.Context, source alipaynotify.Source, err error)
-	// Duplicate: the event was handled before.
-	Duplicate func(ctx context.Context, n *alipaynotify.Notification)
-	// WaitedInFlight: the delivery waited d for another owner of the claim.
-	WaitedInFlight func(ctx context.Context, n *alipaynotify.Notification, d time.Duration)
-	// Stale: the event is stale (delivered flagged, or skipped).
-	Stale func(ctx context.Context, n *alipaynotify.Notification)
-	// Handled: the business handler ran and succeeded in d.
-	Handled func(ctx context.Context, n *alipaynotify.Notification, d time.Duration)
-	// Failed: the business handler failed or panicked after d.
-	Failed func(ctx context.Context, n *alipaynotify.Notification, err error, d time.Duration)
-	// StoreError: the store failed during op ("claim", "extend", "complete",
-	// "release"), or overran its deadline, or answered a claim state the
-	// middleware does not know. A lost lease is not a store error (see
-	// LeaseLost).
-	StoreError func(ctx context.Context, op string, err error)
-	// StoreCall: a store call of op ended after d, with err nil on success.
-	// It fires for every call, so it carries the store's latency.
-	StoreCall func(ctx context.Context, op string, d time.Duration, err error)
-	// LeaseLost: the delivery lost its claim while the handler ran or before
-	// it could mark the event done: a renewal or Complete found another
-	// owner, or a full lease passed with no successful renewal. The delivery
-	// answers "fail" and does not mark the event done.
-	LeaseLost func(ctx context.Context, n *alipaynotify.Notification)
 }
 
 func (o *Options) validate() error {

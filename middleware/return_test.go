@@ -207,7 +207,7 @@ func TestHooksFire(t *testing.T) {
 	}
 	hooks := middleware.Hooks{
 		Verified:  func(context.Context, *alipaynotify.Notification) { count("verified") },
-		Rejected:  func(context.Context, alipaynotify.Source, error) { count("rejected") },
+		Rejected:  func(context.Context, middleware.Rejection) { count("rejected") },
 		Duplicate: func(context.Context, *alipaynotify.Notification) { count("duplicate") },
 		WaitedInFlight: func(_ context.Context, _ *alipaynotify.Notification, d time.Duration) {
 			count("waited")

@@ -168,8 +168,8 @@ func (s *shop) markPaid(ctx context.Context, n *alipaynotify.Notification) error
 
 func (s *shop) hooks() middleware.Hooks {
 	return middleware.Hooks{
-		Rejected: func(ctx context.Context, _ alipaynotify.Source, err error) {
-			s.note(ctx, func(n *note) { n.rejected = err })
+		Rejected: func(ctx context.Context, r middleware.Rejection) {
+			s.note(ctx, func(n *note) { n.rejected = r.Err })
 		},
 		Duplicate: func(ctx context.Context, _ *alipaynotify.Notification) {
 			s.note(ctx, func(n *note) { n.duplicate = true })

@@ -82,9 +82,9 @@ func newMerchant(t *testing.T, o merchantOptions) *merchant {
 		Verifier: v,
 		Store:    store,
 		Logger:   slog.New(slog.DiscardHandler),
-		Hooks: middleware.Hooks{Rejected: func(_ context.Context, _ alipaynotify.Source, err error) {
+		Hooks: middleware.Hooks{Rejected: func(_ context.Context, r middleware.Rejection) {
 			m.mu.Lock()
-			m.rejected = append(m.rejected, err)
+			m.rejected = append(m.rejected, r.Err)
 			m.mu.Unlock()
 		}},
 	})
