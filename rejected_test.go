@@ -29,7 +29,9 @@ func TestRejectedError(t *testing.T) {
 		verified bool
 	}{
 		{"CheckOrder", func() (*alipaynotify.Notification, error) { return v.VerifyNotify(ctx, s.Paid("O-1", "1.00").Encode()) }, alipaynotify.ErrOrder, true},
-		{"seller", func() (*alipaynotify.Notification, error) { return strict.VerifyNotify(ctx, s.Paid("O-2", "1.00").Encode()) }, alipaynotify.ErrSellerID, true},
+		{"seller", func() (*alipaynotify.Notification, error) {
+			return strict.VerifyNotify(ctx, s.Paid("O-2", "1.00").Encode())
+		}, alipaynotify.ErrSellerID, true},
 		{"expired", func() (*alipaynotify.Notification, error) { return plain.VerifyReturn(ctx, old.String()) }, alipaynotify.ErrExpired, true},
 		{"signature", func() (*alipaynotify.Notification, error) {
 			return v.VerifyNotify(ctx, alipaytest.NewSigner(alipaytest.SecondTestKey()).Paid("O-3", "1.00").Encode())

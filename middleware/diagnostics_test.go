@@ -131,7 +131,7 @@ func serveRequest(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 func TestReasonOf(t *testing.T) {
 	t.Parallel()
 	for err, want := range map[error]middleware.Reason{
-		alipaynotify.ErrSignature:                                         middleware.ReasonSignature,
+		alipaynotify.ErrSignature: middleware.ReasonSignature,
 		&alipaynotify.FieldError{Field: "x", Err: alipaynotify.ErrAmount}: middleware.ReasonAmount,
 		errors.Join(alipaynotify.ErrOrder, alipaynotify.ErrAmount):        middleware.ReasonOrder,
 		middleware.ErrTradeNoConflict:                                     middleware.ReasonTradeNoConflict,
