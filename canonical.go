@@ -241,7 +241,7 @@ func (n *Notification) GatewayMessage() bool {
 //
 // So a notify is never taken for a return (where a missing status would be
 // inferred as TRADE_SUCCESS), nor a return for a notify.
-func (v *Verifier) checkKind(n *Notification) error {
+func (v *Verifier) checkKind(n *Notification, now time.Time) error {
 	legacy := n.Protocol != ProtocolOpenPlatform
 	_, hasIsSuccess := n.Params.Lookup("is_success")
 	if n.Source == SourceReturn {
@@ -251,7 +251,7 @@ func (v *Verifier) checkKind(n *Notification) error {
 		case !legacy && (n.NotifyID != "" || n.NotifyType != ""):
 			return fieldErr(ErrAmbiguous, "notify_type", "a notification is not a return")
 		case !legacy:
-			return v.checkAge("timestamp", n.Timestamp, v.opts.MaxReturnAge)
+			return checkAge("timestamp", n.Timestamp, v.opts.MaxReturnAge, now)
 		case !hasIsSuccess:
 			return fieldErr(ErrAmbiguous, "is_success", "a legacy return signs is_success")
 		case !n.Legacy.IsSuccess:
@@ -259,7 +259,7 @@ func (v *Verifier) checkKind(n *Notification) error {
 		case n.NotifyType != "" && n.NotifyType != "trade_status_sync":
 			return fieldErr(ErrAmbiguous, "notify_type", "a gateway message is not a return")
 		}
-		return v.checkAge("notify_time", n.NotifyTime, v.opts.MaxReturnAge)
+		return checkAge("notify_time", n.NotifyTime, v.opts.MaxReturnAge, now)
 	}
 	switch {
 	case isReturnMethod(n.Method):
@@ -275,17 +275,17 @@ func (v *Verifier) checkKind(n *Notification) error {
 		// notification it can only have been split out of free text.
 		return fieldErr(ErrAmbiguous, "timestamp", "a return field on a trade notification")
 	}
-	return v.checkAge("notify_time", n.NotifyTime, v.opts.MaxNotifyAge)
+	return checkAge("notify_time", n.NotifyTime, v.opts.MaxNotifyAge, now)
 }
 
 // checkAge refuses a signed time older than maxAge. A time ahead of this
 // server's clock is accepted: only Alipay can sign one, and a time-compressed
 // test of Alipay's retry schedule signs the future on purpose.
-func (v *Verifier) checkAge(field string, t time.Time, maxAge time.Duration) error {
+func checkAge(field string, t time.Time, maxAge time.Duration, now time.Time) error {
 	if t.IsZero() {
 		return fieldErr(ErrAmbiguous, field, "missing: the callback's age cannot be checked")
 	}
-	if t.Before(v.opts.Now().Add(-maxAge)) {
+	if t.Before(now.Add(-maxAge)) {
 		return fieldErr(ErrExpired, field, "older than "+maxAge.String())
 	}
 	return nil

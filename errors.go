@@ -144,5 +144,6 @@ func rejected(n *Notification, err error) error {
 	if err == nil || errors.Is(err, ErrAmbiguous) || errors.Is(err, ErrMalformed) {
 		return err
 	}
+	n.verifiedBy = nil // refused: Verifier.Produced must not vouch for it
 	return &RejectedError{Notification: n, Err: err}
 }

@@ -213,6 +213,12 @@ type Notification struct {
 	// Params holds every signed parameter, UTF-8, sorted by key: empty
 	// parameters and sign are left out.
 	Params Params
+
+	// verifiedBy is the Verifier that produced this Notification, and self
+	// its address then: nil for one built by hand (tests, NewContext), and a
+	// copy no longer matches self. See Verifier.Produced.
+	verifiedBy *Verifier
+	self       *Notification
 }
 
 // LegacyFields are the fields of legacy mapi and mobile web callbacks that

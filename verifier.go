@@ -324,23 +324,50 @@ func isPartnerID(s string) bool {
 // query parameters on the notify URL are not part of Alipay's callback) and
 // returns the typed Notification.
 func (v *Verifier) VerifyNotify(ctx context.Context, body []byte) (*Notification, error) {
-	return v.verify(ctx, body, SourceNotify)
+	return v.verify(ctx, body, SourceNotify, received{now: v.opts.Now()})
 }
 
 // VerifyReturn verifies the raw query string of a return_url GET
 // (r.URL.RawQuery) and returns the typed Notification.
 func (v *Verifier) VerifyReturn(ctx context.Context, rawQuery string) (*Notification, error) {
-	return v.verify(ctx, []byte(rawQuery), SourceReturn)
+	return v.verify(ctx, []byte(rawQuery), SourceReturn, received{now: v.opts.Now()})
 }
 
-func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notification, error) {
+// VerifyReceived verifies a callback stored when it arrived, such as a dead
+// letter replayed by an operator: raw is the notify body or the return's raw
+// query exactly as received, and receivedAt the time it was received, taken
+// from your own record (never from the callback). Every check runs as it
+// did then: the signature, the grammar, identity and CheckOrder, and the age
+// windows measured at receivedAt rather than now, so that a payment whose
+// handler failed can still be handled days later. The legacy notify_verify
+// remote check is skipped: the callback passed it on arrival, and Alipay
+// answers it only for a short while. A receivedAt in the future is refused.
+func (v *Verifier) VerifyReceived(ctx context.Context, src Source, raw []byte, receivedAt time.Time) (*Notification, error) {
+	if now := v.opts.Now(); receivedAt.After(now) {
+		return nil, fmt.Errorf("%w: receivedAt %v is in the future", ErrExpired, receivedAt)
+	}
+	switch src {
+	case SourceNotify, SourceReturn:
+		return v.verify(ctx, raw, src, received{now: receivedAt, replay: true})
+	}
+	return nil, fmt.Errorf("%w: only notify and return callbacks can be verified again, not %q", ErrMalformed, src)
+}
+
+// received is when a callback being verified arrived, and whether it is a
+// stored one verified again.
+type received struct {
+	now    time.Time
+	replay bool
+}
+
+func (v *Verifier) verify(ctx context.Context, raw []byte, src Source, at received) (*Notification, error) {
 	f := getForm()
 	defer putForm(f)
 	if err := f.parse(raw, v.opts.MaxParams); err != nil {
 		return nil, err
 	}
 	if kind := wapKindOf(f); kind != notWAP {
-		return v.verifyWAP(ctx, f, src, kind)
+		return v.verifyWAP(ctx, f, src, kind, at)
 	}
 	sign, ok := f.get("sign")
 	if !ok || len(sign) == 0 {
@@ -381,6 +408,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 	}
 	// Allocated only now: a forgery costs no Notification.
 	n := &Notification{Source: src, Protocol: proto, SignType: signType, Charset: charset, Partner: partner}
+	n.self, n.verifiedBy = n, v
 	if err := checkBoundaries(f); err != nil {
 		return nil, err
 	}
@@ -396,13 +424,13 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source) (*Notific
 	if err := n.fill(); err != nil {
 		return nil, err
 	}
-	if err := v.checkKind(n); err != nil {
+	if err := v.checkKind(n, at.now); err != nil {
 		return nil, rejected(n, err)
 	}
 	if err := v.checkIdentity(n); err != nil {
 		return nil, rejected(n, err)
 	}
-	return v.finish(ctx, n, src == SourceNotify && n.Protocol == ProtocolMapi && v.opts.Legacy.NotifyVerify)
+	return v.finish(ctx, n, src == SourceNotify && n.Protocol == ProtocolMapi && v.opts.Legacy.NotifyVerify && !at.replay)
 }
 
 // finish runs the checks every verified callback gets last: the legacy
@@ -607,4 +635,15 @@ func (v *Verifier) remoteCheck(ctx context.Context, notifyID string) error {
 		return fieldErr(ErrRemoteCheck, "notify_id", "missing")
 	}
 	return checkNotifyID(ctx, v.httpClient, v.opts.Legacy.NotifyVerifyURL, v.opts.Legacy.Partner, notifyID, v.opts.Legacy.NotifyVerifyTimeout)
+}
+
+// Produced reports whether n is a Notification v returned from a successful
+// verification, as opposed to one built by hand or returned by another
+// Verifier. Code that acts on a Notification it did not verify itself (the
+// middleware's Deliver, a Reconciler) checks it, so that a struct literal can
+// never pass for a payment Alipay signed; nor can a copy of a verified one
+// with a field changed. A Notification returned inside a
+// RejectedError reports false: it verified, then was refused.
+func (v *Verifier) Produced(n *Notification) bool {
+	return v != nil && n != nil && n.verifiedBy == v && n.self == n
 }

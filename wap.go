@@ -205,7 +205,7 @@ func parseRSAPrivateKey(s string) (*rsa.PrivateKey, error) {
 
 // verifyWAP verifies a WAP callback of the given shape arriving as src, and
 // runs the checks every callback gets: identity, notify_verify, CheckOrder.
-func (v *Verifier) verifyWAP(ctx context.Context, f *form, src Source, kind wapKind) (*Notification, error) {
+func (v *Verifier) verifyWAP(ctx context.Context, f *form, src Source, kind wapKind, at received) (*Notification, error) {
 	var n *Notification
 	var err error
 	switch {
@@ -222,9 +222,9 @@ func (v *Verifier) verifyWAP(ctx context.Context, f *form, src Source, kind wapK
 		return nil, err
 	}
 	if kind == wapNotify {
-		err = v.checkKind(n)
+		err = v.checkKind(n, at.now)
 	} else {
-		err = v.checkWAPReturnAge(n)
+		err = v.checkWAPReturnAge(n, at.now)
 	}
 	if err != nil {
 		return nil, rejected(n, err)
@@ -232,7 +232,7 @@ func (v *Verifier) verifyWAP(ctx context.Context, f *form, src Source, kind wapK
 	if err := v.checkWAPIdentity(n); err != nil {
 		return nil, rejected(n, err)
 	}
-	return v.finish(ctx, n, src == SourceNotify && v.opts.Legacy.NotifyVerify)
+	return v.finish(ctx, n, src == SourceNotify && v.opts.Legacy.NotifyVerify && !at.replay)
 }
 
 // wapReturnSlack widens the age bound of a mobile web call_back_url return.
@@ -247,7 +247,7 @@ const wapReturnSlack = 48 * time.Hour
 // longer ago than MaxReturnAge plus wapReturnSlack, so that an old return
 // can never outlive its event's done mark. A trade_no that does not begin
 // with a date is refused: nothing else bounds the return's age.
-func (v *Verifier) checkWAPReturnAge(n *Notification) error {
+func (v *Verifier) checkWAPReturnAge(n *Notification, now time.Time) error {
 	if len(n.TradeNo) < 8 {
 		return fieldErr(ErrAmbiguous, "trade_no", "carries no creation date: the return's age cannot be checked")
 	}
@@ -255,7 +255,7 @@ func (v *Verifier) checkWAPReturnAge(n *Notification) error {
 	if err != nil {
 		return fieldErr(ErrAmbiguous, "trade_no", "carries no creation date: the return's age cannot be checked")
 	}
-	if day.AddDate(0, 0, 1).Before(v.opts.Now().Add(-(v.opts.MaxReturnAge + wapReturnSlack))) {
+	if day.AddDate(0, 0, 1).Before(now.Add(-(v.opts.MaxReturnAge + wapReturnSlack))) {
 		return fieldErr(ErrExpired, "trade_no", "trade created more than "+(v.opts.MaxReturnAge+wapReturnSlack).String()+" ago")
 	}
 	return nil
@@ -283,6 +283,7 @@ func (v *Verifier) verifyWAPNotify(f *form) (*Notification, error) {
 		}
 	}
 	n := &Notification{Source: SourceNotify, Protocol: ProtocolWAP, Charset: UTF8, Partner: v.opts.Legacy.Partner}
+	n.self, n.verifiedBy = n, v
 	var doc []byte
 	switch string(secID) {
 	case string(SignMD5):
@@ -349,6 +350,7 @@ func (v *Verifier) verifyWAPReturn(f *form) (*Notification, error) {
 		return nil, fieldErr(ErrSignType, "sign_type", "missing")
 	}
 	n := &Notification{Source: SourceReturn, Protocol: ProtocolWAP, Charset: UTF8, Partner: v.opts.Legacy.Partner}
+	n.self, n.verifiedBy = n, v
 	switch string(st) {
 	case string(SignMD5):
 		if v.md5Key == nil {

@@ -177,7 +177,8 @@ func (m *Middleware) Notify(business http.Handler) http.Handler {
 			answer(w, http.StatusBadRequest, false)
 			return
 		}
-		d := m.deliver(w, r, n, business)
+		d := &Delivery{Notification: n}
+		m.deliver(w, r, d, business)
 		switch {
 		case d.Outcome.Acknowledged():
 			answer(w, http.StatusOK, true)
@@ -213,7 +214,8 @@ func (m *Middleware) Return(business, page http.Handler) http.Handler {
 			m.opts.ReturnErrorHandler(w, r, err)
 			return
 		}
-		d := m.deliver(w, r, n, business)
+		d := &Delivery{Notification: n}
+		m.deliver(w, r, d, business)
 		page.ServeHTTP(w, r.WithContext(withDelivery(r.Context(), d)))
 	})
 }
@@ -223,6 +225,57 @@ func (m *Middleware) Return(business, page http.Handler) http.Handler {
 func (m *Middleware) ReturnMiddleware(business http.Handler) func(http.Handler) http.Handler {
 	return func(page http.Handler) http.Handler { return m.Return(business, page) }
 }
+
+// ErrNotVerified: Deliver was given a Notification that its Verifier did
+// not produce (alipaynotify.Verifier.Produced), such as one built by hand.
+var ErrNotVerified = errors.New("middleware: the notification was not produced by this middleware's Verifier")
+
+// Deliver runs business for n through the same exactly-once path as a
+// callback (claim → business handler → done), deduped against the notify and
+// return deliveries of the same event, with the same hooks and logs. It
+// serves the deliveries that do not arrive as an HTTP callback: a trade
+// query answer (alipaynotify.SourceQuery, package reconcile), or a stored
+// callback verified again with Verifier.VerifyReceived (a replay). n must come
+// from this middleware's Verifier; any other is refused with ErrNotVerified
+// (OutcomeRejected), so that a hand-built Notification can never pass for a
+// payment. The business handler gets a request carrying ctx and no body; its
+// response is discarded. The returned Delivery says what happened:
+// Outcome.Acknowledged() reports whether the event is now handled.
+func (m *Middleware) Deliver(ctx context.Context, n *alipaynotify.Notification, business http.Handler) *Delivery {
+	src := alipaynotify.SourceNotify
+	if n != nil {
+		src = n.Source
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", http.NoBody)
+	if err != nil { // only for a nil ctx
+		return &Delivery{Notification: n, Outcome: OutcomeRejected, Err: err}
+	}
+	r = m.received(r, src)
+	if !m.opts.Verifier.Produced(n) {
+		m.reject(r.Context(), src, ErrNotVerified, nil)
+		return &Delivery{Outcome: OutcomeRejected, Err: ErrNotVerified}
+	}
+	d := &Delivery{Notification: n}
+	func() {
+		// The business handler's panic has already released the claim and
+		// set the outcome; here, without a server to recover it, it stops.
+		defer func() {
+			if rec := recover(); rec != nil {
+				m.opts.Logger.ErrorContext(ctx, "alipaynotify: business handler panicked on a delivery without a request",
+					"event", logEvent(n), "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
+			}
+		}()
+		m.deliver(discardWriter{header: make(http.Header)}, r, d, business)
+	}()
+	return d
+}
+
+// discardWriter is the response writer of a Deliver: nobody reads it.
+type discardWriter struct{ header http.Header }
+
+func (w discardWriter) Header() http.Header       { return w.header }
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (discardWriter) WriteHeader(int)             {}
 
 // Verifier returns the verifier the middleware uses.
 func (m *Middleware) Verifier() *alipaynotify.Verifier { return m.opts.Verifier }
@@ -268,17 +321,16 @@ func (m *Middleware) reject(ctx context.Context, src alipaynotify.Source, err er
 	}
 }
 
-// deliver runs the exactly-once flow for a verified callback and reports
-// its end to Hooks.Finished, even when the business handler panics.
-func (m *Middleware) deliver(w http.ResponseWriter, r *http.Request, n *alipaynotify.Notification, business http.Handler) (d *Delivery) {
-	m.certSNWarning(r.Context(), n)
+// deliver runs the exactly-once flow for d's verified notification and
+// reports its end to Hooks.Finished, even when the business handler panics.
+func (m *Middleware) deliver(w http.ResponseWriter, r *http.Request, d *Delivery, business http.Handler) {
+	n := d.Notification
 	m.verified()
-	d = &Delivery{Notification: n}
+	m.certSNWarning(r.Context(), n)
 	if h := m.opts.Hooks.Finished; h != nil {
 		defer h(r.Context(), n.Source, d)
 	}
 	m.process(w, r, d, business)
-	return d
 }
 
 // process is the exactly-once flow.

@@ -31,6 +31,7 @@ const (
 	ReasonRemoteCheck     Reason = "remote_check"      // alipaynotify.ErrRemoteCheck
 	ReasonOrder           Reason = "order"             // alipaynotify.ErrOrder: your CheckOrder
 	ReasonTradeNoConflict Reason = "trade_no_conflict" // ErrTradeNoConflict
+	ReasonNotVerified     Reason = "not_verified"      // ErrNotVerified: Deliver
 
 	// ReasonOther is any error outside the classes above.
 	ReasonOther Reason = "other"
@@ -45,6 +46,7 @@ var reasons = [...]struct {
 	{alipaynotify.ErrOrder, ReasonOrder},
 	{ErrBodyTooLarge, ReasonBodyTooLarge},
 	{ErrTradeNoConflict, ReasonTradeNoConflict},
+	{ErrNotVerified, ReasonNotVerified},
 	{alipaynotify.ErrMalformed, ReasonMalformed},
 	{alipaynotify.ErrCharset, ReasonCharset},
 	{alipaynotify.ErrSignType, ReasonSignType},
