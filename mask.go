@@ -387,6 +387,9 @@ func (n *Notification) Masked() *Notification {
 	c.Subject = redact(c.Subject)
 	c.Body = redact(c.Body)
 	c.Params = n.Params.Masked()
+	// A masked copy is not a verified callback, and printing must never
+	// reach the Verifier (it holds keys) or the unmasked original.
+	c.verifiedBy, c.self = nil, nil
 	return &c
 }
 
