@@ -2,7 +2,10 @@ package alipaynotify_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +84,29 @@ func TestUnknownCertSN(t *testing.T) {
 	}
 	if sn, ok := v.UnknownCertSN(n); !ok || sn != "0123abcd" {
 		t.Errorf("UnknownCertSN = %q, %v; want 0123abcd, true", sn, ok)
+	}
+}
+
+// TestPrintNeverShowsKeys: whatever the verb, printing a verified
+// Notification never reaches the Verifier that produced it (its MD5 key)
+// nor the unmasked original.
+func TestPrintNeverShowsKeys(t *testing.T) {
+	t.Parallel()
+	s := &alipaytest.Signer{Protocol: alipaytest.ProtocolMapi}
+	v, err := alipaynotify.NewVerifier(alipaynotify.Options{Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := v.VerifyNotify(context.Background(), s.Notify(alipaytest.Fields{"buyer_email": "buyer@example.com"}).Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		for _, arg := range []any{n, *n} {
+			out := fmt.Sprintf(verb, arg)
+			if strings.Contains(out, alipaytest.DefaultMD5Key) || strings.Contains(out, hex.EncodeToString([]byte(alipaytest.DefaultMD5Key))) || strings.Contains(out, "buyer@example.com") {
+				t.Errorf("fmt %s of %T shows the key or the buyer: %.200s", verb, arg, out)
+			}
+		}
 	}
 }
