@@ -23,8 +23,11 @@
 // A typical test:
 //
 //	s := alipaytest.NewSigner(nil) // TestKey(), app_id DefaultAppID
-//	// configure the verifier under test with s.PublicKeyPEM() and
-//	// alipaytest.DefaultAppID (a Signer's empty fields mean the defaults)
+//	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
+//		AppID:            s.AppID,
+//		AlipayPublicKeys: []string{s.PublicKeyPEM()},
+//	})
+//	// … build the handler under test from v …
 //	rec := httptest.NewRecorder()
 //	handler.ServeHTTP(rec, s.Paid("ORDER-1", "88.88").Request("/alipay/notify"))
 //
