@@ -9,9 +9,13 @@
 //     signed bytes, the empty-value rule and the wire order;
 //   - [Signer.Notify] and [Signer.Return] build realistic notify_url POSTs and
 //     return_url GETs that a test overrides field by field with [Fields];
-//   - a [Trade] tells one order's story as a series of notifications:
-//     [Trade.Paid], [Trade.PartialRefund], [Trade.FullRefund],
-//     [Trade.Finished], [Trade.ClosedUnpaid];
+//   - a [Trade] tells one order's story as a series of notifications with
+//     one trade_no: [Trade.Paid], [Trade.PartialRefund], [Trade.FullRefund],
+//     [Trade.Finished], [Trade.ClosedUnpaid] and the [Trade.Return]; from a
+//     [NewLegacySigner] it tells the legacy mapi story. [WAPSigner.NewTrade]
+//     does the same for the legacy mobile web ([WAPTrade.Paid],
+//     [WAPTrade.Finished], [WAPTrade.RefundSucceeded], [WAPTrade.Return]),
+//     and [EscrowTrade] for escrow and dual-function trades;
 //   - a [Message] is one signed callback: its parameters in wire order, the
 //     string that was signed, the encoded body, and [Message.Request] for
 //     handler tests;
@@ -23,8 +27,11 @@
 // A typical test:
 //
 //	s := alipaytest.NewSigner(nil) // TestKey(), app_id DefaultAppID
-//	// configure the verifier under test with s.PublicKeyPEM() and
-//	// alipaytest.DefaultAppID (a Signer's empty fields mean the defaults)
+//	v, err := alipaynotify.NewVerifier(alipaynotify.Options{
+//		AppID:            s.AppID,
+//		AlipayPublicKeys: []string{s.PublicKeyPEM()},
+//	})
+//	// … build the handler under test from v …
 //	rec := httptest.NewRecorder()
 //	handler.ServeHTTP(rec, s.Paid("ORDER-1", "88.88").Request("/alipay/notify"))
 //

@@ -17,7 +17,7 @@ import (
 // merchantMiddleware is what a merchant's test builds: the production
 // wiring, configured with the test kit's key instead of Alipay's.
 func merchantMiddleware(s *alipaytest.Signer) *middleware.Middleware {
-	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
+	v, err := alipaynotify.NewVerifier(alipaynotify.Options{AppID: s.AppID, AlipayPublicKeys: []string{s.PublicKeyPEM()}})
 	if err != nil {
 		panic(err)
 	}

@@ -94,14 +94,18 @@ type Signer struct {
 	// SignType is the algorithm and the sign_type value sent. Default: RSA2
 	// for ProtocolOpenPlatform, MD5 for ProtocolMapi.
 	SignType SignType
-	// AppID is sent as app_id and auth_app_id. Default: DefaultAppID.
+	// AppID is sent as app_id and auth_app_id. Default: DefaultAppID
+	// (NewSigner sets it, so that a verifier can be configured with
+	// s.AppID).
 	AppID string
 	// SellerID is sent as seller_id. Default: Partner, or DefaultPID.
 	SellerID string
 	// Partner is the legacy partner ID (2088...), also the identity the
-	// NotifyVerifyServer registers notify_ids under. Default: DefaultPID.
+	// NotifyVerifyServer registers notify_ids under. Default: DefaultPID
+	// (NewLegacySigner sets it).
 	Partner string
-	// MD5Key is the legacy MD5 key. Default: DefaultMD5Key.
+	// MD5Key is the legacy MD5 key. Default: DefaultMD5Key
+	// (NewLegacySigner sets it).
 	MD5Key string
 	// Charset is the encoding of the signed bytes and of the body's
 	// escapes: "utf-8", "gbk" or "gb2312" (any case). Open-platform
@@ -126,15 +130,21 @@ type Signer struct {
 }
 
 // NewSigner returns an open-platform RSA2 signer with key (nil means
-// TestKey()) and the default app_id.
+// TestKey()) and the default app_id. The defaults are filled in, so that
+// the fields are what gets signed: configure the verifier under test with
+// s.AppID and s.Key.PublicKeyPEM() (or s.PublicKeyPEM()).
 func NewSigner(key *KeyPair) *Signer {
-	return &Signer{Key: key}
+	if key == nil {
+		key = TestKey()
+	}
+	return &Signer{Key: key, AppID: DefaultAppID}
 }
 
 // NewLegacySigner returns a legacy mapi MD5 signer for partner and md5Key
-// ("" means the defaults).
+// ("" means DefaultPID and DefaultMD5Key). The defaults are filled in, so
+// that s.Partner and s.MD5Key are what the verifier under test needs.
 func NewLegacySigner(partner, md5Key string) *Signer {
-	return &Signer{Protocol: ProtocolMapi, Partner: partner, MD5Key: md5Key}
+	return &Signer{Protocol: ProtocolMapi, Partner: or(partner, DefaultPID), MD5Key: or(md5Key, DefaultMD5Key)}
 }
 
 func (s *Signer) key() *KeyPair {

@@ -47,12 +47,13 @@ type WAPSigner struct {
 	// or SignWAPRSA. Default: MD5.
 	SecID SignType
 	// Partner is the merchant's partner ID, also the identity the Gateway
-	// registers notify_ids under. Default: DefaultPID.
+	// registers notify_ids under. Default: DefaultPID (the constructors set
+	// it).
 	Partner string
 	// SellerID is the XML seller_id. Default: Partner.
 	SellerID string
 	// MD5Key is the partner's MD5 key (the same as mapi). Default:
-	// DefaultMD5Key.
+	// DefaultMD5Key (NewWAPSigner sets it).
 	MD5Key string
 	// AlipayKey is Alipay's WAP signing key for SignWAPRSA: configure the
 	// verifier's Legacy.WAP.PublicKeys with AlipayKey.PublicKeyPEM(). Default:
@@ -78,16 +79,23 @@ type WAPSigner struct {
 }
 
 // NewWAPSigner returns a sec_id=MD5 WAP signer for partner and md5Key (""
-// means the defaults).
+// means DefaultPID and DefaultMD5Key). The defaults are filled in, so that
+// s.Partner and s.MD5Key are what the verifier under test needs.
 func NewWAPSigner(partner, md5Key string) *WAPSigner {
-	return &WAPSigner{SecID: SignMD5, Partner: partner, MD5Key: md5Key}
+	return &WAPSigner{SecID: SignMD5, Partner: or(partner, DefaultPID), MD5Key: or(md5Key, DefaultMD5Key)}
 }
 
 // NewWAPRSASigner returns a sec_id=0001 WAP signer: alipayKey signs,
 // merchantKey's public half encrypts notify_data (nil means the WAP test
-// keys).
+// keys, filled in) and the partner is DefaultPID.
 func NewWAPRSASigner(alipayKey, merchantKey *KeyPair) *WAPSigner {
-	return &WAPSigner{SecID: SignWAPRSA, AlipayKey: alipayKey, MerchantKey: merchantKey}
+	if alipayKey == nil {
+		alipayKey = WAPAlipayTestKey()
+	}
+	if merchantKey == nil {
+		merchantKey = WAPMerchantTestKey()
+	}
+	return &WAPSigner{SecID: SignWAPRSA, Partner: DefaultPID, AlipayKey: alipayKey, MerchantKey: merchantKey}
 }
 
 var (

@@ -185,15 +185,17 @@ func (s *shop) hooks() middleware.Hooks {
 	}
 }
 
-// returnPage is what the buyer sees after paying.
+// returnPage is what the buyer sees after paying: Chinese, with English
+// beneath.
 func returnPage(w http.ResponseWriter, r *http.Request) {
 	d, _ := middleware.DeliveryFromContext(r.Context())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	order := d.Notification.OutTradeNo
 	if d.Outcome.Acknowledged() {
-		fmt.Fprintf(w, "Thank you! Order %s is paid.", d.Notification.OutTradeNo)
+		fmt.Fprintf(w, "谢谢！订单 %s 已支付。\nThank you! Order %s is paid.", order, order)
 		return
 	}
-	fmt.Fprintf(w, "Thank you! We are confirming the payment of order %s.", d.Notification.OutTradeNo)
+	fmt.Fprintf(w, "谢谢！我们正在确认订单 %s 的付款。\nThank you! We are confirming the payment of order %s.", order, order)
 }
 
 // summary is what the demo counts.
@@ -381,7 +383,13 @@ func writeTimeline(w io.Writer, rows []row, notes map[string]*note) {
 			simulator.FormatSim(r.a.Scheduled), from(r.ev), request(r.ev, r.a), answer(r.ev, r.a), merchantSide(r.a, notes[r.a.DeliveryID]))
 	}
 	tw.Flush()
+	fmt.Fprintln(w, timelineLegend)
 }
+
+// timelineLegend is printed under the timeline: rows sent at the same moment
+// race, and the two kinds of copies differ by their notify_id.
+const timelineLegend = "Rows follow the schedule, but copies sent at once race: whichever arrives first runs the handler. " +
+	"(duplicate): the same notify_id again; (re-sent): the same status under a new notify_id."
 
 func from(ev simulator.Event) string {
 	switch ev.Kind {

@@ -75,6 +75,7 @@ func checkSummary(t *testing.T, out string) {
 		`subject "西湖龙井茶 250克" decoded from gbk`,
 		"(try 3)  ",
 		"OK: every event handled exactly once",
+		"\n" + timelineLegend + "\n",
 	} {
 		if !strings.Contains(out, s) {
 			t.Errorf("output lacks %q", s)

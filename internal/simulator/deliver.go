@@ -43,6 +43,7 @@ func (r *run) deliver(ctx context.Context, j *job) {
 		Sent:       r.clock.now(),
 	}
 	a.Late = a.Sent-a.Scheduled > r.sim.lateAfter
+	a.WorkersBusy = a.Late && j.workersBusy
 	if j.copy > 0 {
 		a.NotifyID = ev.copies[j.copy-1].Get("notify_id")
 	}

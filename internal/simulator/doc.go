@@ -61,7 +61,13 @@
 // simulated time it was acknowledged, and whether hostile inputs were
 // refused. Report.OK is true when every notification was acknowledged
 // within the schedule, every return visit got a page (a status below 400)
-// and every hostile input was refused. Report.WriteTable and
+// and every hostile input was refused. Deliveries sent more than half the
+// shortest retry interval (at most a minute) of simulated time after their
+// time are late; Report.Lateness says whose lateness it was, with numbers:
+// the simulator's own scheduling (a worker was free), the merchant (every
+// worker waited on answers slower than the allowed lag), or the schedule (a
+// burst the workers could not send in the wall-clock time it lasts at
+// Config.Speed, the merchant answering quickly). Report.WriteTable and
 // Report.WriteJSON render it; ProgressPrinter shows a long run as it goes.
 // Every request carries DeliveryHeader, naming the delivery in the report.
 //

@@ -90,6 +90,11 @@ type Answer struct {
 	// Late is set when it was sent more than half the shortest retry
 	// interval after Scheduled (a minute with Alipay's schedule).
 	Late bool `json:"late,omitempty"`
+	// WorkersBusy is set on a late delivery when every worker was busy
+	// while it waited: it waited for the merchant's answers to other
+	// deliveries. A late delivery without it was started late by the
+	// simulator itself.
+	WorkersBusy bool `json:"workers_busy,omitempty"`
 	// Latency is the wall-clock time the merchant took to answer.
 	Latency time.Duration `json:"latency_ns"`
 	// Status is the HTTP status (0 on a transport error).
@@ -189,8 +194,8 @@ type Totals struct {
 	LostAcks int `json:"lost_acks"`
 	// Errors is the number of deliveries that got no HTTP answer.
 	Errors int `json:"errors"`
-	// Late is the number of deliveries sent late (Answer.Late): the
-	// merchant or the workers could not keep up with the speed.
+	// Late is the number of deliveries sent late (Answer.Late);
+	// Report.Lateness says why.
 	Late int `json:"late"`
 }
 
@@ -213,6 +218,8 @@ type Report struct {
 	Results []Result `json:"results"`
 	// Totals count them.
 	Totals Totals `json:"totals"`
+	// Lateness explains the deliveries sent late; nil when none was.
+	Lateness *Lateness `json:"lateness,omitempty"`
 	// Passed is OK() at the time the report was made.
 	Passed bool `json:"passed"`
 }
@@ -336,8 +343,10 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		verdict = r.Scenario + ": " + verdict
 	}
 	interrupted := ""
-	if t.Late > 0 {
-		interrupted += fmt.Sprintf("; %d deliveries sent late: the merchant or the workers could not keep up with the speed", t.Late)
+	if r.Lateness != nil {
+		interrupted += "; " + r.Lateness.String()
+	} else if t.Late > 0 {
+		interrupted += fmt.Sprintf("; %d deliveries sent late", t.Late)
 	}
 	if r.Interrupted {
 		interrupted += " (interrupted)"

@@ -43,8 +43,8 @@ type Progress struct {
 	// NextAt: see Waiting.
 	NextAt time.Duration
 	// Behind is set when the earliest waiting delivery is overdue by more
-	// than half the shortest retry interval: the merchant (or Workers)
-	// cannot keep up with Speed, and retries no longer follow the schedule.
+	// than half the shortest retry interval: retries no longer follow the
+	// schedule (Report.Lateness says why, at the end).
 	Behind bool
 	// Finished is set on the last call, when the run is over.
 	Finished bool
@@ -213,5 +213,6 @@ func (r *run) report(name string) *Report {
 		rep.Results = append(rep.Results, res)
 	}
 	rep.total()
+	rep.Lateness = explainLate(rep.Results, r.sim.cfg.Workers, r.sim.cfg.Speed, r.sim.lateAfter)
 	return rep
 }

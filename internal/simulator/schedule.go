@@ -88,6 +88,11 @@ type job struct {
 	copy    int // 0: the chain's own delivery; >0: a concurrent duplicate
 	due     time.Duration
 	seq     uint64
+	// workersBusy is set by the queue when, at some moment after the job
+	// fell due and before a worker took it, every worker was busy (the
+	// queue waited to hand a job over): its lateness, if any, is the
+	// workers' and the merchant's, not the queue's.
+	workersBusy bool
 }
 
 type jobHeap []*job
@@ -170,6 +175,9 @@ func (q *queue) run(ctx context.Context, out chan<- *job) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	// blockedTill is when the queue last got a job taken after waiting for
+	// a free worker; a job due before then waited for the workers too.
+	var blockedTill time.Time
 	for {
 		q.mu.Lock()
 		if q.pending == 0 {
@@ -188,8 +196,16 @@ func (q *queue) run(ctx context.Context, out chan<- *job) {
 		q.mu.Unlock()
 
 		if due != nil {
+			due.workersBusy = !blockedTill.Before(q.clock.wall(due.due))
 			select {
 			case out <- due:
+				continue
+			default: // every worker is busy
+			}
+			due.workersBusy = true
+			select {
+			case out <- due:
+				blockedTill = time.Now()
 				continue
 			case <-ctx.Done():
 				return

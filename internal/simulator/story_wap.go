@@ -20,8 +20,15 @@ func (b *tradeBuilder) wap(st alipaytest.SignType) error {
 	}
 	setClock := func(at time.Duration) { now = b.p.epoch.Add(at) }
 	setClock(time.Duration(t.Start))
-	base := s.NotifyFields(nil) // a fresh trade_no for the whole trade
-	fields := alipaytest.Fields{"out_trade_no": b.tp.order, "trade_no": base.Get("trade_no"), "total_fee": t.amount()}
+	// One trade_no, gmt_create and gmt_payment for the whole trade, as
+	// alipaytest.WAPTrade keeps them (its messages are not used here because
+	// the event needs the business fields, which a sec_id=0001 message
+	// carries encrypted).
+	base := s.NotifyFields(nil)
+	fields := alipaytest.Fields{
+		"out_trade_no": b.tp.order, "trade_no": base.Get("trade_no"), "total_fee": t.amount(),
+		"gmt_create": base.Get("gmt_create"), "gmt_payment": base.Get("gmt_payment"),
+	}
 	if t.Subject != "" {
 		fields["subject"] = t.Subject
 	}

@@ -309,13 +309,16 @@ func (s *Shop) Page(w http.ResponseWriter, r *http.Request) {
 	RenderPage(w, d)
 }
 
+// pageTemplate is the buyer's page: Chinese first, English beneath, like
+// the middleware's own error pages.
 var pageTemplate = template.Must(template.New("return").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Payment received</title></head>
+<html lang="zh-CN">
+<head><meta charset="utf-8"><title>支付成功 · Payment received</title></head>
 <body>
-<h1>Payment received</h1>
-<p>Order <strong id="order">{{.OutTradeNo}}</strong>{{with .Subject}} ({{.}}){{end}}, {{.Amount}} CNY.</p>
-<p>{{.Message}}</p>
+<h1>支付成功<br><small lang="en">Payment received</small></h1>
+<p>订单 <strong id="order">{{.OutTradeNo}}</strong>{{with .Subject}}（{{.}}）{{end}}，{{.Amount}} 元。<br>
+<span lang="en">Order {{.OutTradeNo}}{{with .Subject}} ({{.}}){{end}}, {{.Amount}} CNY.</span></p>
+<p>{{.MessageZH}}<br><span lang="en">{{.Message}}</span></p>
 <p><small>outcome: <span id="outcome">{{.Outcome}}</span></small></p>
 </body>
 </html>
@@ -323,16 +326,17 @@ var pageTemplate = template.Must(template.New("return").Parse(`<!doctype html>
 
 // RenderPage writes the return page for a verified delivery: 200 with the
 // order number and the outcome, whatever the outcome, so the buyer always
-// sees a page. (Unverifiable returns never get here; the middleware answers
-// them with 400.) Use it from any framework's page handler.
+// sees a page, in Chinese with English beneath. (Unverifiable returns never
+// get here; the middleware answers them with 400.) Use it from any
+// framework's page handler.
 func RenderPage(w http.ResponseWriter, d *middleware.Delivery) {
 	if d == nil || d.Notification == nil {
-		http.Error(w, "no payment result", http.StatusInternalServerError)
+		http.Error(w, "无法显示支付结果。\nNo payment result to show.", http.StatusInternalServerError)
 		return
 	}
 	n := d.Notification
 	data := struct {
-		OutTradeNo, Subject, Amount, Message, Outcome string
+		OutTradeNo, Subject, Amount, MessageZH, Message, Outcome string
 	}{
 		OutTradeNo: n.OutTradeNo,
 		Subject:    n.Subject,
@@ -341,11 +345,11 @@ func RenderPage(w http.ResponseWriter, d *middleware.Delivery) {
 	}
 	switch {
 	case d.Outcome.Acknowledged():
-		data.Message = "Thank you! Your order is confirmed."
+		data.MessageZH, data.Message = "谢谢！您的订单已确认。", "Thank you! Your order is confirmed."
 	case d.Outcome == middleware.OutcomeInFlight:
-		data.Message = "Thank you! We are confirming your order right now."
+		data.MessageZH, data.Message = "谢谢！我们正在确认您的订单。", "Thank you! We are confirming your order right now."
 	default:
-		data.Message = "Alipay has your payment; we will confirm your order shortly."
+		data.MessageZH, data.Message = "支付宝已收到您的付款，我们会尽快确认您的订单。", "Alipay has your payment; we will confirm your order shortly."
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")

@@ -128,6 +128,11 @@ func TestRenderPageEscapes(t *testing.T) {
 		!strings.Contains(body, "&lt;b&gt;ORDER&lt;/b&gt;") || !strings.Contains(body, "88.88") || !strings.Contains(body, ">handled<") {
 		t.Fatalf("%d\n%s", w.Code, body)
 	}
+	// Chinese first, English beneath.
+	zh, en := strings.Index(body, "谢谢！您的订单已确认。"), strings.Index(body, "Thank you! Your order is confirmed.")
+	if zh < 0 || en < zh || !strings.Contains(body, `lang="zh-CN"`) || !strings.Contains(body, "支付成功") {
+		t.Errorf("not Chinese with English beneath:\n%s", body)
+	}
 	w = httptest.NewRecorder()
 	merchant.RenderPage(w, nil)
 	if w.Code != 500 {
