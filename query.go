@@ -566,7 +566,8 @@ func parseSingleTradeQuery(body []byte, maxParams int) (*singleTradeQueryAnswer,
 				open[len(open)-1].hasChild = true
 				path = open[len(open)-1].path + "/" + path
 			}
-			if seen[path] {
+			if seen[path] && !strings.HasPrefix(path, "alipay/request/") { // the request echo repeats <param>
+
 				return nil, fieldErr(ErrMalformed, safeField([]byte(t.Name.Local)), "repeated element")
 			}
 			seen[path] = true
