@@ -567,7 +567,6 @@ func parseSingleTradeQuery(body []byte, maxParams int) (*singleTradeQueryAnswer,
 				path = open[len(open)-1].path + "/" + path
 			}
 			if seen[path] && !strings.HasPrefix(path, "alipay/request/") { // the request echo repeats <param>
-
 				return nil, fieldErr(ErrMalformed, safeField([]byte(t.Name.Local)), "repeated element")
 			}
 			seen[path] = true
