@@ -87,6 +87,9 @@ type GatewayRequest struct {
 	Query, Form url.Values
 	// SignatureValid reports whether the request's signature verified.
 	SignatureValid bool
+	// Answer is the body the Gateway answered with (nil for a hang or an
+	// HTTP error page).
+	Answer []byte
 }
 
 // Gateway fakes Alipay's gateway for trade queries, over HTTPS
@@ -220,6 +223,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 
 	g.mu.Lock()
 	g.requests = append(g.requests, req)
+	index := len(g.requests) - 1
 	fault := g.fault
 	about := req.OutTradeNo
 	if fault.AnswerAbout != "" {
@@ -240,17 +244,21 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(fault.HTTPStatus)
 		_, _ = io.WriteString(w, "<html><body>gateway error</body></html>")
 		return
-	case fault.Body != nil:
-		_, _ = w.Write(fault.Body)
-		return
 	}
-	if legacy {
+	answer := fault.Body
+	switch {
+	case answer != nil:
+	case legacy:
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-		_, _ = w.Write(g.legacyAnswer(req, tr, known, fault))
-		return
+		answer = g.legacyAnswer(req, tr, known, fault)
+	default:
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		answer = g.openAnswer(params, req, tr, known, fault)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(g.openAnswer(params, req, tr, known, fault))
+	g.mu.Lock()
+	g.requests[index].Answer = answer
+	g.mu.Unlock()
+	_, _ = w.Write(answer)
 }
 
 // openRequestValid checks an open-platform request: app_id, method, the
