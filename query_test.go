@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -82,8 +83,12 @@ func TestVerifyTradeQuery(t *testing.T) {
 			if len(n.FundBillList) != 1 || n.FundBillList[0].FundChannel != "ALIPAYACCOUNT" || n.FundBillList[0].Amount != 8888 {
 				t.Errorf("FundBillList = %+v", n.FundBillList)
 			}
-			if n.Params.Get("send_pay_date") == "" || n.Params.Get("code") != "10000" {
+			if n.Params.Get("send_pay_date") == "" || n.Params.Get("code") != "10000" || n.Params.Get("buyer_user_id") != alipaytest.DefaultBuyerID {
 				t.Errorf("Params = %v", n.Params)
+			}
+			// The answer's buyer fields are personal data: masked in print.
+			if out := fmt.Sprintf("%v %+v %s", n, n, n.Params); strings.Contains(out, alipaytest.DefaultBuyerID) {
+				t.Errorf("buyer id printed: %s", out)
 			}
 		}},
 		{name: "SDK-style text with escapes", body: signedAnswer(t, s, sdkStyle, ""), check: func(t *testing.T, n *alipaynotify.Notification) {
