@@ -277,33 +277,26 @@ func (n *Notification) fillQuery(table map[string]string) error {
 	return nil
 }
 
-// queryFundBill is one fund_bill_list entry of alipay.trade.query: the
-// answer writes its keys in snake case, where notifications write camel case.
-type queryFundBill struct {
-	FundChannel string `json:"fund_channel"`
-	Amount      string `json:"amount"`
-	RealAmount  string `json:"real_amount"`
-	FundType    string `json:"fund_type"`
-}
-
 // fillQueryLists reads the JSON arrays of an open-platform answer:
 // fund_bill_list and voucher_detail_list, kept as sent in the Raw fields.
 func (n *Notification) fillQueryLists(members jsonObject) error {
 	if raw, ok := members.get("fund_bill_list"); ok && string(raw) != "null" {
-		var entries []map[string]string // exact keys, string values only
+		// The answer writes the entries' keys in snake case (fund_channel,
+		// amount, real_amount, fund_type), where notifications write camel
+		// case. A map matches them exactly and takes string values only.
+		var entries []map[string]string
 		if err := json.Unmarshal(raw, &entries); err != nil {
 			return fieldErr(ErrMalformed, "fund_bill_list", "not a JSON array of objects with string values")
 		}
 		n.FundBillList = make([]FundBill, 0, len(entries))
 		for _, e := range entries {
-			w := queryFundBill{FundChannel: e["fund_channel"], Amount: e["amount"], RealAmount: e["real_amount"], FundType: e["fund_type"]}
-			b := FundBill{FundChannel: w.FundChannel, FundType: w.FundType}
+			b := FundBill{FundChannel: e["fund_channel"], FundType: e["fund_type"]}
 			var err error
-			if b.Amount, err = parseAmountField("fund_bill_list", w.Amount); err != nil {
+			if b.Amount, err = parseAmountField("fund_bill_list", e["amount"]); err != nil {
 				return err
 			}
-			if w.RealAmount != "" {
-				if b.RealAmount, err = parseAmountField("fund_bill_list", w.RealAmount); err != nil {
+			if e["real_amount"] != "" {
+				if b.RealAmount, err = parseAmountField("fund_bill_list", e["real_amount"]); err != nil {
 					return err
 				}
 			}
@@ -381,7 +374,8 @@ func parseJSONObject(b []byte, maxMembers int) (jsonObject, error) {
 
 // params returns the members as Params, sorted by key: strings decoded,
 // other values as their JSON text, empty strings and nulls left out (as
-// empty callback parameters are).
+// empty callback parameters are). A member the open platform's answer maps
+// to a typed field (openQueryFields) must be a string.
 func (o jsonObject) params() (Params, error) {
 	ps := make(Params, 0, len(o))
 	for _, m := range o {
