@@ -185,7 +185,7 @@ func (v *Verifier) VerifyTradeQuery(ctx context.Context, body []byte, outTradeNo
 			return nil, ge
 		}
 		if out := params.Get("out_trade_no"); out != "" && out != outTradeNo {
-			return nil, errOtherTrade
+			return nil, errOtherTrade()
 		}
 		return nil, ErrTradeNotFound
 	}
@@ -204,13 +204,15 @@ func (v *Verifier) VerifyTradeQuery(ctx context.Context, body []byte, outTradeNo
 
 // errOtherTrade refuses an answer about another order than the one asked
 // about: a genuine answer replayed for the wrong query.
-var errOtherTrade = fieldErr(ErrMalformed, "out_trade_no", "the answer is about another order than the one asked about")
+func errOtherTrade() error {
+	return fieldErr(ErrMalformed, "out_trade_no", "the answer is about another order than the one asked about")
+}
 
 // finishQuery runs the checks every query answer gets last: the order is
 // the one asked about, the identity checks of callbacks, CheckOrder.
 func (v *Verifier) finishQuery(ctx context.Context, n *Notification, outTradeNo string) (*Notification, error) {
 	if n.OutTradeNo != "" && n.OutTradeNo != outTradeNo {
-		return nil, errOtherTrade
+		return nil, errOtherTrade()
 	}
 	if err := v.checkIdentity(n); err != nil {
 		return nil, err
@@ -400,9 +402,6 @@ func (o jsonObject) params() (Params, error) {
 	return ps, nil
 }
 
-// errNoQueryConfig refuses a legacy query answer when no partner is
-// configured.
-var errNoQueryConfig = fieldErr(ErrSignType, "partner", "legacy mapi trade queries are not configured (Legacy.Partner)")
 
 // VerifySingleTradeQuery verifies the raw XML body of a legacy mapi
 // single_trade_query answer to a query about outTradeNo and returns the
@@ -421,7 +420,7 @@ var errNoQueryConfig = fieldErr(ErrSignType, "partner", "legacy mapi trade queri
 // as for callbacks.
 func (v *Verifier) VerifySingleTradeQuery(ctx context.Context, body []byte, outTradeNo string) (*Notification, error) {
 	if v.opts.Legacy.Partner == "" {
-		return nil, errNoQueryConfig
+		return nil, fieldErr(ErrSignType, "partner", "legacy mapi trade queries are not configured (Legacy.Partner)")
 	}
 	if len(body) > MaxQueryResponseBytes {
 		return nil, fieldErr(ErrMalformed, "", "answer longer than MaxQueryResponseBytes")
