@@ -402,7 +402,6 @@ func (o jsonObject) params() (Params, error) {
 	return ps, nil
 }
 
-
 // VerifySingleTradeQuery verifies the raw XML body of a legacy mapi
 // single_trade_query answer to a query about outTradeNo and returns the
 // trade's status as a Notification with Source SourceQuery, Protocol
