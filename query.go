@@ -193,6 +193,7 @@ func (v *Verifier) VerifyTradeQuery(ctx context.Context, body []byte, outTradeNo
 		return nil, fieldErr(ErrSignature, "sign", "missing: a successful answer must be signed")
 	}
 	n := &Notification{Source: SourceQuery, Protocol: ProtocolOpenPlatform, SignType: signType, Charset: UTF8, AppID: v.opts.AppID, Params: params}
+	n.self, n.verifiedBy = n, v // verified: Produced vouches for it, as for callbacks
 	if err := n.fillQuery(openQueryFields); err != nil {
 		return nil, err
 	}
@@ -446,6 +447,7 @@ func (v *Verifier) VerifySingleTradeQuery(ctx context.Context, body []byte, outT
 		return nil, fieldErr(ErrMalformed, "trade", "missing")
 	}
 	n := &Notification{Source: SourceQuery, Protocol: ProtocolMapi, SignType: signType, Charset: UTF8, Partner: v.opts.Legacy.Partner, Params: a.trade}
+	n.self, n.verifiedBy = n, v
 	if err := n.fillQuery(mapiQueryFields); err != nil {
 		return nil, err
 	}

@@ -419,3 +419,55 @@ func TestParsePrivateKey(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryAnswerIsProduced: a verified query answer carries the marks of
+// the Verifier that verified it, as a callback does, so that
+// middleware.Deliver accepts it; a copy, another Verifier's answer and a
+// refused answer do not pass.
+func TestQueryAnswerIsProduced(t *testing.T) {
+	t.Parallel()
+	v, other := queryVerifier(t), queryVerifier(t)
+	ctx := context.Background()
+	open := alipaytest.NewSigner(nil)
+	legacy := alipaytest.NewLegacySigner("", "")
+	openTrade, legacyTrade := open.NewTrade("PR-1", "1.00"), legacy.NewTrade("PR-2", "1.00")
+	tests := []struct {
+		name   string
+		verify func(*alipaynotify.Verifier) (*alipaynotify.Notification, error)
+	}{
+		{"open platform", func(v *alipaynotify.Verifier) (*alipaynotify.Notification, error) {
+			return v.VerifyTradeQuery(ctx, signedAnswer(t, open, alipaytest.OpenTradeQueryResponse(openTrade, "TRADE_SUCCESS"), ""), openTrade.OutTradeNo)
+		}},
+		{"legacy mapi", func(v *alipaynotify.Verifier) (*alipaynotify.Notification, error) {
+			return v.VerifySingleTradeQuery(ctx, legacy.SingleTradeQueryAnswer(legacyTrade, "TRADE_SUCCESS", true), legacyTrade.OutTradeNo)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := tt.verify(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !v.Produced(n) {
+				t.Error("the verifying Verifier does not vouch for its query answer")
+			}
+			if other.Produced(n) {
+				t.Error("another Verifier vouches for the answer")
+			}
+			cp := *n
+			if v.Produced(&cp) {
+				t.Error("a copy of the answer passes as produced")
+			}
+		})
+	}
+	refusing, err := newVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{alipaytest.TestKey().PublicKeyPEM()},
+		CheckOrder: func(context.Context, *alipaynotify.Notification) error { return errors.New("no such order") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = refusing.VerifyTradeQuery(ctx, signedAnswer(t, open, alipaytest.OpenTradeQueryResponse(openTrade, "TRADE_SUCCESS"), ""), openTrade.OutTradeNo)
+	var re *alipaynotify.RejectedError
+	if !errors.As(err, &re) || re.Notification == nil || refusing.Produced(re.Notification) {
+		t.Errorf("refused answer: err %v, produced %v", err, re != nil && refusing.Produced(re.Notification))
+	}
+}
