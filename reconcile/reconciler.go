@@ -417,8 +417,8 @@ func (r *Reconciler) interval() time.Duration {
 }
 
 // tick runs one tick: list, dedupe, query each order once.
-func (r *Reconciler) tick(ctx context.Context, start time.Time) {
-	st := TickStats{Start: start}
+func (r *Reconciler) tick(ctx context.Context, start time.Time) (st TickStats) {
+	st.Start = start
 	defer func() {
 		st.Duration = r.clock.Now().Sub(start)
 		r.summarise(ctx, st)
@@ -428,7 +428,7 @@ func (r *Reconciler) tick(ctx context.Context, start time.Time) {
 	cancel()
 	if err != nil {
 		st.Err = fmt.Errorf("%w: %w", ErrPending, err)
-		return
+		return st
 	}
 	orders := distinct(list)
 	st.Listed, st.Repeated = len(orders), len(list)-len(orders)
@@ -460,6 +460,7 @@ feed:
 	close(work)
 	wg.Wait()
 	st.Unqueried = st.Listed - st.Queried
+	return st
 }
 
 // count adds one sent query's result to the stats.
