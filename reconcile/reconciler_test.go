@@ -186,7 +186,9 @@ func TestNewReconcilerOptions(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, worldOptions{})
 	otherClient := newClient(t, w.gateway, reconcile.Options{}) // its own Verifier
-	q := querierFunc(func(context.Context, string) (*alipaynotify.Notification, error) { return nil, alipaynotify.ErrTradeNotFound })
+	q := querierFunc(func(context.Context, string) (*alipaynotify.Notification, error) {
+		return nil, alipaynotify.ErrTradeNotFound
+	})
 	valid := func() reconcile.ReconcilerOptions {
 		return reconcile.ReconcilerOptions{Middleware: w.mw, Business: w.handler, Querier: q}
 	}
