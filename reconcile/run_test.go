@@ -27,7 +27,9 @@ func TestRunSchedule(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stats []reconcile.TickStats
-	pending := func(context.Context) ([]string, error) { return []string{"S-PAID", "S-UNKNOWN", "S-PAID", "S-WAIT"}, nil }
+	pending := func(context.Context) ([]string, error) {
+		return []string{"S-PAID", "S-UNKNOWN", "S-PAID", "S-WAIT"}, nil
+	}
 	w := newWorld(t, worldOptions{recOpts: reconcile.ReconcilerOptions{
 		Pending: pending, Interval: time.Minute, Jitter: 6 * time.Second,
 		Hooks: reconcile.Hooks{TickDone: func(_ context.Context, s reconcile.TickStats) {
@@ -88,7 +90,9 @@ func TestRunOverrunDelaysTheNextTick(t *testing.T) {
 	defer cancel()
 	var stats []reconcile.TickStats
 	orders := []string{"O-1", "O-2", "O-3", "O-4", "O-5"}
-	q := querierFunc(func(context.Context, string) (*alipaynotify.Notification, error) { return nil, alipaynotify.ErrTradeNotFound })
+	q := querierFunc(func(context.Context, string) (*alipaynotify.Notification, error) {
+		return nil, alipaynotify.ErrTradeNotFound
+	})
 	w := newWorld(t, worldOptions{recOpts: reconcile.ReconcilerOptions{
 		Querier: q, Pending: func(context.Context) ([]string, error) { return orders, nil },
 		Interval: 2 * time.Second, Jitter: 100 * time.Millisecond, Rate: 1,

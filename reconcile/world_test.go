@@ -85,13 +85,17 @@ type worldOptions struct {
 	recOpts  reconcile.ReconcilerOptions // Middleware, Business and Querier are filled in
 	mwOpts   middleware.Options          // Verifier and Store are filled in
 	gateway  *alipaytest.Gateway         // default: a new one
+	biz      *business                   // default: a new one
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newWorld(t testing.TB, o worldOptions) *world {
 	t.Helper()
-	w := &world{signer: alipaytest.NewSigner(nil), legacy: alipaytest.NewLegacySigner("", ""), biz: newBusiness(), gateway: o.gateway}
+	w := &world{signer: alipaytest.NewSigner(nil), legacy: alipaytest.NewLegacySigner("", ""), biz: o.biz, gateway: o.gateway}
+	if w.biz == nil {
+		w.biz = newBusiness()
+	}
 	if w.gateway == nil {
 		w.gateway = alipaytest.NewGateway(alipaytest.GatewayOptions{Signer: w.signer})
 		t.Cleanup(w.gateway.Close)
