@@ -1,14 +1,3 @@
-// Package reconcile asks Alipay for the status of a merchant's trades: the
-// trade query Alipay tells merchants to make when a payment notification
-// never came, and before cancelling an order whose payment state is unknown.
-//
-// A Client sends alipay.trade.query (open platform) or single_trade_query
-// (legacy mapi), signed with the merchant's key, and verifies the answer
-// with the Verifier that verifies the merchant's callbacks: the answer
-// becomes the same typed alipaynotify.Notification, with Source
-// alipaynotify.SourceQuery, whose Event is the one the notification of the
-// same status has. docs/protocol.md and docs/protocol-legacy.md ("Trade
-// query") describe both wire formats.
 package reconcile
 
 import (
