@@ -16,7 +16,7 @@ import (
 // the middleware (memory store) with a Querier that answers at once with
 // verified query answers, on the wall clock. It reports the queries per
 // pending order per tick (target 1) and the query rate achieved against
-// the configured Rate: unlimited (1e9/s), the tick's own cost; 5,000/s,
+// the configured Rate: unlimited (1e9/s), the tick's own cost; 1,000/s,
 // the limiter's. Each op is one tick; the first tick of a run hands the
 // orders to the handler, the next ones find them duplicates.
 func BenchmarkReconcileTick(b *testing.B) {
@@ -37,7 +37,7 @@ func BenchmarkReconcileTick(b *testing.B) {
 		answers[tr.OutTradeNo] = n
 		list = append(list, tr.OutTradeNo)
 	}
-	for _, rate := range []float64{1e9, 5000} {
+	for _, rate := range []float64{1e9, 1000} {
 		b.Run(fmt.Sprintf("rate=%g", rate), func(b *testing.B) {
 			var queries atomic.Int64
 			q := querierFunc(func(_ context.Context, no string) (*alipaynotify.Notification, error) {
