@@ -54,6 +54,14 @@ var (
 	ErrExpired = errors.New("alipaynotify: callback expired")
 	// ErrConfig: the Options passed to NewVerifier are invalid.
 	ErrConfig = errors.New("alipaynotify: invalid configuration")
+	// ErrTradeNotFound: a trade query's answer says Alipay has no trade with
+	// the out_trade_no asked about (ACQ.TRADE_NOT_EXIST, legacy
+	// TRADE_NOT_EXIST): nothing yet, not a failure to retry.
+	ErrTradeNotFound = errors.New("alipaynotify: trade not found")
+	// ErrGateway: a trade query's answer is an error of Alipay's gateway
+	// (any code but 10000, legacy is_success=F other than TRADE_NOT_EXIST).
+	// The error is a *GatewayError carrying the codes.
+	ErrGateway = errors.New("alipaynotify: gateway error")
 )
 
 // FieldError is the typed error carrying which parameter failed and why. It

@@ -33,7 +33,8 @@ import (
 // (every receive_* field of legacy escrow: name, address, zip, phone,
 // mobile), the buyer's accounts (buyer_email and buyer_logon_id, e-mail
 // addresses or mobile numbers; buyer_id and buyer_open_id, which identify a
-// person across merchants), seller_email (a personal account for the many
+// person across merchants, and the trade query's buyer_user_* fields, whose
+// buyer_user_id is the buyer_id), seller_email (a personal account for the many
 // individual sellers of legacy escrow), and the free text subject and body,
 // which often name the buyer or the goods. A key is personal data when it
 // contains one of these as a substring, so that a key re-cut around one
@@ -44,6 +45,7 @@ var piiKeys = [...]string{
 	"buyer_logon_id",
 	"buyer_id",
 	"buyer_open_id",
+	"buyer_user_",
 	"seller_email",
 	"subject",
 	"body",
@@ -63,6 +65,7 @@ var piiMasks = map[string]func(string) string{
 	"seller_email":    maskAccount,
 	"buyer_id":        maskID,
 	"buyer_open_id":   maskID,
+	"buyer_user_id":   maskID,
 	"subject":         redact,
 	"body":            redact,
 }

@@ -16,6 +16,12 @@ const (
 	SourceNotify Source = "notify"
 	// SourceReturn is the buyer's browser GET to return_url: once, if at all.
 	SourceReturn Source = "return"
+	// SourceQuery is the merchant's own trade query (alipay.trade.query on
+	// the open platform, single_trade_query on legacy mapi): the status
+	// Alipay reports when asked. It carries no notify_id and may report a
+	// later status than the callbacks did; its Event is the one the
+	// notification of the same status has.
+	SourceQuery Source = "query"
 )
 
 // Protocol says which Alipay protocol family a callback belongs to.
@@ -113,7 +119,8 @@ type Refund struct {
 // times are in China time (UTC+8). Fields of the legacy mapi and mobile web
 // protocols only sit in Legacy; the refund a notification reports, in Refund.
 type Notification struct {
-	// Source is notify (server POST) or return (browser GET).
+	// Source is notify (server POST), return (browser GET) or query (the
+	// merchant asked Alipay).
 	Source Source
 	// Protocol is the open platform, legacy mapi or legacy mobile web (WAP).
 	Protocol Protocol

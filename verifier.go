@@ -525,20 +525,29 @@ func verifyRSA(f *form, st SignType, keys []verifyKey, certSN string, sign []byt
 			sum = sha256.Sum256(*bp)
 			digest = sum[:]
 		}
-		if certSN != "" { // try the key the callback names first
-			for _, k := range keys {
-				if k.certSN == certSN && rsa.VerifyPKCS1v15(k.pub, alg, digest, sig) == nil {
-					return nil
-				}
-			}
-		}
-		for _, k := range keys {
-			if (certSN == "" || k.certSN != certSN) && rsa.VerifyPKCS1v15(k.pub, alg, digest, sig) == nil {
-				return nil
-			}
+		if verifyDigest(keys, certSN, alg, digest, sig) {
+			return nil
 		}
 	}
 	return ErrSignature
+}
+
+// verifyDigest reports whether sig signs digest under one of keys, trying
+// the key whose certificate SN is certSN first.
+func verifyDigest(keys []verifyKey, certSN string, alg crypto.Hash, digest, sig []byte) bool {
+	if certSN != "" { // try the key the message names first
+		for _, k := range keys {
+			if k.certSN == certSN && rsa.VerifyPKCS1v15(k.pub, alg, digest, sig) == nil {
+				return true
+			}
+		}
+	}
+	for _, k := range keys {
+		if (certSN == "" || k.certSN != certSN) && rsa.VerifyPKCS1v15(k.pub, alg, digest, sig) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // verifyMD5 checks the legacy digest over the sorted content (empty values
@@ -558,14 +567,22 @@ func checkMD5(key, sign []byte, write func(io.Writer)) error {
 	if _, err := hex.Decode(want[:], sign); err != nil {
 		return ErrSignature
 	}
+	sum := md5Digest(key, write)
+	if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+		return ErrSignature
+	}
+	return nil
+}
+
+// md5Digest is the legacy MD5 digest: MD5 of the content write writes
+// followed by the key, with no '&' in between.
+func md5Digest(key []byte, write func(io.Writer)) [md5.Size]byte {
 	h := md5.New()
 	write(h)
 	h.Write(key)
 	var sum [md5.Size]byte
-	if subtle.ConstantTimeCompare(h.Sum(sum[:0]), want[:]) != 1 {
-		return ErrSignature
-	}
-	return nil
+	h.Sum(sum[:0])
+	return sum
 }
 
 // maxSignatureBytes bounds a decoded RSA signature: 4096-bit keys at most.

@@ -20,6 +20,10 @@
 //     string that was signed, the encoded body, and [Message.Request] for
 //     handler tests;
 //   - [NewNotifyVerifyServer] fakes the legacy notify_verify gateway;
+//   - [NewGateway] fakes Alipay's gateway for trade queries
+//     (alipay.trade.query, legacy single_trade_query) over HTTPS: it answers
+//     for the trades a test tells it ([Gateway.SetStatus]), signs answers as
+//     Alipay does, and injects the failures of a [Fault];
 //   - [NewCertChain] builds a public-key-certificate chain shaped like
 //     Alipay's and computes the serial-number strings (app_cert_sn,
 //     alipay_root_cert_sn) Alipay's way.

@@ -12,5 +12,8 @@
 // sdk.mjs drives the SDK in batch mode (one node process per direction):
 // "sign" builds the string-to-sign with the SDK's own notification content
 // builder and signs it with the SDK's algorithm table; "verify" runs the
-// SDK's checkNotifySignV2 on a form body.
+// SDK's checkNotifySignV2 on a form body. For the trade query (query_test.go),
+// "request" signs the Go client's query with the SDK's util.js sign() and
+// splits it with formatUrl, "response" builds and self-checks a signed
+// answer, and "checkresponse" runs checkResponseSign on an answer.
 package interop

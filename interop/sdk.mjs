@@ -27,6 +27,29 @@
 //   node sdk.mjs content < [{"pairs":[...],"signType":"RSA2","signTypeInContent":false}, ...]
 //     -> ["k=v&...", ...]   (the SDK's string-to-sign, for debugging)
 //
+//   node sdk.mjs request < [{"method":"alipay.trade.query","timestamp":"...","bizContent":"{...}",
+//                             "appId":"...","privateKeyPem":"...","signType":"RSA2",
+//                             "appCertPem":"...","alipayCertPem":"...","rootCertPem":"...","gateway":"https://..."}, ...]
+//     -> [{"params":{...,"sign":"..."},"url":"https://...?...","body":{"biz_content":"..."}}, ...]
+//        The SDK signs the same query the Go client sent: util.js sign()
+//        (the request signer AlipaySdk#exec calls), given the Go request's
+//        timestamp and biz_content, with the SNs the SDK computes itself in
+//        certificate mode (constructor: getSN of appCertContent and
+//        alipayRootCertContent); then AlipaySdk#formatUrl splits the
+//        parameters between URL and body as #exec sends them.
+//
+//   node sdk.mjs response < [{"response":{...},"privateKeyPem":"...","signType":"RSA2","certSn":"..."}, ...]
+//     -> [{"body":"{\"alipay_trade_query_response\":{...},\"sign\":\"...\"}","signStr":"..."}, ...]
+//        A signed answer built as the SDK's tests build them: the response
+//        object JSON.stringify'd and signed, the body JSON.stringify'd around
+//        it (alipay_cert_sn before sign when certSn is given); self-checked
+//        with AlipaySdk#checkResponseSign. signStr is AlipaySdk#getSignStr of
+//        the body: the substring the SDK verifies.
+//
+//   node sdk.mjs checkresponse < [{"body":"...","publicKeyPem":"...","signType":"RSA2"}, ...]
+//     -> [{"ok":true,"signStr":"..."}, {"ok":false,"error":"..."}, ...]
+//        AlipaySdk#checkResponseSign on an answer body as received.
+//
 // A single JSON object instead of an array is accepted and answered with a
 // single result. A case that fails gets {"error":"..."}; the exit status is 0
 // unless the input itself is unusable (2).
@@ -41,7 +64,7 @@ import { AlipaySdk } from 'alipay-sdk';
 // util.js is not in the package "exports" map; load it by file URL next to
 // the resolved entry point (dist/esm/index.js -> dist/esm/util.js).
 const utilUrl = new URL('./util.js', import.meta.resolve('alipay-sdk'));
-const { ALIPAY_ALGORITHM_MAPPING, signatureV3 } = await import(utilUrl.href);
+const { ALIPAY_ALGORITHM_MAPPING, signatureV3, sign: sdkSign } = await import(utilUrl.href);
 
 const SDK_VERSION = JSON.parse(readFileSync(new URL('../../package.json', import.meta.resolve('alipay-sdk')), 'utf8')).version;
 
@@ -160,14 +183,55 @@ function contentCase(c) {
   return sdkContent(toParams(c), !!c.signTypeInContent, c.signType || 'RSA2');
 }
 
-const handlers = { sign: signCase, verify: verifyCase, content: contentCase };
+const QUERY_RESPONSE_KEY = 'alipay_trade_query_response';
+
+function requestCase(c) {
+  const config = { appId: c.appId, privateKey: c.privateKeyPem, signType: c.signType || 'RSA2', alipayPublicKey: 'unused', gateway: c.gateway };
+  if (/BEGIN PRIVATE KEY/.test(c.privateKeyPem)) config.keyType = 'PKCS8';
+  if (c.appCertPem) {
+    delete config.alipayPublicKey;
+    Object.assign(config, { appCertContent: c.appCertPem, alipayPublicCertContent: c.alipayCertPem, alipayRootCertContent: c.rootCertPem });
+  }
+  const sdk = new AlipaySdk(config);
+  // sign() fills timestamp with the clock; the Go request's own timestamp
+  // is passed as a parameter, which sign() copies over it.
+  const params = sdkSign(c.method, { timestamp: c.timestamp, bizContent: JSON.parse(c.bizContent) }, sdk.config);
+  const { url, execParams } = sdk.formatUrl(sdk.config.gateway, params);
+  return { params, url, body: execParams };
+}
+
+function responseCase(c) {
+  const signType = c.signType || 'RSA2';
+  const text = JSON.stringify(c.response);
+  const sign = createSign(ALIPAY_ALGORITHM_MAPPING[signType]).update(text, 'utf8').sign(c.privateKeyPem, 'base64');
+  const answer = { [QUERY_RESPONSE_KEY]: c.response };
+  if (c.certSn) answer.alipay_cert_sn = c.certSn;
+  answer.sign = sign;
+  const body = JSON.stringify(answer);
+  const sdk = new AlipaySdk({ appId: 'interop', privateKey: 'unused', alipayPublicKey: publicPemFromPrivate(c.privateKeyPem), signType });
+  sdk.checkResponseSign(body, QUERY_RESPONSE_KEY, sign, 'interop'); // throws if the SDK does not verify it
+  return { body, signStr: sdk.getSignStr(body, QUERY_RESPONSE_KEY) };
+}
+
+function checkResponseCase(c) {
+  const sdk = new AlipaySdk({ appId: 'interop', privateKey: 'unused', alipayPublicKey: c.publicKeyPem, signType: c.signType || 'RSA2' });
+  const signStr = sdk.getSignStr(c.body, QUERY_RESPONSE_KEY);
+  try {
+    sdk.checkResponseSign(c.body, QUERY_RESPONSE_KEY, JSON.parse(c.body).sign, 'interop');
+  } catch (e) {
+    return { ok: false, signStr, error: e.message };
+  }
+  return { ok: true, signStr };
+}
+
+const handlers = { sign: signCase, verify: verifyCase, content: contentCase, request: requestCase, response: responseCase, checkresponse: checkResponseCase };
 const cmd = process.argv[2];
 if (cmd === 'version') {
   process.stdout.write(`${SDK_VERSION}\n`);
   process.exit(0);
 }
 const handler = handlers[cmd];
-if (!handler) die('usage: node sdk.mjs sign|verify|content|version < cases.json');
+if (!handler) die('usage: node sdk.mjs sign|verify|content|request|response|checkresponse|version < cases.json');
 
 let input;
 try {
