@@ -301,7 +301,8 @@ func TestVerifySingleTradeQuery(t *testing.T) {
 				t.Errorf("status %q, GmtPayment %v", n.TradeStatus, n.GmtPayment)
 			}
 		}},
-		{name: "trade not exist", body: string(alipaytest.SingleTradeQueryError("TRADE_NOT_EXIST")), wantErr: alipaynotify.ErrTradeNotFound},
+		{name: "trade is not exist", body: string(alipaytest.SingleTradeQueryError("TRADE_IS_NOT_EXIST")), wantErr: alipaynotify.ErrTradeNotFound},
+		{name: "trade not exist (escrow spelling)", body: string(alipaytest.SingleTradeQueryError("TRADE_NOT_EXIST")), wantErr: alipaynotify.ErrTradeNotFound},
 		{name: "other error", body: string(alipaytest.SingleTradeQueryError("ILLEGAL_PARTNER")), wantErr: alipaynotify.ErrGateway},
 		{name: "bad signature", body: string(otherKey.SingleTradeQueryAnswer(tr, "TRADE_SUCCESS", true)), wantErr: alipaynotify.ErrSignature},
 		{name: "tampered status", body: strings.Replace(signed, ">TRADE_SUCCESS<", ">TRADE_FINISHED<", 1), wantErr: alipaynotify.ErrSignature},
