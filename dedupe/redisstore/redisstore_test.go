@@ -243,7 +243,7 @@ func TestRoundTrips(t *testing.T) {
 		if c, err = store.Claim(ctx, warmUp, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := store.Complete(ctx, warmUp, c.Token, time.Minute); err != nil || !ok {
+		if ok, err := store.Complete(ctx, warmUp, c.Token, dedupe.Completion{Retention: time.Minute}); err != nil || !ok {
 			t.Fatalf("warm-up Complete = %v, %v", ok, err)
 		}
 		log.take()
@@ -259,7 +259,7 @@ func TestRoundTrips(t *testing.T) {
 				if err != nil || c.State != dedupe.Claimed {
 					return fmt.Errorf("Claim = %+v, %v", c, err)
 				}
-				if ok, err := store.Complete(ctx, ev, c.Token, time.Minute); err != nil || !ok {
+				if ok, err := store.Complete(ctx, ev, c.Token, dedupe.Completion{Retention: time.Minute}); err != nil || !ok {
 					return fmt.Errorf("Complete = %v, %v", ok, err)
 				}
 				return nil
@@ -360,7 +360,7 @@ func TestPersistence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := store.Complete(ctx, done, c.Token, 190*24*time.Hour); err != nil || !ok {
+	if ok, err := store.Complete(ctx, done, c.Token, dedupe.Completion{Retention: 190*24*time.Hour}); err != nil || !ok {
 		t.Fatalf("Complete = %v, %v", ok, err)
 	}
 	claimed := dedupe.Event{Trade: "2021000000000001|ORDER-2", ID: "TRADE_SUCCESS"}
@@ -384,7 +384,7 @@ func TestPersistence(t *testing.T) {
 	if err != nil || c.State != dedupe.Busy || c.Remaining <= 5*time.Minute {
 		t.Fatalf("Claim of the claimed event after the restart = %+v, %v; want busy for most of 10m", c, err)
 	}
-	if ok, err := store.Complete(ctx, claimed, owner.Token, time.Minute); err != nil || !ok {
+	if ok, err := store.Complete(ctx, claimed, owner.Token, dedupe.Completion{Retention: time.Minute}); err != nil || !ok {
 		t.Fatalf("the owner's Complete after the restart = %v, %v; want true", ok, err)
 	}
 }
@@ -420,7 +420,7 @@ func TestServerDown(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "redisstore: claim: ") || errors.Is(err, dedupe.ErrInvalidArgument) {
 		t.Fatalf("Claim with the server down: error %v, want a redisstore: claim: error", err)
 	}
-	if _, err := store.Complete(ctx, ev, c.Token, time.Minute); err == nil || !strings.HasPrefix(err.Error(), "redisstore: complete: ") {
+	if _, err := store.Complete(ctx, ev, c.Token, dedupe.Completion{Retention: time.Minute}); err == nil || !strings.HasPrefix(err.Error(), "redisstore: complete: ") {
 		t.Fatalf("Complete with the server down: error %v, want a redisstore: complete: error", err)
 	}
 
@@ -676,7 +676,7 @@ func TestSentinel(t *testing.T) {
 		if err != nil || c.State != dedupe.Claimed {
 			t.Fatalf("Claim = %+v, %v", c, err)
 		}
-		if ok, err := store.Complete(ctx, ev, c.Token, 190*24*time.Hour); err != nil || !ok {
+		if ok, err := store.Complete(ctx, ev, c.Token, dedupe.Completion{Retention: 190*24*time.Hour}); err != nil || !ok {
 			t.Fatalf("Complete = %v, %v", ok, err)
 		}
 		// Redis replicates asynchronously (see the package documentation):

@@ -221,7 +221,7 @@ func testWrongTokenChangesNothing(t *testing.T, s dedupe.Store) {
 		if wrong == token {
 			continue
 		}
-		if ok, err := s.Complete(ctx, ev, wrong, longRetention); err != nil || ok {
+		if ok, err := s.Complete(ctx, ev, wrong, dedupe.Completion{Retention: longRetention}); err != nil || ok {
 			t.Errorf("Complete with a wrong token = %v, %v; want false, nil", ok, err)
 		}
 		if ok, err := s.Extend(ctx, ev, wrong, longLease); err != nil || ok {
@@ -661,24 +661,24 @@ func testInvalidArguments(t *testing.T, s dedupe.Store) {
 			_, err := s.Extend(ctx, ev, token, -time.Second)
 			return err
 		}},
-		{"Complete/empty trade", dedupe.CheckComplete(dedupe.Event{ID: ev.ID}, token, longRetention), func() error {
-			_, err := s.Complete(ctx, dedupe.Event{ID: ev.ID}, token, longRetention)
+		{"Complete/empty trade", dedupe.CheckComplete(dedupe.Event{ID: ev.ID}, token, dedupe.Completion{Retention: longRetention}), func() error {
+			_, err := s.Complete(ctx, dedupe.Event{ID: ev.ID}, token, dedupe.Completion{Retention: longRetention})
 			return err
 		}},
-		{"Complete/empty ID", dedupe.CheckComplete(dedupe.Event{Trade: trade}, token, longRetention), func() error {
-			_, err := s.Complete(ctx, dedupe.Event{Trade: trade}, token, longRetention)
+		{"Complete/empty ID", dedupe.CheckComplete(dedupe.Event{Trade: trade}, token, dedupe.Completion{Retention: longRetention}), func() error {
+			_, err := s.Complete(ctx, dedupe.Event{Trade: trade}, token, dedupe.Completion{Retention: longRetention})
 			return err
 		}},
-		{"Complete/empty token", dedupe.CheckComplete(ev, "", longRetention), func() error {
-			_, err := s.Complete(ctx, ev, "", longRetention)
+		{"Complete/empty token", dedupe.CheckComplete(ev, "", dedupe.Completion{Retention: longRetention}), func() error {
+			_, err := s.Complete(ctx, ev, "", dedupe.Completion{Retention: longRetention})
 			return err
 		}},
-		{"Complete/zero retention", dedupe.CheckComplete(ev, token, 0), func() error {
-			_, err := s.Complete(ctx, ev, token, 0)
+		{"Complete/zero retention", dedupe.CheckComplete(ev, token, dedupe.Completion{Retention: 0}), func() error {
+			_, err := s.Complete(ctx, ev, token, dedupe.Completion{Retention: 0})
 			return err
 		}},
-		{"Complete/negative retention", dedupe.CheckComplete(ev, token, -time.Second), func() error {
-			_, err := s.Complete(ctx, ev, token, -time.Second)
+		{"Complete/negative retention", dedupe.CheckComplete(ev, token, dedupe.Completion{Retention: -time.Second}), func() error {
+			_, err := s.Complete(ctx, ev, token, dedupe.Completion{Retention: -time.Second})
 			return err
 		}},
 		{"Release/empty trade", dedupe.CheckRelease(dedupe.Event{ID: ev.ID}, token), func() error {
@@ -777,10 +777,11 @@ func mustClaimed(t *testing.T, s dedupe.Store, ev dedupe.Event, lease time.Durat
 // mustComplete calls Complete and requires its answer to be want.
 func mustComplete(t *testing.T, s dedupe.Store, ev dedupe.Event, token string, retention time.Duration, want bool) {
 	t.Helper()
-	if err := dedupe.CheckComplete(ev, token, retention); err != nil {
+	done := dedupe.Completion{Retention: retention, Source: dedupe.SourceNotify}
+	if err := dedupe.CheckComplete(ev, token, done); err != nil {
 		t.Fatalf("the suite's own Complete breaks a dedupe.CheckComplete rule: %v", err)
 	}
-	ok, err := s.Complete(t.Context(), ev, token, retention)
+	ok, err := s.Complete(t.Context(), ev, token, done)
 	if err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
