@@ -37,15 +37,15 @@ end
 return {now, redis.call('HGETALL', KEYS[1]), redis.call('EXISTS', KEYS[2]), legacy}
 `)
 
-// forgetScript deletes the done record of ARGV[1] (an ID) from the trade's
-// hash KEYS[1] unless it is a Mark's, and the per-event layout's done value
-// at KEYS[2] (never a claim). It returns 1 if it deleted either, else 0.
+// forgetScript deletes the done record at ARGV[1] (an ID's done field) from
+// the trade's hash KEYS[1] unless it is a Mark's, and the per-event layout's
+// done value at KEYS[2] (never a claim). It returns 1 if it deleted either,
+// else 0.
 var forgetScript = redis.NewScript(`
 local forgot = 0
-local field = 'd' .. ARGV[1]
-local record = redis.call('HGET', KEYS[1], field)
+local record = redis.call('HGET', KEYS[1], ARGV[1])
 if record and tonumber(record) % 2 == 0 then
-	redis.call('HDEL', KEYS[1], field)
+	redis.call('HDEL', KEYS[1], ARGV[1])
 	forgot = 1
 end
 if redis.call('GET', KEYS[2]) == '1' then
@@ -102,11 +102,10 @@ func parseLookup(answer []any) (dedupe.TradeRecord, error) {
 		if !ok1 || !ok2 || name == "" {
 			return rec, fmt.Errorf("unexpected field in the trade's hash")
 		}
-		kind, id := name[:1], name[1:]
-		switch kind {
-		case bindingField:
+		switch kind, id := fieldKind(name); kind {
+		case fieldBinding:
 			rec.Bound = true
-		case doneField:
+		case fieldDone:
 			packed, err := strconv.ParseInt(value, 10, 64)
 			if err != nil {
 				return rec, fmt.Errorf("unreadable done record: %w", err)
@@ -121,7 +120,7 @@ func parseLookup(answer []any) (dedupe.TradeRecord, error) {
 				Source:    dedupe.SourceOf(uint8(packed>>recordSourceBit) & 7),
 				Stale:     packed&recordStale != 0,
 			}
-		case claimField:
+		case fieldClaim:
 			endMS, err := strconv.ParseInt(value, 10, 64)
 			if err != nil {
 				return rec, fmt.Errorf("unreadable claim record: %w", err)
@@ -129,6 +128,8 @@ func parseLookup(answer []any) (dedupe.TradeRecord, error) {
 			if endMS > nowMS {
 				inFlight[id] = dedupe.EventRecord{ID: id, State: dedupe.RecordInFlight, LeaseLeft: time.Duration(endMS-nowMS) * time.Millisecond}
 			}
+		default:
+			return rec, fmt.Errorf("unknown field in the trade's hash")
 		}
 	}
 	for i, v := range legacy {
@@ -162,7 +163,31 @@ func (s *Store) Forget(ctx context.Context, trade, id string) (bool, error) {
 		return false, fmt.Errorf("redisstore: %w", err)
 	}
 	tag := s.tradeTag(trade)
-	return runOwnerScript(ctx, op, forgetScript, s.client, []string{tag, idKey(tag, id)}, id)
+	return runOwnerScript(ctx, op, forgetScript, s.client, []string{tag, idKey(tag, id)}, doneFieldName(id))
+}
+
+// Kinds of a trade's hash fields (see doneFieldName).
+const (
+	fieldUnknown = iota
+	fieldDone
+	fieldClaim
+	fieldBinding
+)
+
+// fieldKind says what a field of a trade's hash holds, and for which ID.
+func fieldKind(name string) (kind int, id string) {
+	rest, escaped := strings.CutPrefix(name, fieldEscape)
+	switch {
+	case !escaped:
+		return fieldDone, name
+	case rest == "":
+		return fieldBinding, ""
+	case rest[0] == 'd':
+		return fieldDone, rest[1:]
+	case rest[0] == 'c':
+		return fieldClaim, rest[1:]
+	}
+	return fieldUnknown, ""
 }
 
 // sortDeadLetters orders dead letters as DeadLetters promises: the oldest

@@ -90,20 +90,34 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	return &Store{client: client, prefix: prefix, dl: dl}, nil
 }
 
-// Field names of a trade's hash (the key tradeTag returns). The first byte
-// says what a field holds, so that no event ID can collide with another kind.
+// Fields of a trade's hash (the key tradeTag returns). A done event (or
+// Mark) is its ID as it is, so that the common small hash stays small; the
+// other fields start with fieldEscape, as does the rare ID that starts with
+// it (escaped), so that no ID can collide with another field:
+//
+//   - ID, or fieldEscape+"d"+ID when ID starts with fieldEscape: the event
+//     (or Mark) is done. The value is a packed record: handled-at in Unix
+//     milliseconds (Redis TIME) << 5 | source code (dedupe.SourceCode) << 2 |
+//     stale << 1 | mark.
+//   - fieldEscape+"c"+ID: the event's claim (its own key, idKey) runs out at
+//     the value, Unix milliseconds on Redis's clock. Written by Claim and
+//     Extend, deleted by Complete and Release; only Lookup reads it.
+//   - fieldEscape alone: the trade's Binding, as bindingField.
 const (
-	// doneField + ID: the event (or Mark) is done. The value is a packed
-	// record: handled-at in Unix milliseconds (Redis TIME) << 5 | source code
-	// (dedupe.SourceCode) << 2 | stale << 1 | mark.
-	doneField = "d"
-	// claimField + ID: the event's claim (its own key, idKey) runs out at the
-	// value, Unix milliseconds on Redis's clock. Written by Claim and Extend,
-	// deleted by Complete and Release; only Lookup reads it.
-	claimField = "c"
-	// bindingField: the trade's Binding, as bindingValue.
-	bindingField = "~"
+	fieldEscape  = "\x01"
+	bindingField = fieldEscape
 )
+
+// doneFieldName returns the field of id's done record.
+func doneFieldName(id string) string {
+	if strings.HasPrefix(id, fieldEscape) {
+		return fieldEscape + "d" + id
+	}
+	return id
+}
+
+// claimFieldName returns the field of the end of id's claim.
+func claimFieldName(id string) string { return fieldEscape + "c" + id }
 
 // Bits of a done record below the handled-at milliseconds.
 const (
@@ -120,23 +134,37 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
+// luaBound is the start of the scripts that check a binding: bound(new, old)
+// reports whether the trade recorded a binding other than the one given, in
+// the hash KEYS[1] (as new) or, when the hash has none, at the per-event
+// layout's key KEYS[3] (as old).
+const luaBound = `
+local function otherBinding(new, old)
+	local bound = redis.call('HGET', KEYS[1], '\1')
+	if bound then
+		return bound ~= new
+	end
+	local before = redis.call('GET', KEYS[3])
+	return before ~= false and before ~= old
+end
+`
+
 // claimScript takes a claim unless the event is done or claimed.
 //
 // KEYS[1] is the trade's hash, KEYS[2] the event's claim key (also where the
-// per-event layout kept its done value), KEYS[3] the old layout's binding
-// key, KEYS[4..] the old layout's keys of the Outranked IDs. ARGV[1] is the
-// new token, ARGV[2] the lease in milliseconds, ARGV[3] the event's binding
-// (” for none), ARGV[4] the event's ID, ARGV[5..] the Outranked IDs.
+// per-event layout kept its done value), KEYS[3] the per-event layout's
+// binding key, KEYS[4..] the per-event layout's keys of the Outranked IDs.
+// ARGV[1] is the new token, ARGV[2] the lease in milliseconds, ARGV[3] and
+// ARGV[4] the event's binding as bindingField and bindingValue (” for
+// none), ARGV[5] the event's done field, ARGV[6] its claim field, ARGV[7..]
+// the done fields of the Outranked IDs.
 // It returns {1, stale (0 or 1)} for claimed, {2, 0} for done,
 // {3, remaining lease in ms} for busy and {4, 0} for a binding conflict.
-var claimScript = redis.NewScript(luaNow + `
-if ARGV[3] ~= '' then
-	local bound = redis.call('HGET', KEYS[1], '~') or redis.call('GET', KEYS[3])
-	if bound and bound ~= ARGV[3] then
-		return {4, 0}
-	end
+var claimScript = redis.NewScript(luaNow + luaBound + `
+if ARGV[3] ~= '' and otherBinding(ARGV[3], ARGV[4]) then
+	return {4, 0}
 end
-if redis.call('HEXISTS', KEYS[1], 'd' .. ARGV[4]) == 1 then
+if redis.call('HEXISTS', KEYS[1], ARGV[5]) == 1 then
 	return {2, 0}
 end
 local current = redis.call('GET', KEYS[2])
@@ -148,12 +176,12 @@ if current then
 end
 local lease = tonumber(ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1], 'PX', lease)
-redis.call('HSET', KEYS[1], 'c' .. ARGV[4], string.format('%.0f', now + lease))
+redis.call('HSET', KEYS[1], ARGV[6], string.format('%.0f', now + lease))
 if redis.call('PTTL', KEYS[1]) < lease then
 	redis.call('PEXPIRE', KEYS[1], lease)
 end
-for i = 5, #ARGV do
-	if redis.call('HEXISTS', KEYS[1], 'd' .. ARGV[i]) == 1 then
+for i = 7, #ARGV do
+	if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
 		return {1, 1}
 	end
 end
@@ -175,59 +203,55 @@ const (
 
 // extendScript sets the lease of the claim at KEYS[2] to ARGV[2]
 // milliseconds if ARGV[1] is its token, and records the new end in the
-// trade's hash KEYS[1] under ARGV[3], the event's ID. It returns 1 if it did,
-// else 0.
+// trade's hash KEYS[1] at ARGV[3], the event's claim field. It returns 1 if
+// it did, else 0.
 var extendScript = redis.NewScript(luaNow + `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
 	return 0
 end
 local lease = tonumber(ARGV[2])
 redis.call('PEXPIRE', KEYS[2], lease)
-redis.call('HSET', KEYS[1], 'c' .. ARGV[3], string.format('%.0f', now + lease))
+redis.call('HSET', KEYS[1], ARGV[3], string.format('%.0f', now + lease))
 if redis.call('PTTL', KEYS[1]) < lease then
 	redis.call('PEXPIRE', KEYS[1], lease)
 end
 return 1
 `)
 
-// completeScript replaces the claim at KEYS[2] with the done record of
-// ARGV[4] (the event's ID) in the trade's hash KEYS[1], if ARGV[1] is its
-// token; the record packs the time and ARGV[5] (source and stale bits). It
-// records ARGV[3] (the binding, when not ”) unless another binding is
-// recorded (in the hash or at the old layout's KEYS[3]), and marks ARGV[6]
-// (the event's Mark, when given) done. The hash then lives for ARGV[2]
-// milliseconds (the retention) at least: if it held nothing done before, it
-// lives for exactly that (or as long as another event's claim still runs),
-// else its expiry only grows. It returns 1 if it did, else 0.
-var completeScript = redis.NewScript(luaNow + `
+// completeScript replaces the claim at KEYS[2] (and its claim field ARGV[6]
+// in the trade's hash KEYS[1]) with the done record at ARGV[5], the event's
+// done field, if ARGV[1] is its token; the record packs the time and ARGV[7]
+// (source and stale bits). It records the binding ARGV[3] (when not ”)
+// unless another one is recorded (see claimScript for ARGV[4] and KEYS[3]),
+// and marks ARGV[8] (the Mark's done field, when given) done. The hash then
+// lives for ARGV[2] milliseconds (the retention) at least: if it held
+// nothing done before, for exactly that (or as long as another event's claim
+// still runs), else its expiry only grows. It returns 1 if it did, else 0.
+var completeScript = redis.NewScript(luaNow + luaBound + `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
 	return 0
 end
 redis.call('DEL', KEYS[2])
 local retention = tonumber(ARGV[2])
-local own = 'c' .. ARGV[4]
 local doneBefore = false
 local lastClaim = 0
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
-	local kind = string.sub(fields[i], 1, 1)
-	if kind == 'd' or kind == '~' then
+	local f = fields[i]
+	if string.byte(f, 1) ~= 1 or f == '\1' or string.byte(f, 2) == 100 then
 		doneBefore = true
-	elseif kind == 'c' and fields[i] ~= own then
+	elseif f ~= ARGV[6] then
 		lastClaim = math.max(lastClaim, tonumber(fields[i + 1]) or 0)
 	end
 end
-redis.call('HDEL', KEYS[1], own)
-local record = now * 32 + tonumber(ARGV[5])
-redis.call('HSET', KEYS[1], 'd' .. ARGV[4], string.format('%.0f', record))
-if ARGV[6] then
-	redis.call('HSET', KEYS[1], 'd' .. ARGV[6], string.format('%.0f', record + 1))
+redis.call('HDEL', KEYS[1], ARGV[6])
+local record = now * 32 + tonumber(ARGV[7])
+redis.call('HSET', KEYS[1], ARGV[5], string.format('%.0f', record))
+if ARGV[8] then
+	redis.call('HSET', KEYS[1], ARGV[8], string.format('%.0f', record + 1))
 end
-if ARGV[3] ~= '' then
-	local bound = redis.call('HGET', KEYS[1], '~') or redis.call('GET', KEYS[3])
-	if not bound or bound == ARGV[3] then
-		redis.call('HSET', KEYS[1], '~', ARGV[3])
-	end
+if ARGV[3] ~= '' and not otherBinding(ARGV[3], ARGV[4]) then
+	redis.call('HSET', KEYS[1], '\1', ARGV[3])
 end
 if doneBefore then
 	if redis.call('PTTL', KEYS[1]) < retention then
@@ -240,14 +264,14 @@ return 1
 `)
 
 // releaseScript deletes the claim at KEYS[2], and its end in the trade's
-// hash KEYS[1] under ARGV[2] (the event's ID), if ARGV[1] is its token. It
-// returns 1 if it did, else 0.
+// hash KEYS[1] at ARGV[2] (the event's claim field), if ARGV[1] is its
+// token. It returns 1 if it did, else 0.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
 	return 0
 end
 redis.call('DEL', KEYS[2])
-redis.call('HDEL', KEYS[1], 'c' .. ARGV[2])
+redis.call('HDEL', KEYS[1], ARGV[2])
 return 1
 `)
 
@@ -287,11 +311,12 @@ func (s *Store) claimArgs(ev dedupe.Event, token string, lease time.Duration) (k
 	tag := s.tradeTag(ev.Trade)
 	keys = make([]string, 3, 3+len(ev.Outranked))
 	keys[0], keys[1], keys[2] = tag, idKey(tag, ev.ID), bindingKey(tag)
-	args = make([]any, 4, 4+len(ev.Outranked))
-	args[0], args[1], args[2], args[3] = token, milliseconds(lease), bindingValue(ev.Binding), ev.ID
+	args = make([]any, 6, 6+len(ev.Outranked))
+	args[0], args[1], args[2], args[3] = token, milliseconds(lease), bindingFieldValue(ev.Binding), bindingValue(ev.Binding)
+	args[4], args[5] = doneFieldName(ev.ID), claimFieldName(ev.ID)
 	for _, id := range ev.Outranked {
 		keys = append(keys, idKey(tag, id))
-		args = append(args, id)
+		args = append(args, doneFieldName(id))
 	}
 	return keys, args
 }
@@ -308,7 +333,7 @@ func (s *Store) Extend(ctx context.Context, ev dedupe.Event, token string, lease
 	}
 	tag := s.tradeTag(ev.Trade)
 	keys := []string{tag, idKey(tag, ev.ID)}
-	return runOwnerScript(ctx, op, extendScript, s.client, keys, token, milliseconds(lease), ev.ID)
+	return runOwnerScript(ctx, op, extendScript, s.client, keys, token, milliseconds(lease), claimFieldName(ev.ID))
 }
 
 // Complete implements dedupe.Store with one script run, which writes the
@@ -342,9 +367,10 @@ func (s *Store) completeArgs(ev dedupe.Event, token string, done dedupe.Completi
 	if done.Stale {
 		flags |= recordStale
 	}
-	args = []any{token, milliseconds(done.Retention), bindingValue(ev.Binding), ev.ID, flags}
+	args = []any{token, milliseconds(done.Retention), bindingFieldValue(ev.Binding), bindingValue(ev.Binding),
+		doneFieldName(ev.ID), claimFieldName(ev.ID), flags}
 	if ev.Mark != "" {
-		args = append(args, ev.Mark)
+		args = append(args, doneFieldName(ev.Mark))
 	}
 	return keys, args
 }
@@ -360,7 +386,7 @@ func (s *Store) Release(ctx context.Context, ev dedupe.Event, token string) (boo
 	}
 	tag := s.tradeTag(ev.Trade)
 	keys := []string{tag, idKey(tag, ev.ID)}
-	return runOwnerScript(ctx, op, releaseScript, s.client, keys, token, ev.ID)
+	return runOwnerScript(ctx, op, releaseScript, s.client, keys, token, claimFieldName(ev.ID))
 }
 
 // runOwnerScript runs one of the compare-and-set scripts, which answer 1 when
@@ -394,8 +420,19 @@ func idKey(tag, id string) string {
 // collides with an ID's key.
 func bindingKey(tag string) string { return tag + "~" }
 
-// bindingValue stores a binding as a short hash (” stays ”: no binding).
-// The leading 'b' keeps it from ever reading as the done value.
+// bindingFieldValue is what the trade's hash keeps of a binding: 64 bits of
+// its SHA-256 (” stays ”: no binding).
+func bindingFieldValue(b string) string {
+	if b == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(b))
+	return string(sum[:8])
+}
+
+// bindingValue is what the per-event layout kept of a binding at its
+// binding key: a short hash (” stays ”: no binding). The leading 'b' kept
+// it from ever reading as the done value.
 func bindingValue(b string) string {
 	if b == "" {
 		return ""
