@@ -65,10 +65,17 @@ func forEachSharedTarget(t *testing.T, opts *redis.UniversalOptions, test func(t
 // every key with that prefix when the test ends.
 func newTestStore(t *testing.T, client redis.UniversalClient) *Store {
 	t.Helper()
+	return newTestStoreWith(t, client, Options{})
+}
+
+// newTestStoreWith is newTestStore with opts (whose Prefix it sets).
+func newTestStoreWith(t *testing.T, client redis.UniversalClient, opts Options) *Store {
+	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	prefix := "test-" + hex.EncodeToString(b[:]) + ":"
-	store, err := New(client, Options{Prefix: prefix})
+	opts.Prefix = prefix
+	store, err := New(client, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -107,6 +114,9 @@ func TestConformance(t *testing.T) {
 		t.Parallel()
 		store := newTestStore(t, client)
 		storetest.Run(t, func(*testing.T) dedupe.Store { return store })
+		storetest.RunDeadLetters(t, func(t *testing.T, max int) dedupe.DeadLetterStore {
+			return newTestStoreWith(t, client, Options{DeadLetters: dedupe.DeadLetterOptions{Max: max}})
+		})
 	})
 }
 

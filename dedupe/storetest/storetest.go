@@ -29,6 +29,23 @@
 //   - Trades and IDs are opaque strings: long, non-ASCII, NUL bytes and Redis
 //     hash-tag braces must all work.
 //
+// A store that also implements dedupe.Inspector or dedupe.DeadLetterStore
+// is held to those interfaces too:
+//
+//   - Lookup lists a trade's done events (with the Completion's source, as
+//     dedupe.RecordedSource shows it, and stale flag, and a HandledAt on the
+//     store's clock within a second of the test's) and in-flight ones (with
+//     the lease left), sorted by ID, without Marks, released or expired
+//     claims, or expired events; Bound once a Binding was recorded.
+//   - Forget deletes one event's done state and nothing else: not another
+//     event, a claim, a Mark or the binding.
+//   - RecordFailure creates an entry per event and updates it on repeated
+//     failures (Attempts, Last, Source, Body, Err; First kept), keeping its
+//     own copy of Body; ClearFailure deletes it; the arguments
+//     dedupe.CheckDeadLetter refuses fail with ErrInvalidArgument.
+//     RunDeadLetters checks the order of DeadLetters and the eviction at
+//     the maximum on fresh stores.
+//
 // The subtests run in parallel, and those that wait for leases and
 // retentions of a few hundred milliseconds to run out share one real-time
 // wait, so the suite takes about two seconds. Timing checks leave wide
@@ -112,6 +129,27 @@ func Run(t *testing.T, newStore func(t *testing.T) dedupe.Store) {
 			tc.test(t, newStore(t))
 		})
 	}
+	for _, tc := range inspectorTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t)
+			in, ok := s.(dedupe.Inspector)
+			if !ok {
+				t.Skip("the store is not a dedupe.Inspector")
+			}
+			tc.test(t, s, in)
+		})
+	}
+	for _, tc := range deadLetterTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, ok := newStore(t).(dedupe.DeadLetterStore)
+			if !ok {
+				t.Skip("the store is not a dedupe.DeadLetterStore")
+			}
+			tc.test(t, s)
+		})
+	}
 	t.Run("Expiry", func(t *testing.T) {
 		t.Parallel()
 		runExpiryTests(t, newStore)
@@ -135,6 +173,7 @@ func runExpiryTests(t *testing.T, newStore func(t *testing.T) dedupe.Store) {
 		{"ExtendSetsLease", testExtendSetsLease},
 		{"RetentionExpiry", testRetentionExpiry},
 		{"MarkExpiresWithRetention", testMarkExpiresWithRetention},
+		{"LookupDropsExpired", testLookupDropsExpired},
 	}
 	s := newStore(t)
 	afterExpiry := make([]func(t *testing.T), len(tests))
