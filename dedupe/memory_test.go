@@ -185,3 +185,72 @@ func (s *MemoryStore) len() int {
 	defer s.state.mu.Unlock()
 	return len(s.state.entries)
 }
+
+// TestMemoryStoreDeadLetterRetention uses a retention below what
+// NewMemoryStoreWith accepts: entries past it are not read, and the janitor
+// drops them.
+func TestMemoryStoreDeadLetterRetention(t *testing.T) {
+	t.Parallel()
+	store := newMemoryStore(20*time.Millisecond, DeadLetterOptions{Max: 10, Retention: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = store.Close() })
+	ctx := t.Context()
+	dl := DeadLetter{Trade: "2021000000000001|ORDER-1", ID: "TRADE_SUCCESS", Body: []byte("b")}
+	if _, err := store.RecordFailure(ctx, dl); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for store.deadLetterCount() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("janitor left %d dead letters", store.deadLetterCount())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok, err := store.DeadLetter(ctx, dl.Trade, dl.ID); err != nil || ok {
+		t.Fatalf("DeadLetter past its retention: found %v, %v", ok, err)
+	}
+	if rec, err := store.RecordFailure(ctx, dl); err != nil || rec != (Recorded{Attempts: 1}) {
+		t.Fatalf("RecordFailure after the retention = %+v, %v; want a new entry", rec, err)
+	}
+}
+
+func TestNewMemoryStoreWith(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts DeadLetterOptions
+		ok   bool
+	}{
+		{"zero", DeadLetterOptions{}, true},
+		{"48h", DeadLetterOptions{Max: 1, Retention: MinDeadLetterRetention}, true},
+		{"negative max", DeadLetterOptions{Max: -1}, false},
+		{"short retention", DeadLetterOptions{Retention: time.Hour}, false},
+		{"negative retention", DeadLetterOptions{Retention: -time.Hour}, false},
+	} {
+		store, err := NewMemoryStoreWith(MemoryOptions{DeadLetters: tc.opts})
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: error %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: error %v, want ErrInvalidArgument", tc.name, err)
+		}
+		if store != nil {
+			_ = store.Close()
+		}
+	}
+	store, err := NewMemoryStoreWith(MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	if got := store.state.dlOpts; got != defaultDeadLetters {
+		t.Errorf("zero options resolved to %+v, want %+v", got, defaultDeadLetters)
+	}
+}
+
+// deadLetterCount reports how many dead letters, expired or not, the store
+// holds.
+func (s *MemoryStore) deadLetterCount() int {
+	s.state.mu.Lock()
+	defer s.state.mu.Unlock()
+	return len(s.state.deadLetters)
+}

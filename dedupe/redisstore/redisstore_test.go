@@ -664,6 +664,14 @@ func TestNew(t *testing.T) {
 	if _, err := New(nil, Options{}); !errors.Is(err, dedupe.ErrInvalidArgument) {
 		t.Errorf("New with a nil client: error %v, want ErrInvalidArgument", err)
 	}
+	for _, dl := range []dedupe.DeadLetterOptions{{Max: -1}, {Retention: time.Hour}} {
+		if _, err := New(client, Options{DeadLetters: dl}); !errors.Is(err, dedupe.ErrInvalidArgument) {
+			t.Errorf("New with DeadLetters %+v: error %v, want ErrInvalidArgument", dl, err)
+		}
+	}
+	if store.dl.Max != dedupe.DefaultMaxDeadLetters || store.dl.Retention != dedupe.DefaultDeadLetterRetention {
+		t.Errorf("default dead letter options %+v", store.dl)
+	}
 }
 
 // TestKeyLayout pins the key format: changing it would make every deployed
@@ -688,6 +696,36 @@ func TestKeyLayout(t *testing.T) {
 	}
 	if other := idKey(store.tradeTag(trade), "TRADE_CLOSED"); !strings.HasPrefix(other, got[:strings.Index(got, "}")+1]) {
 		t.Errorf("keys of one trade %q and %q do not share the hash tag", got, other)
+	}
+	// The trade's hash and its fields.
+	if tag := store.tradeTag(trade); tag != "a{Hej-RHDYoe3DGhZ1}" {
+		t.Fatalf("trade key %q changed from the pinned layout", tag)
+	}
+	for id, field := range map[string]string{
+		"TRADE_SUCCESS": "TRADE_SUCCESS",
+		"\x01c":         "\x01d\x01c",
+		"":              "",
+	} {
+		if got := doneFieldName(id); got != field {
+			t.Errorf("doneFieldName(%q) = %q, want %q", id, got, field)
+		}
+	}
+	if got := claimFieldName("TRADE_SUCCESS"); got != "\x01cTRADE_SUCCESS" {
+		t.Errorf("claimFieldName = %q", got)
+	}
+	for name, want := range map[string]struct {
+		kind int
+		id   string
+	}{
+		"TRADE_SUCCESS":      {fieldDone, "TRADE_SUCCESS"},
+		"\x01d\x01c":         {fieldDone, "\x01c"},
+		"\x01cTRADE_SUCCESS": {fieldClaim, "TRADE_SUCCESS"},
+		"\x01":               {fieldBinding, ""},
+		"\x01x":              {fieldUnknown, ""},
+	} {
+		if kind, id := fieldKind(name); kind != want.kind || id != want.id {
+			t.Errorf("fieldKind(%q) = %d, %q; want %d, %q", name, kind, id, want.kind, want.id)
+		}
 	}
 	if token := newToken(); !issued(token) || len(token) != 23 || token == doneValue {
 		t.Errorf("token %q: want %q and 22 base64url characters", token, tokenPrefix)
