@@ -26,6 +26,16 @@
 // pass the exported conformance suite in package storetest, which third-party
 // stores can run against themselves, and check their arguments with the same
 // functions (CheckClaim, CheckExtend, CheckComplete, CheckRelease).
+//
+// # Operators' interfaces
+//
+// Beside Store, both stores implement two optional interfaces for the
+// people who run a merchant's service, off the path of a delivery:
+// Inspector (Lookup shows what is remembered about a trade, found with
+// TradeOf; Forget releases one event's done state so that it runs again) and
+// DeadLetterStore (the callbacks whose handler failed, kept with their
+// verified bytes so that they can be replayed). Package storetest checks
+// both when a store implements them.
 package dedupe
 
 import (
