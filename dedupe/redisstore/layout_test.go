@@ -27,7 +27,7 @@ func TestPerEventLayout(t *testing.T) {
 			idKey(tag, "TRADE_SUCCESS"):                    doneValue,
 			idKey(tag, "reached:TRADE_SUCCESS"):            doneValue,
 			idKey(tag, "TRADE_SUCCESS|REFUND_SUCCESS|R-1"): doneValue,
-			bindingKey(tag): bindingValue("2024120422001400000000000001"),
+			bindingKey(tag):                                bindingValue("2024120422001400000000000001"),
 		} {
 			if err := client.Set(ctx, key, value, retention).Err(); err != nil {
 				t.Fatal(err)
