@@ -98,7 +98,11 @@ func (s *MemoryStore) RecordFailure(ctx context.Context, dl DeadLetter) (Recorde
 	if ok {
 		entry.Attempts, entry.First = old.Attempts+1, old.First
 	} else {
-		st.pruneDeadLetters(now)
+		// At the maximum, expired entries make room before live ones are
+		// evicted; below it, the janitor drops them.
+		if len(st.deadLetters) >= st.dlOpts.Max {
+			st.pruneDeadLetters(now)
+		}
 		for len(st.deadLetters) >= st.dlOpts.Max {
 			st.evictOldestDeadLetter()
 			rec.Evicted++
