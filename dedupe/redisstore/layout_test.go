@@ -187,3 +187,49 @@ func TestDeadLetterRetention(t *testing.T) {
 		}
 	})
 }
+
+// TestCompleteDropsEndedClaims: the end of a claim whose owner died stays in
+// the trade's hash only until the next completion of the trade.
+func TestCompleteDropsEndedClaims(t *testing.T) {
+	t.Parallel()
+	forEachSharedTarget(t, nil, func(t *testing.T, client redis.UniversalClient) {
+		t.Parallel()
+		ctx := t.Context()
+		store := newTestStore(t, client)
+		trade := dedupe.TradeOf("2021000000000001", "ORDER-DIED-"+t.Name())
+		died := dedupe.Event{Trade: trade, ID: "WAIT_BUYER_PAY"}
+		live := dedupe.Event{Trade: trade, ID: "TRADE_CLOSED"}
+		for _, tc := range []struct {
+			ev    dedupe.Event
+			lease time.Duration
+		}{{died, time.Millisecond}, {live, time.Minute}} {
+			if c, err := store.Claim(ctx, tc.ev, tc.lease); err != nil || c.State != dedupe.Claimed {
+				t.Fatalf("Claim = %+v, %v", c, err)
+			}
+		}
+		paid := dedupe.Event{Trade: trade, ID: "TRADE_SUCCESS"}
+		c, err := store.Claim(ctx, paid, time.Minute)
+		if err != nil || c.State != dedupe.Claimed {
+			t.Fatalf("Claim = %+v, %v", c, err)
+		}
+		// The 1ms lease of the dead owner has run out by now on Redis's clock:
+		// wait for its claim key to expire.
+		for n := int64(1); n != 0; {
+			time.Sleep(time.Millisecond)
+			if n, err = client.Exists(ctx, idKey(store.tradeTag(trade), died.ID)).Result(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ok, err := store.Complete(ctx, paid, c.Token, dedupe.Completion{Retention: time.Hour}); err != nil || !ok {
+			t.Fatalf("Complete = %v, %v", ok, err)
+		}
+		fields, err := client.HKeys(ctx, store.tradeTag(trade)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(fields)
+		if want := []string{claimFieldName(live.ID), paid.ID}; !slices.Equal(fields, want) {
+			t.Fatalf("trade's fields %q, want %q", fields, want)
+		}
+	})
+}

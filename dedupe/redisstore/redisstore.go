@@ -221,7 +221,8 @@ return 1
 // completeScript replaces the claim at KEYS[2] (and its claim field ARGV[6]
 // in the trade's hash KEYS[1]) with the done record at ARGV[5], the event's
 // done field, if ARGV[1] is its token; the record packs the time and ARGV[7]
-// (source and stale bits). It records the binding ARGV[3] (when not ”)
+// (source and stale bits), and deletes the ends of other claims that ran
+// out (their owners died). It records the binding ARGV[3] (when not ”)
 // unless another one is recorded (see claimScript for ARGV[4] and KEYS[3]),
 // and marks ARGV[8] (the Mark's done field, when given) done. The hash then
 // lives for ARGV[2] milliseconds (the retention) at least: if it held
@@ -235,16 +236,22 @@ redis.call('DEL', KEYS[2])
 local retention = tonumber(ARGV[2])
 local doneBefore = false
 local lastClaim = 0
+local ended = {ARGV[6]}
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
 	local f = fields[i]
 	if string.byte(f, 1) ~= 1 or f == '\1' or string.byte(f, 2) == 100 then
 		doneBefore = true
 	elseif f ~= ARGV[6] then
-		lastClaim = math.max(lastClaim, tonumber(fields[i + 1]) or 0)
+		local claimEnd = tonumber(fields[i + 1]) or 0
+		if claimEnd > now then
+			lastClaim = math.max(lastClaim, claimEnd)
+		else
+			table.insert(ended, f)
+		end
 	end
 end
-redis.call('HDEL', KEYS[1], ARGV[6])
+redis.call('HDEL', KEYS[1], unpack(ended))
 local record = now * 32 + tonumber(ARGV[7])
 redis.call('HSET', KEYS[1], ARGV[5], string.format('%.0f', record))
 if ARGV[8] then

@@ -787,6 +787,9 @@ func TestSentinel(t *testing.T) {
 	t.Run("Conformance", func(t *testing.T) {
 		store := newTestStore(t, client)
 		storetest.Run(t, func(*testing.T) dedupe.Store { return store })
+		storetest.RunDeadLetters(t, func(t *testing.T, max int) dedupe.DeadLetterStore {
+			return newTestStoreWith(t, client, Options{DeadLetters: dedupe.DeadLetterOptions{Max: max}})
+		})
 	})
 
 	t.Run("Failover", func(t *testing.T) {
