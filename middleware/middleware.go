@@ -410,7 +410,7 @@ func (m *Middleware) process(w http.ResponseWriter, r *http.Request, d *Delivery
 		hooks.Stale(ctx, n)
 	}
 	if d.Stale && m.opts.SkipStale {
-		switch done, err := m.complete(ctx, ev, claim.Token); {
+		switch done, err := m.complete(ctx, ev, claim.Token, n.Source, d.Stale); {
 		case done:
 			d.Outcome = OutcomeSkippedStale
 			g.done = true
@@ -553,7 +553,7 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, bu
 	if ev != nil {
 		// Complete is token-checked: if it succeeds, nobody took over, even
 		// when the renewals could not tell.
-		switch done, cerr := m.complete(ctx, *ev, d.ClaimToken); {
+		switch done, cerr := m.complete(ctx, *ev, d.ClaimToken, n.Source, d.Stale); {
 		case done:
 		case cerr == nil || lost:
 			d.Outcome, d.Err = OutcomeFailed, ErrLeaseLost
