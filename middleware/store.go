@@ -112,8 +112,8 @@ func (m *Middleware) storeClaim(ctx context.Context, ev dedupe.Event) (dedupe.Cl
 // argument. ok false with a nil error means the token no longer owns the
 // claim: the lease was lost. source and stale are recorded with the done
 // state.
-func (m *Middleware) complete(ctx context.Context, ev dedupe.Event, token string, source alipaynotify.Source, stale bool) (bool, error) {
-	done := dedupe.Completion{Retention: m.opts.Retention, Source: string(source), Stale: stale}
+func (m *Middleware) complete(ctx context.Context, ev dedupe.Event, token string, source string, stale bool) (bool, error) {
+	done := dedupe.Completion{Retention: m.opts.Retention, Source: source, Stale: stale}
 	deadline := time.Now().Add(m.opts.StoreTimeout)
 	for attempt := 1; ; attempt++ {
 		ok, err := storeCall(m, context.WithoutCancel(ctx), "complete", time.Until(deadline), func(ctx context.Context) (bool, error) {
