@@ -96,8 +96,8 @@ func piiNotification() *alipaynotify.Notification {
 	return &alipaynotify.Notification{
 		Source: alipaynotify.SourceNotify, Protocol: alipaynotify.ProtocolMapi, Partner: "2088000000000001",
 		OutTradeNo: "ORDER-MASK-1", TradeNo: "2024010122001400000000000001", TradeStatus: alipaynotify.TradeSuccess,
-		NotifyID:     "nid-mask-1",
-		TotalAmount:  alipaynotify.AmountPresent(8888), BuyerPayAmount: alipaynotify.AmountPresent(0),
+		NotifyID:    "nid-mask-1",
+		TotalAmount: alipaynotify.AmountPresent(8888), BuyerPayAmount: alipaynotify.AmountPresent(0),
 		BuyerLogonID: piiLogon, BuyerID: piiBuyerID, BuyerOpenID: piiOpenID, SellerEmail: piiSeller,
 		Subject: piiSubject, Body: piiBody,
 		PassbackParams: "k=v&buyer_email=" + piiEmail,
