@@ -121,7 +121,7 @@ func TestQueryTrade(t *testing.T) {
 				t.Fatal(err)
 			}
 			if n.TradeStatus != tt.want || n.SignType != tt.wantSign || n.Source != alipaynotify.SourceQuery || n.OutTradeNo != tr.OutTradeNo ||
-				n.TradeNo != tr.TradeNo || n.TotalAmount != 6660 || n.Protocol != c.Protocol() {
+				n.TradeNo != tr.TradeNo || n.TotalAmount != alipaynotify.AmountPresent(6660) || n.Protocol != c.Protocol() {
 				t.Errorf("got %+v", *n)
 			}
 			if reqs := g.Requests(); !reqs[0].SignatureValid || reqs[0].HTTPMethod != http.MethodPost {
