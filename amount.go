@@ -94,3 +94,60 @@ func (a *Amount) UnmarshalText(b []byte) error {
 	*a = v
 	return nil
 }
+
+// OptionalAmount is an amount a callback may or may not carry. Its zero
+// value is absent, never 0.00: Get and Present say which, so "Alipay sent no
+// amount" can never be read as "Alipay sent 0.00". It is comparable; two
+// values are equal when both are absent, or both present with the same
+// amount. To compare a notification's order amount with your order, use
+// Notification.CheckTotalAmount.
+type OptionalAmount struct {
+	amount  Amount
+	present bool
+}
+
+// AmountPresent returns a present OptionalAmount holding a (for tests and
+// the test kit; the verifier fills Notification's amounts itself).
+func AmountPresent(a Amount) OptionalAmount { return OptionalAmount{amount: a, present: true} }
+
+// Get returns the amount and whether the callback carried it. When ok is
+// false the amount is 0 and means nothing.
+func (o OptionalAmount) Get() (a Amount, ok bool) { return o.amount, o.present }
+
+// Present reports whether the callback carried the amount.
+func (o OptionalAmount) Present() bool { return o.present }
+
+// String returns the amount as Alipay writes it ("88.88"), or "" when it is
+// absent. The empty text is what an absent parameter is on the wire (Alipay
+// drops empty parameters), it is what MarshalText writes, and unlike a
+// marker such as "-" or "<absent>" it can never be taken for an amount by
+// whatever reads a log line, a JSON document or a page; slog's text handler
+// shows it as total_amount="".
+func (o OptionalAmount) String() string {
+	if !o.present {
+		return ""
+	}
+	return o.amount.String()
+}
+
+// MarshalText writes the amount as Amount.MarshalText does ("88.88"), or
+// empty text when it is absent, so that JSON carries "" for an absent
+// amount and "0.00" for a zero one (with the omitzero option, an absent
+// amount is left out).
+func (o OptionalAmount) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText reads what MarshalText writes: empty text is absent, any
+// other text is parsed as Amount.UnmarshalText parses it (an error leaves o
+// unchanged).
+func (o *OptionalAmount) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*o = OptionalAmount{}
+		return nil
+	}
+	var a Amount
+	if err := a.UnmarshalText(b); err != nil {
+		return err
+	}
+	*o = AmountPresent(a)
+	return nil
+}

@@ -38,6 +38,10 @@ var (
 	// ErrOrder: the merchant's order check rejected the callback (unknown
 	// out_trade_no, amount mismatch, ...).
 	ErrOrder = errors.New("alipaynotify: order check failed")
+	// ErrAmountMismatch: the callback's order amount is not the order's
+	// (Notification.CheckTotalAmount). It reaches you inside ErrOrder when
+	// your CheckOrder returns it.
+	ErrAmountMismatch = errors.New("alipaynotify: amount does not match the order")
 	// ErrRemoteCheck: the legacy notify_verify call did not answer "true".
 	ErrRemoteCheck = errors.New("alipaynotify: notify_verify remote check failed")
 	// ErrAmbiguous: the signature verifies, but the parameters could be cut

@@ -83,11 +83,11 @@ var fields = map[string]fieldSpec{
 	"seller_email":   {gText, readByAll, text(func(n *Notification) *string { return &n.SellerEmail })},
 
 	// Money. Only discount may be negative.
-	"total_amount":     {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.TotalAmount })},
-	"total_fee":        {gAmount, readByLegacy, money(func(n *Notification) *Amount { return &n.TotalAmount })},
-	"receipt_amount":   {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.ReceiptAmount })},
-	"invoice_amount":   {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.InvoiceAmount })},
-	"buyer_pay_amount": {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.BuyerPayAmount })},
+	"total_amount":     {gAmount, readByOpen, optionalMoney(func(n *Notification) *OptionalAmount { return &n.TotalAmount })},
+	"total_fee":        {gAmount, readByLegacy, optionalMoney(func(n *Notification) *OptionalAmount { return &n.TotalAmount })},
+	"receipt_amount":   {gAmount, readByOpen, optionalMoney(func(n *Notification) *OptionalAmount { return &n.ReceiptAmount })},
+	"invoice_amount":   {gAmount, readByOpen, optionalMoney(func(n *Notification) *OptionalAmount { return &n.InvoiceAmount })},
+	"buyer_pay_amount": {gAmount, readByOpen, optionalMoney(func(n *Notification) *OptionalAmount { return &n.BuyerPayAmount })},
 	"point_amount":     {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.PointAmount })},
 	"refund_fee":       {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.refund().Fee })},
 	"send_back_fee":    {gAmount, readByOpen, money(func(n *Notification) *Amount { return &n.SendBackFee })},
@@ -204,14 +204,24 @@ func when(field func(*Notification) *time.Time) func(*Notification, string, stri
 // money parses an amount that cannot be negative.
 func money(field func(*Notification) *Amount) func(*Notification, string, string) error {
 	return func(n *Notification, key, v string) error {
-		if v[0] == '-' {
-			return fieldErr(ErrAmount, key, "negative")
-		}
-		a, err := parseAmountField(key, v)
+		a, err := parseNonNegative(key, v)
 		if err != nil {
 			return err
 		}
 		*field(n) = a
+		return nil
+	}
+}
+
+// optionalMoney parses an amount that cannot be negative into an
+// OptionalAmount, present.
+func optionalMoney(field func(*Notification) *OptionalAmount) func(*Notification, string, string) error {
+	return func(n *Notification, key, v string) error {
+		a, err := parseNonNegative(key, v)
+		if err != nil {
+			return err
+		}
+		*field(n) = AmountPresent(a)
 		return nil
 	}
 }
@@ -226,6 +236,15 @@ func signedMoney(field func(*Notification) *Amount) func(*Notification, string, 
 		*field(n) = a
 		return nil
 	}
+}
+
+// parseNonNegative parses an amount that cannot be negative (v is never
+// empty).
+func parseNonNegative(key, v string) (Amount, error) {
+	if v[0] == '-' {
+		return 0, fieldErr(ErrAmount, key, "negative")
+	}
+	return parseAmountField(key, v)
 }
 
 func parseAmountField(key, v string) (Amount, error) {

@@ -318,7 +318,7 @@ func (n *Notification) LogValue() slog.Value {
 	str("out_trade_no", n.OutTradeNo)
 	str("trade_no", n.TradeNo)
 	str("trade_status", string(n.TradeStatus))
-	attrs = append(attrs, slog.String("total_amount", n.TotalAmount.String()))
+	str("total_amount", n.TotalAmount.String()) // left out when absent
 	if r := n.Refund; r != nil {
 		str("out_biz_no", r.OutBizNo)
 		str("refund_status", string(r.Status))

@@ -96,7 +96,8 @@ func piiNotification() *alipaynotify.Notification {
 	return &alipaynotify.Notification{
 		Source: alipaynotify.SourceNotify, Protocol: alipaynotify.ProtocolMapi, Partner: "2088000000000001",
 		OutTradeNo: "ORDER-MASK-1", TradeNo: "2024010122001400000000000001", TradeStatus: alipaynotify.TradeSuccess,
-		NotifyID:     "nid-mask-1",
+		NotifyID:    "nid-mask-1",
+		TotalAmount: alipaynotify.AmountPresent(8888), BuyerPayAmount: alipaynotify.AmountPresent(0),
 		BuyerLogonID: piiLogon, BuyerID: piiBuyerID, BuyerOpenID: piiOpenID, SellerEmail: piiSeller,
 		Subject: piiSubject, Body: piiBody,
 		PassbackParams: "k=v&buyer_email=" + piiEmail,
@@ -308,5 +309,35 @@ func TestErrorKeyMasked(t *testing.T) {
 			t.Fatalf("%s: verified", body)
 		}
 		assertMasked(t, "error", err.Error())
+	}
+}
+
+// TestMaskingKeepsAmounts: masking keeps the amounts, and an absent one
+// stays absent: left out of LogValue, "" in JSON and fmt, never "0.00".
+func TestMaskingKeepsAmounts(t *testing.T) {
+	t.Parallel()
+	n := piiNotification() // TotalAmount 88.88, BuyerPayAmount 0.00, ReceiptAmount absent
+	j := string(must(json.Marshal(n)))
+	for _, want := range []string{`"TotalAmount":"88.88"`, `"ReceiptAmount":""`, `"BuyerPayAmount":"0.00"`} {
+		if !strings.Contains(j, want) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+	assertMasked(t, "json", j)
+	if s := fmt.Sprintf("%+v", n); !strings.Contains(s, "TotalAmount:88.88 ReceiptAmount: ") || !strings.Contains(s, "BuyerPayAmount:0.00") {
+		t.Errorf("fmt: amounts not as sent in %s", s)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, noTime)).Info("n", "n", n)
+	if !strings.Contains(buf.String(), "n.total_amount=88.88") {
+		t.Errorf("slog: no total_amount in %s", buf.String())
+	}
+	assertMasked(t, "slog", buf.String())
+	absent := *n
+	absent.TotalAmount = alipaynotify.OptionalAmount{}
+	buf.Reset()
+	slog.New(slog.NewTextHandler(&buf, noTime)).Info("n", "n", &absent)
+	if strings.Contains(buf.String(), "total_amount") {
+		t.Errorf("slog: an absent total_amount is logged: %s", buf.String())
 	}
 }

@@ -106,7 +106,9 @@ type Refund struct {
 	// OutBizNo is the merchant's refund request number (open platform).
 	OutBizNo string
 	// Fee is refund_fee: the total refunded so far (cumulative; open
-	// platform).
+	// platform, where every refund notification signs it). Legacy refunds
+	// carry no refund_fee, so it is 0.00 on them: read it only when
+	// Protocol is ProtocolOpenPlatform.
 	Fee Amount
 	// Time is gmt_refund in China time.
 	Time time.Time
@@ -178,16 +180,27 @@ type Notification struct {
 	SellerEmail string
 
 	// TotalAmount is the order amount: total_amount, or legacy total_fee.
-	TotalAmount Amount
-	// ReceiptAmount is what the merchant actually received.
-	ReceiptAmount Amount
-	// InvoiceAmount is the amount that can be invoiced.
-	InvoiceAmount Amount
-	// BuyerPayAmount is what the buyer paid.
-	BuyerPayAmount Amount
-	// PointAmount is the part paid with points.
+	// It is absent, not 0.00, on a callback that signs none (the mobile web
+	// call_back_url return, gateway messages): compare it with your order
+	// through CheckTotalAmount.
+	TotalAmount OptionalAmount
+	// ReceiptAmount is what the merchant actually received (open platform).
+	// Absent on returns and on notifications of an unpaid or closed trade;
+	// 0.00 when it is sent as such (a payment made wholly with the
+	// merchant's own vouchers).
+	ReceiptAmount OptionalAmount
+	// InvoiceAmount is the amount that can be invoiced (open platform),
+	// absent when not sent, as ReceiptAmount.
+	InvoiceAmount OptionalAmount
+	// BuyerPayAmount is what the buyer paid (open platform), absent when not
+	// sent, as ReceiptAmount; 0.00 when the buyer paid nothing of their own
+	// (points or vouchers only).
+	BuyerPayAmount OptionalAmount
+	// PointAmount is the part paid with points; 0.00 when not sent, which
+	// means none was.
 	PointAmount Amount
-	// SendBackFee is the amount actually refunded (face-to-face).
+	// SendBackFee is the amount actually refunded (face-to-face); 0.00 when
+	// not sent, which means nothing was.
 	SendBackFee Amount
 
 	// Subject is the order title.
@@ -276,6 +289,65 @@ type LegacyFields struct {
 	Exterface string
 	// IsSuccess is a return's is_success=T (notifications carry none).
 	IsSuccess bool
+}
+
+// CheckTotalAmount is the amount half of the order check Alipay tells
+// merchants to make (docs/protocol.md, "What to check after the
+// signature"), for Options.CheckOrder:
+//
+//	CheckOrder: func(ctx context.Context, n *alipaynotify.Notification) error {
+//		order, err := orders.Find(ctx, n.OutTradeNo) // your lookup
+//		if err != nil {
+//			return err // an unknown order is refused
+//		}
+//		return n.CheckTotalAmount(order.Amount)
+//	},
+//
+// It returns nil when the callback carries the order amount and it equals
+// want, and an error matching ErrAmountMismatch, naming both amounts and
+// nothing else, when it differs.
+//
+// Two kinds of callback sign no amount, and for them an absent amount
+// returns nil:
+//
+//   - the mobile web (ProtocolWAP) call_back_url return, which signs only
+//     out_trade_no, request_token, result and trade_no
+//     (docs/protocol-legacy.md, "Return to call_back_url");
+//   - gateway messages (GatewayMessage), which are not trade events
+//     (docs/protocol.md, "notify_type and gateway messages").
+//
+// Accepting the return without an amount is safe: the amount was fixed
+// server to server when your server created the trade
+// (alipay.wap.trade.create.direct, signed with your key), so a return
+// Alipay signed for your out_trade_no reports the payment of that trade at
+// that amount; and the trade's notification, which always signs total_fee,
+// goes through this check when it arrives (an amount that differs refuses
+// it, so Alipay keeps retrying and you see it). Every other callback (open
+// platform, legacy mapi, escrow and mobile web notifications, open-platform
+// and legacy returns) signs its amount (total_amount or total_fee), so on
+// those an absent amount is refused with ErrMalformed rather than taken
+// for a match.
+func (n *Notification) CheckTotalAmount(want Amount) error {
+	key := "total_amount"
+	if n.Protocol != ProtocolOpenPlatform {
+		key = "total_fee"
+	}
+	got, ok := n.TotalAmount.Get()
+	switch {
+	case !ok && n.signsNoAmount():
+		return nil
+	case !ok:
+		return fieldErr(ErrMalformed, key, "missing: this kind of callback signs the order amount")
+	case got != want:
+		return fieldErr(ErrAmountMismatch, key, "the callback says "+got.String()+", the order "+want.String())
+	}
+	return nil
+}
+
+// signsNoAmount reports whether n is a kind of callback that carries no
+// order amount: a mobile web call_back_url return or a gateway message.
+func (n *Notification) signsNoAmount() bool {
+	return (n.Protocol == ProtocolWAP && n.Source == SourceReturn) || n.GatewayMessage()
 }
 
 // PassbackParamsDecoded returns passback_params URL-decoded once more, the

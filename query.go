@@ -35,10 +35,14 @@ const tradeQueryResponseKey = "alipay_trade_query_response"
 // the response, sign and alipay_cert_sn, with room to spare.
 const maxQueryTopMembers = 16
 
-// Trade-not-found codes: the open platform's sub_code and the legacy error.
+// Trade-not-found codes: the open platform's sub_code, and the legacy
+// error: TRADE_IS_NOT_EXIST in every single_trade_query answer we have seen
+// quoted, TRADE_NOT_EXIST in the escrow gateway's error list
+// (docs/protocol-legacy.md, "Trade query"). Both mean "nothing yet".
 const (
-	subCodeTradeNotExist = "ACQ.TRADE_NOT_EXIST"
-	mapiTradeNotExist    = "TRADE_NOT_EXIST"
+	subCodeTradeNotExist   = "ACQ.TRADE_NOT_EXIST"
+	mapiTradeIsNotExist    = "TRADE_IS_NOT_EXIST"
+	mapiTradeNotExistOther = "TRADE_NOT_EXIST"
 )
 
 // GatewayError is an error answer of Alipay's gateway to a trade query. It
@@ -414,7 +418,8 @@ func (o jsonObject) params() (Params, error) {
 // with SignType empty: the legacy protocol does not promise a signed answer,
 // and HTTPS to Alipay's gateway is then the only guard.
 //
-// Errors: ErrTradeNotFound for is_success=F with error TRADE_NOT_EXIST; a
+// Errors: ErrTradeNotFound for is_success=F with error TRADE_IS_NOT_EXIST
+// (or TRADE_NOT_EXIST); a
 // *GatewayError (ErrGateway) for any other is_success=F; ErrSignature,
 // ErrSignType, ErrMalformed, ErrCharset, ErrAmount, ErrAmbiguous, ErrPartner
 // as for callbacks.
@@ -436,7 +441,7 @@ func (v *Verifier) VerifySingleTradeQuery(ctx context.Context, body []byte, outT
 	switch a.isSuccess {
 	case "T":
 	case "F":
-		if a.err == mapiTradeNotExist {
+		if a.err == mapiTradeIsNotExist || a.err == mapiTradeNotExistOther {
 			return nil, ErrTradeNotFound
 		}
 		return nil, &GatewayError{Code: a.err, Signed: signType != ""}

@@ -81,7 +81,7 @@ func FuzzVerifySingleTradeQuery(f *testing.F) {
 		f.Add(s.SingleTradeQueryAnswer(tr, status, false))
 		f.Add(s.SingleTradeQueryAnswer(tr, status, true))
 	}
-	f.Add(alipaytest.SingleTradeQueryError("TRADE_NOT_EXIST"))
+	f.Add(alipaytest.SingleTradeQueryError("TRADE_IS_NOT_EXIST"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		n, err := v.VerifySingleTradeQuery(context.Background(), body, "FZ-1")
 		checkQueryResult(t, n, err, "FZ-1")

@@ -65,7 +65,7 @@ func TestVerifyTradeQuery(t *testing.T) {
 		{name: "paid", body: signedAnswer(t, s, paid, ""), check: func(t *testing.T, n *alipaynotify.Notification) {
 			want := alipaynotify.Notification{Source: alipaynotify.SourceQuery, Protocol: alipaynotify.ProtocolOpenPlatform,
 				SignType: alipaynotify.SignRSA2, AppID: alipaytest.DefaultAppID, OutTradeNo: "Q-1", TradeNo: tr.TradeNo,
-				TradeStatus: alipaynotify.TradeSuccess, TotalAmount: 8888, ReceiptAmount: 8888, BuyerPayAmount: 8888, InvoiceAmount: 8888,
+				TradeStatus: alipaynotify.TradeSuccess, TotalAmount: alipaynotify.AmountPresent(8888), ReceiptAmount: alipaynotify.AmountPresent(8888), BuyerPayAmount: alipaynotify.AmountPresent(8888), InvoiceAmount: alipaynotify.AmountPresent(8888),
 				BuyerID: alipaytest.DefaultBuyerID, BuyerLogonID: "159****5620"}
 			got := *n
 			if got.Source != want.Source || got.Protocol != want.Protocol || got.SignType != want.SignType || got.AppID != want.AppID ||
@@ -92,7 +92,7 @@ func TestVerifyTradeQuery(t *testing.T) {
 			}
 		}},
 		{name: "SDK-style text with escapes", body: signedAnswer(t, s, sdkStyle, ""), check: func(t *testing.T, n *alipaynotify.Notification) {
-			if n.Subject != "中文 <&>" || n.TotalAmount != 8888 {
+			if n.Subject != "中文 <&>" || n.TotalAmount != alipaynotify.AmountPresent(8888) {
 				t.Errorf("Subject %q, TotalAmount %v", n.Subject, n.TotalAmount)
 			}
 		}},
@@ -280,7 +280,7 @@ func TestVerifySingleTradeQuery(t *testing.T) {
 	}{
 		{name: "signed", body: signed, check: func(t *testing.T, n *alipaynotify.Notification) {
 			if n.Source != alipaynotify.SourceQuery || n.Protocol != alipaynotify.ProtocolMapi || n.SignType != alipaynotify.SignMD5 ||
-				n.Partner != alipaytest.DefaultPID || n.TradeStatus != alipaynotify.TradeSuccess || n.TotalAmount != 1234 ||
+				n.Partner != alipaytest.DefaultPID || n.TradeStatus != alipaynotify.TradeSuccess || n.TotalAmount != alipaynotify.AmountPresent(1234) ||
 				n.TradeNo != tr.TradeNo || n.Legacy.Price != 1234 || n.SellerID != alipaytest.DefaultPID || n.Legacy.BuyerEmail == "" {
 				t.Errorf("got %+v", *n)
 			}
@@ -301,7 +301,8 @@ func TestVerifySingleTradeQuery(t *testing.T) {
 				t.Errorf("status %q, GmtPayment %v", n.TradeStatus, n.GmtPayment)
 			}
 		}},
-		{name: "trade not exist", body: string(alipaytest.SingleTradeQueryError("TRADE_NOT_EXIST")), wantErr: alipaynotify.ErrTradeNotFound},
+		{name: "trade is not exist", body: string(alipaytest.SingleTradeQueryError("TRADE_IS_NOT_EXIST")), wantErr: alipaynotify.ErrTradeNotFound},
+		{name: "trade not exist (escrow spelling)", body: string(alipaytest.SingleTradeQueryError("TRADE_NOT_EXIST")), wantErr: alipaynotify.ErrTradeNotFound},
 		{name: "other error", body: string(alipaytest.SingleTradeQueryError("ILLEGAL_PARTNER")), wantErr: alipaynotify.ErrGateway},
 		{name: "bad signature", body: string(otherKey.SingleTradeQueryAnswer(tr, "TRADE_SUCCESS", true)), wantErr: alipaynotify.ErrSignature},
 		{name: "tampered status", body: strings.Replace(signed, ">TRADE_SUCCESS<", ">TRADE_FINISHED<", 1), wantErr: alipaynotify.ErrSignature},
@@ -362,7 +363,7 @@ func TestCheckOrderRunsOnQueries(t *testing.T) {
 	errAmount := errors.New("amount differs from the order")
 	v, err := newVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{alipaytest.TestKey().PublicKeyPEM()},
 		CheckOrder: func(_ context.Context, n *alipaynotify.Notification) error {
-			if n.TotalAmount != 100 {
+			if n.TotalAmount != alipaynotify.AmountPresent(100) {
 				return errAmount
 			}
 			return nil

@@ -805,7 +805,7 @@ func recutReverseMoney(params *alipaytest.WireParams, got *alipaynotify.Notifica
 	signedAmount := func(key string) string {
 		v := params.Get(key)
 		if v == "" {
-			return "0.00"
+			return "" // absent: OptionalAmount.String
 		}
 		a, err := alipaynotify.ParseAmount(v)
 		if err != nil {

@@ -71,9 +71,22 @@ type Options struct {
 	// SellerIDs, when set, lists the seller_id values accepted. Default: any
 	// seller on the open platform; the Partner on legacy mapi.
 	SellerIDs []string
-	// CheckOrder, when set, runs after the signature and identity checks: look
-	// up OutTradeNo and compare TotalAmount with your order, as Alipay tells
-	// merchants to. An error rejects the callback (wrapped in ErrOrder).
+	// CheckOrder, when set, runs after the signature and identity checks:
+	// look up OutTradeNo and compare the amount with your order, as Alipay
+	// tells merchants to, with Notification.CheckTotalAmount:
+	//
+	//	CheckOrder: func(ctx context.Context, n *alipaynotify.Notification) error {
+	//		order, err := orders.Find(ctx, n.OutTradeNo) // your lookup
+	//		if err != nil {
+	//			return err
+	//		}
+	//		return n.CheckTotalAmount(order.Amount)
+	//	},
+	//
+	// Do not compare TotalAmount yourself: a mobile web call_back_url return
+	// signs no amount, and CheckTotalAmount knows which callbacks may lack
+	// one. An error rejects the callback (wrapped in ErrOrder); on a return
+	// the buyer then sees the middleware's 400 instead of your page.
 	CheckOrder func(ctx context.Context, n *Notification) error
 	// MaxReturnAge bounds the age of a return, by its signed time
 	// (timestamp on the open platform, notify_time on legacy mapi). An older

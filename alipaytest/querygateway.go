@@ -507,7 +507,7 @@ func (s *Signer) SingleTradeQueryAnswer(t *Trade, status string, signed bool) []
 }
 
 // SingleTradeQueryError returns the XML answer of a failed
-// single_trade_query: is_success=F and error (e.g. "TRADE_NOT_EXIST").
+// single_trade_query: is_success=F and error (e.g. "TRADE_IS_NOT_EXIST").
 func SingleTradeQueryError(errorCode string) []byte {
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n<alipay>")
@@ -554,7 +554,7 @@ func (g *Gateway) legacyAnswer(req GatewayRequest, tr gatewayTrade, known bool, 
 	case fault.Code != "":
 		return SingleTradeQueryError(fault.Code)
 	case !known:
-		return SingleTradeQueryError("TRADE_NOT_EXIST")
+		return SingleTradeQueryError("TRADE_IS_NOT_EXIST")
 	}
 	s := g.opts.Signer
 	return s.singleTradeQueryAnswer(req.OutTradeNo, s.legacyTradeFields(tr.t, tr.status), !g.opts.UnsignedLegacy, fault.BadSignature)

@@ -30,12 +30,12 @@ func CheckExtend(ev Event, token string, lease time.Duration) error {
 }
 
 // CheckComplete is CheckClaim for Complete, which needs a token and a
-// positive retention.
-func CheckComplete(ev Event, token string, retention time.Duration) error {
+// positive done.Retention.
+func CheckComplete(ev Event, token string, done Completion) error {
 	if err := checkOwnerCall("complete", ev, token); err != nil {
 		return err
 	}
-	return checkPositive("complete", "retention", retention)
+	return checkPositive("complete", "retention", done.Retention)
 }
 
 // CheckRelease is CheckClaim for Release, which needs a token and no

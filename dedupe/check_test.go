@@ -22,7 +22,7 @@ func TestChecks(t *testing.T) {
 	}{
 		{"claim", dedupe.CheckClaim(ev, time.Second), ""},
 		{"extend", dedupe.CheckExtend(ev, "tok", time.Second), ""},
-		{"complete", dedupe.CheckComplete(ev, "tok", time.Hour), ""},
+		{"complete", dedupe.CheckComplete(ev, "tok", dedupe.Completion{Retention: time.Hour}), ""},
 		{"release", dedupe.CheckRelease(ev, "tok"), ""},
 		{"claim empty trade", dedupe.CheckClaim(dedupe.Event{ID: "X"}, time.Second), "dedupe: invalid argument: claim: empty Event.Trade"},
 		{"claim empty ID", dedupe.CheckClaim(dedupe.Event{Trade: "T"}, time.Second), "dedupe: invalid argument: claim: empty Event.ID"},
@@ -30,8 +30,8 @@ func TestChecks(t *testing.T) {
 		{"claim zero lease", dedupe.CheckClaim(ev, 0), "dedupe: invalid argument: claim: lease 0s is not positive"},
 		{"extend empty token", dedupe.CheckExtend(ev, "", time.Second), "dedupe: invalid argument: extend: empty token"},
 		{"extend negative lease", dedupe.CheckExtend(ev, "tok", -time.Second), "dedupe: invalid argument: extend: lease -1s is not positive"},
-		{"complete empty ID", dedupe.CheckComplete(dedupe.Event{Trade: "T"}, "tok", time.Hour), "dedupe: invalid argument: complete: empty Event.ID"},
-		{"complete zero retention", dedupe.CheckComplete(ev, "tok", 0), "dedupe: invalid argument: complete: retention 0s is not positive"},
+		{"complete empty ID", dedupe.CheckComplete(dedupe.Event{Trade: "T"}, "tok", dedupe.Completion{Retention: time.Hour}), "dedupe: invalid argument: complete: empty Event.ID"},
+		{"complete zero retention", dedupe.CheckComplete(ev, "tok", dedupe.Completion{}), "dedupe: invalid argument: complete: retention 0s is not positive"},
 		{"release empty token", dedupe.CheckRelease(ev, ""), "dedupe: invalid argument: release: empty token"},
 		{"release empty trade", dedupe.CheckRelease(dedupe.Event{ID: "X"}, "tok"), "dedupe: invalid argument: release: empty Event.Trade"},
 	} {

@@ -53,7 +53,7 @@ func Example() {
 			fmt.Println("  released:", released, err)
 			return
 		}
-		completed, err := store.Complete(ctx, ev, claim.Token, 48*time.Hour)
+		completed, err := store.Complete(ctx, ev, claim.Token, dedupe.Completion{Retention: 48 * time.Hour, Source: dedupe.SourceNotify})
 		fmt.Println("  completed:", completed, err)
 	}
 
@@ -96,7 +96,7 @@ func ExampleMemoryStore_Extend() {
 	time.Sleep(100 * time.Millisecond) // the owner pauses past its lease
 	next, _ := store.Claim(ctx, other, time.Minute)
 	fmt.Println("after the lease ran out:", next.State)
-	completed, _ := store.Complete(ctx, other, paused.Token, 48*time.Hour)
+	completed, _ := store.Complete(ctx, other, paused.Token, dedupe.Completion{Retention: 48 * time.Hour})
 	fmt.Println("paused owner completed:", completed)
 
 	// Output:

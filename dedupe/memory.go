@@ -39,7 +39,10 @@ const (
 // when they are next looked at and, to bound memory, by a background janitor
 // goroutine that samples the store every minute. Close stops the janitor.
 //
-// The zero value is not usable; call NewMemoryStore.
+// It implements Inspector (Lookup, Forget) and DeadLetterStore, keeping dead
+// letters in the same maps, bounded by its DeadLetterOptions.
+//
+// The zero value is not usable; call NewMemoryStore or NewMemoryStoreWith.
 type MemoryStore struct {
 	state *memoryState
 }
@@ -50,7 +53,12 @@ type MemoryStore struct {
 type memoryState struct {
 	mu      sync.Mutex
 	entries map[memoryKey]memoryEntry
-	closed  bool
+	// ids indexes the event IDs (and Marks) of entries by trade, for Lookup;
+	// binding entries are not in it.
+	ids         map[string]map[string]struct{}
+	deadLetters map[deadLetterKey]DeadLetter
+	dlOpts      DeadLetterOptions
+	closed      bool
 
 	stopOnce      sync.Once
 	stopJanitor   chan struct{} // closed to ask the janitor to return
@@ -71,22 +79,60 @@ type memoryEntry struct {
 	binding string
 	// expires is when the lease (claim) or retention (done) runs out.
 	expires time.Time
+	// handledAt, source and stale are what Complete recorded (done only);
+	// mark is set for a done entry written as an Event.Mark.
+	handledAt time.Time
+	source    string
+	stale     bool
+	mark      bool
 }
 
-var _ Store = (*MemoryStore)(nil)
+// deadLetterKey names one dead letter: one event.
+type deadLetterKey struct{ trade, id string }
 
-// NewMemoryStore returns an empty MemoryStore and starts its janitor
-// goroutine. Call Close when done with it; a store that is dropped without
-// Close has its janitor stopped when it is garbage-collected.
+var (
+	_ Store           = (*MemoryStore)(nil)
+	_ Inspector       = (*MemoryStore)(nil)
+	_ DeadLetterStore = (*MemoryStore)(nil)
+)
+
+// defaultDeadLetters is the zero DeadLetterOptions resolved.
+var defaultDeadLetters = DeadLetterOptions{Max: DefaultMaxDeadLetters, Retention: DefaultDeadLetterRetention}
+
+// MemoryOptions configures a MemoryStore. The zero value is valid.
+type MemoryOptions struct {
+	// DeadLetters bounds the store's dead letters (the zero value: the
+	// defaults).
+	DeadLetters DeadLetterOptions
+}
+
+// NewMemoryStore returns an empty MemoryStore with the default
+// MemoryOptions and starts its janitor goroutine. Call Close when done with
+// it; a store that is dropped without Close has its janitor stopped when it
+// is garbage-collected.
 func NewMemoryStore() *MemoryStore {
-	return newMemoryStore(memorySweepInterval)
+	return newMemoryStore(memorySweepInterval, defaultDeadLetters)
 }
 
-// newMemoryStore is NewMemoryStore with the janitor's interval as a parameter,
-// so that tests can watch the janitor work.
-func newMemoryStore(sweepInterval time.Duration) *MemoryStore {
+// NewMemoryStoreWith is NewMemoryStore with opts, which it checks first: an
+// invalid option is an error wrapping ErrInvalidArgument.
+func NewMemoryStoreWith(opts MemoryOptions) (*MemoryStore, error) {
+	dl, err := opts.DeadLetters.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("dedupe: memory store: %w", err)
+	}
+	return newMemoryStore(memorySweepInterval, dl), nil
+}
+
+// newMemoryStore is NewMemoryStoreWith with the janitor's interval as a
+// parameter, so that tests can watch the janitor work, and resolved dead
+// letter options, so that tests can use a short retention.
+func newMemoryStore(sweepInterval time.Duration, dl DeadLetterOptions) *MemoryStore {
 	state := &memoryState{
 		entries:       make(map[memoryKey]memoryEntry),
+		ids:           make(map[string]map[string]struct{}),
+		deadLetters:   make(map[deadLetterKey]DeadLetter),
+		dlOpts:        dl,
 		stopJanitor:   make(chan struct{}),
 		janitorExited: make(chan struct{}),
 	}
@@ -127,7 +173,7 @@ func (s *MemoryStore) Claim(ctx context.Context, ev Event, lease time.Duration) 
 		return Claim{State: Busy, Remaining: entry.expires.Sub(now)}, nil
 	}
 	claim := Claim{State: Claimed, Token: newToken()}
-	st.entries[key] = memoryEntry{ownerToken: claim.Token, expires: now.Add(lease)}
+	st.put(key, memoryEntry{ownerToken: claim.Token, expires: now.Add(lease)})
 	for _, id := range ev.Outranked {
 		if entry, ok := st.live(memoryKey{trade: ev.Trade, id: id}, now); ok && entry.ownerToken == "" {
 			claim.Stale = true
@@ -145,7 +191,7 @@ func (s *MemoryStore) Extend(ctx context.Context, ev Event, token string, lease 
 		return false, err
 	}
 	return s.asOwner(ctx, op, ev, token, func(st *memoryState, key memoryKey, now time.Time) {
-		st.entries[key] = memoryEntry{ownerToken: token, expires: now.Add(lease)}
+		st.put(key, memoryEntry{ownerToken: token, expires: now.Add(lease)})
 	})
 }
 
@@ -178,21 +224,28 @@ func (s *MemoryStore) asOwner(ctx context.Context, op string, ev Event, token st
 // whatever was stored for that ID (even a live claim): a later Claim of an
 // Event whose ID equals another event's Mark reports Done. Callers keep
 // marks and event IDs apart, for example with a prefix.
-func (s *MemoryStore) Complete(ctx context.Context, ev Event, token string, retention time.Duration) (bool, error) {
+func (s *MemoryStore) Complete(ctx context.Context, ev Event, token string, done Completion) (bool, error) {
 	const op = "complete"
-	if err := CheckComplete(ev, token, retention); err != nil {
+	if err := CheckComplete(ev, token, done); err != nil {
 		return false, err
 	}
 	return s.asOwner(ctx, op, ev, token, func(st *memoryState, key memoryKey, now time.Time) {
-		done := memoryEntry{expires: now.Add(retention)}
-		st.entries[key] = done
+		// Milliseconds, like the Redis store's records.
+		entry := memoryEntry{
+			expires:   now.Add(done.Retention),
+			handledAt: now.Truncate(time.Millisecond),
+			source:    RecordedSource(done.Source),
+			stale:     done.Stale,
+		}
+		st.put(key, entry)
 		if ev.Mark != "" {
-			st.entries[memoryKey{trade: ev.Trade, id: ev.Mark}] = done
+			entry.mark = true
+			st.put(memoryKey{trade: ev.Trade, id: ev.Mark}, entry)
 		}
 		if ev.Binding != "" {
 			bk := bindingKey(ev.Trade)
 			if b, ok := st.live(bk, now); !ok || b.binding == ev.Binding {
-				st.entries[bk] = memoryEntry{binding: ev.Binding, expires: now.Add(retention)}
+				st.put(bk, memoryEntry{binding: ev.Binding, expires: now.Add(done.Retention)})
 			}
 		}
 	})
@@ -209,12 +262,12 @@ func (s *MemoryStore) Release(ctx context.Context, ev Event, token string) (bool
 		return false, err
 	}
 	return s.asOwner(ctx, op, ev, token, func(st *memoryState, key memoryKey, _ time.Time) {
-		delete(st.entries, key)
+		st.remove(key)
 	})
 }
 
 // Close stops the janitor and waits for it to return. Every later call of
-// Claim, Extend, Complete or Release fails with ErrClosed. Close is safe to
+// a method of the store fails with ErrClosed. Close is safe to
 // call more than once and always returns nil.
 func (s *MemoryStore) Close() error {
 	st := s.state
@@ -234,10 +287,38 @@ func (st *memoryState) live(key memoryKey, now time.Time) (memoryEntry, bool) {
 		return memoryEntry{}, false
 	}
 	if !now.Before(entry.expires) {
-		delete(st.entries, key)
+		st.remove(key)
 		return memoryEntry{}, false
 	}
 	return entry, true
+}
+
+// put stores entry at key and indexes it. st.mu must be held.
+func (st *memoryState) put(key memoryKey, entry memoryEntry) {
+	st.entries[key] = entry
+	if key.binding {
+		return
+	}
+	ids := st.ids[key.trade]
+	if ids == nil {
+		ids = make(map[string]struct{})
+		st.ids[key.trade] = ids
+	}
+	ids[key.id] = struct{}{}
+}
+
+// remove deletes the entry at key and its index entry. st.mu must be held.
+func (st *memoryState) remove(key memoryKey) {
+	delete(st.entries, key)
+	if key.binding {
+		return
+	}
+	if ids := st.ids[key.trade]; ids != nil {
+		delete(ids, key.id)
+		if len(ids) == 0 {
+			delete(st.ids, key.trade)
+		}
+	}
 }
 
 // owns reports whether a live claim at key is held by token. st.mu must be
@@ -264,6 +345,7 @@ func (st *memoryState) runJanitor(interval time.Duration) {
 			return
 		case <-ticker.C:
 			st.sweep()
+			st.sweepDeadLetters()
 		}
 	}
 }
@@ -295,7 +377,7 @@ func (st *memoryState) sweepBatch() (examined, expired int) {
 		}
 		examined++
 		if !now.Before(entry.expires) {
-			delete(st.entries, key)
+			st.remove(key)
 			expired++
 		}
 	}

@@ -19,3 +19,15 @@ func TestMemoryStoreConformance(t *testing.T) {
 		return store
 	})
 }
+
+func TestMemoryStoreDeadLetters(t *testing.T) {
+	t.Parallel()
+	storetest.RunDeadLetters(t, func(t *testing.T, max int) dedupe.DeadLetterStore {
+		store, err := dedupe.NewMemoryStoreWith(dedupe.MemoryOptions{DeadLetters: dedupe.DeadLetterOptions{Max: max}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		return store
+	})
+}

@@ -14,7 +14,7 @@ import (
 
 func TestMemoryStoreJanitorDropsExpiredEntries(t *testing.T) {
 	t.Parallel()
-	store := newMemoryStore(20 * time.Millisecond)
+	store := newMemoryStore(20*time.Millisecond, defaultDeadLetters)
 	t.Cleanup(func() { _ = store.Close() })
 	ctx := t.Context()
 
@@ -23,7 +23,7 @@ func TestMemoryStoreJanitorDropsExpiredEntries(t *testing.T) {
 	if err != nil || c.State != Claimed {
 		t.Fatalf("Claim = %+v, %v", c, err)
 	}
-	if ok, err := store.Complete(ctx, expiring, c.Token, 100*time.Millisecond); err != nil || !ok {
+	if ok, err := store.Complete(ctx, expiring, c.Token, Completion{Retention: 100 * time.Millisecond}); err != nil || !ok {
 		t.Fatalf("Complete = %v, %v", ok, err)
 	}
 	claimedOnly := Event{Trade: "2021000000000001|ORDER-2", ID: "TRADE_SUCCESS"}
@@ -53,7 +53,7 @@ func TestMemoryStoreJanitorDropsExpiredEntries(t *testing.T) {
 
 func TestMemoryStoreSweepIsBounded(t *testing.T) {
 	t.Parallel()
-	store := newMemoryStore(time.Hour) // sweep is called by hand
+	store := newMemoryStore(time.Hour, defaultDeadLetters) // sweep is called by hand
 	t.Cleanup(func() { _ = store.Close() })
 	st := store.state
 
@@ -75,7 +75,7 @@ func TestMemoryStoreSweepIsBounded(t *testing.T) {
 
 func TestMemoryStoreSweepStopsWhenFewExpired(t *testing.T) {
 	t.Parallel()
-	store := newMemoryStore(time.Hour)
+	store := newMemoryStore(time.Hour, defaultDeadLetters)
 	t.Cleanup(func() { _ = store.Close() })
 	st := store.state
 
@@ -121,7 +121,7 @@ func TestMemoryStoreClose(t *testing.T) {
 	if _, err := store.Extend(ctx, ev, c.Token, time.Minute); !errors.Is(err, ErrClosed) {
 		t.Errorf("Extend after Close: %v, want ErrClosed", err)
 	}
-	if _, err := store.Complete(ctx, ev, c.Token, time.Minute); !errors.Is(err, ErrClosed) {
+	if _, err := store.Complete(ctx, ev, c.Token, Completion{Retention: time.Minute}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Complete after Close: %v, want ErrClosed", err)
 	}
 	if _, err := store.Release(ctx, ev, c.Token); !errors.Is(err, ErrClosed) {
@@ -131,7 +131,7 @@ func TestMemoryStoreClose(t *testing.T) {
 
 func TestMemoryStoreJanitorStopsWhenStoreIsCollected(t *testing.T) {
 	t.Parallel()
-	state := newMemoryStore(time.Hour).state // the store itself is dropped at once
+	state := newMemoryStore(time.Hour, defaultDeadLetters).state // the store itself is dropped at once
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		runtime.GC()
@@ -173,7 +173,7 @@ func TestMemoryStoreErrorsDoNotEchoArguments(t *testing.T) {
 	if got := err.Error(); got != "dedupe: invalid argument: claim: empty Event.ID" {
 		t.Errorf("error text %q", got)
 	}
-	_, err = store.Complete(t.Context(), Event{Trade: secret, ID: "TRADE_SUCCESS"}, "token", -time.Second)
+	_, err = store.Complete(t.Context(), Event{Trade: secret, ID: "TRADE_SUCCESS"}, "token", Completion{Retention: -time.Second})
 	if got := err.Error(); got != "dedupe: invalid argument: complete: retention -1s is not positive" {
 		t.Errorf("error text %q", got)
 	}
@@ -184,4 +184,73 @@ func (s *MemoryStore) len() int {
 	s.state.mu.Lock()
 	defer s.state.mu.Unlock()
 	return len(s.state.entries)
+}
+
+// TestMemoryStoreDeadLetterRetention uses a retention below what
+// NewMemoryStoreWith accepts: entries past it are not read, and the janitor
+// drops them.
+func TestMemoryStoreDeadLetterRetention(t *testing.T) {
+	t.Parallel()
+	store := newMemoryStore(20*time.Millisecond, DeadLetterOptions{Max: 10, Retention: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = store.Close() })
+	ctx := t.Context()
+	dl := DeadLetter{Trade: "2021000000000001|ORDER-1", ID: "TRADE_SUCCESS", Body: []byte("b")}
+	if _, err := store.RecordFailure(ctx, dl); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for store.deadLetterCount() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("janitor left %d dead letters", store.deadLetterCount())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok, err := store.DeadLetter(ctx, dl.Trade, dl.ID); err != nil || ok {
+		t.Fatalf("DeadLetter past its retention: found %v, %v", ok, err)
+	}
+	if rec, err := store.RecordFailure(ctx, dl); err != nil || rec != (Recorded{Attempts: 1}) {
+		t.Fatalf("RecordFailure after the retention = %+v, %v; want a new entry", rec, err)
+	}
+}
+
+func TestNewMemoryStoreWith(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts DeadLetterOptions
+		ok   bool
+	}{
+		{"zero", DeadLetterOptions{}, true},
+		{"48h", DeadLetterOptions{Max: 1, Retention: MinDeadLetterRetention}, true},
+		{"negative max", DeadLetterOptions{Max: -1}, false},
+		{"short retention", DeadLetterOptions{Retention: time.Hour}, false},
+		{"negative retention", DeadLetterOptions{Retention: -time.Hour}, false},
+	} {
+		store, err := NewMemoryStoreWith(MemoryOptions{DeadLetters: tc.opts})
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: error %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: error %v, want ErrInvalidArgument", tc.name, err)
+		}
+		if store != nil {
+			_ = store.Close()
+		}
+	}
+	store, err := NewMemoryStoreWith(MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	if got := store.state.dlOpts; got != defaultDeadLetters {
+		t.Errorf("zero options resolved to %+v, want %+v", got, defaultDeadLetters)
+	}
+}
+
+// deadLetterCount reports how many dead letters, expired or not, the store
+// holds.
+func (s *MemoryStore) deadLetterCount() int {
+	s.state.mu.Lock()
+	defer s.state.mu.Unlock()
+	return len(s.state.deadLetters)
 }

@@ -26,6 +26,16 @@
 // pass the exported conformance suite in package storetest, which third-party
 // stores can run against themselves, and check their arguments with the same
 // functions (CheckClaim, CheckExtend, CheckComplete, CheckRelease).
+//
+// # Operators' interfaces
+//
+// Beside Store, both stores implement two optional interfaces for the
+// people who run a merchant's service, off the path of a delivery:
+// Inspector (Lookup shows what is remembered about a trade, found with
+// TradeOf; Forget releases one event's done state so that it runs again) and
+// DeadLetterStore (the callbacks whose handler failed, kept with their
+// verified bytes so that they can be replayed). Package storetest checks
+// both when a store implements them.
 package dedupe
 
 import (
@@ -125,11 +135,28 @@ type Store interface {
 	// it, and reports whether it did.
 	Extend(ctx context.Context, ev Event, token string, lease time.Duration) (bool, error)
 	// Complete atomically replaces the claim with the done state, remembered
-	// for retention (and marks ev.Mark done for as long), if token still owns
-	// the claim; it reports whether it did. A false answer means the lease was
-	// lost and nothing was written.
-	Complete(ctx context.Context, ev Event, token string, retention time.Duration) (bool, error)
+	// for at least done.Retention (and marks ev.Mark done for as long), if
+	// token still owns the claim; it reports whether it did. A false answer
+	// means the lease was lost and nothing was written. The done state
+	// records done.Source, done.Stale and the time of the call on the store's
+	// own clock, which an Inspector shows.
+	Complete(ctx context.Context, ev Event, token string, done Completion) (bool, error)
 	// Release atomically deletes the claim if token still owns it, so that the
 	// next delivery can claim the event again; it reports whether it did.
 	Release(ctx context.Context, ev Event, token string) (bool, error)
+}
+
+// Completion is what Store.Complete records with an event's done state.
+type Completion struct {
+	// Retention is how long the done state is remembered at least: a
+	// delivery of the event within it reads Done. It must be positive.
+	Retention time.Duration
+	// Source says how the callback that got handled arrived: one of the
+	// Source constants (SourceNotify, SourceReturn, SourceReplay,
+	// SourceQuery); any other non-empty value is recorded as SourceOther, and
+	// "" as unknown. The middleware passes the Notification's Source.
+	Source string
+	// Stale is the Claim's Stale flag: a later status of the trade had been
+	// handled before this event was.
+	Stale bool
 }

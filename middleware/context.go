@@ -80,6 +80,22 @@ type Delivery struct {
 	Outcome Outcome
 	// Err is the handler's error when Outcome is OutcomeFailed.
 	Err error
+
+	// raw is the callback as received (the notify body, the return's raw
+	// query), kept as a dead letter if the handler fails; nil for
+	// deliveries without one (a trade query).
+	raw []byte
+	// via is the source recorded with the done event when it is not the
+	// notification's own: dedupe.SourceReplay for a replayed dead letter.
+	via string
+}
+
+// source is the source recorded with d's done event.
+func (d *Delivery) source() string {
+	if d.via != "" {
+		return d.via
+	}
+	return string(d.Notification.Source)
 }
 
 // NewContext returns ctx carrying n, as the middleware does: FromContext

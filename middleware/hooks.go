@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/alipaynotify/alipaynotify"
+	"github.com/alipaynotify/alipaynotify/dedupe"
 )
 
 // Hooks let merchants attach metrics and tracing without the middleware
@@ -49,6 +50,12 @@ type Hooks struct {
 	// owner, or a full lease passed with no successful renewal. The delivery
 	// answers "fail" and does not mark the event done.
 	LeaseLost func(ctx context.Context, n *alipaynotify.Notification)
+	// DeadLettered: the callback whose handler just failed was kept as a
+	// dead letter (rec.Attempts failures so far; rec.Evicted older entries
+	// dropped to make room).
+	DeadLettered func(ctx context.Context, n *alipaynotify.Notification, rec dedupe.Recorded)
+	// Forgotten: an operator forgot a handled event (Middleware.Forget).
+	Forgotten func(ctx context.Context, f Forgotten)
 	// Finished: the delivery is over and about to be answered. d.Outcome
 	// says how it ended (OutcomeRejected for a refused callback, with
 	// d.Notification set only when Rejection.Notification was), d.Err why
@@ -74,6 +81,8 @@ func JoinHooks(sets ...Hooks) Hooks {
 		j.StoreError = join3(j.StoreError, h.StoreError)
 		j.StoreCall = join4(j.StoreCall, h.StoreCall)
 		j.LeaseLost = join2(j.LeaseLost, h.LeaseLost)
+		j.DeadLettered = join3(j.DeadLettered, h.DeadLettered)
+		j.Forgotten = join2(j.Forgotten, h.Forgotten)
 		j.Finished = join3(j.Finished, h.Finished)
 	}
 	return j

@@ -70,6 +70,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/alipaynotify/alipaynotify"
@@ -125,9 +126,11 @@ func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Middleware serves notify_url and return_url. Create it with New; it is safe
 // for concurrent use.
 type Middleware struct {
-	opts  Options
-	gates gates
-	diag  diagnostics
+	opts       Options
+	gates      gates
+	diag       diagnostics
+	background sync.WaitGroup // clearFailure calls in flight
+	failedHere failedEvents   // events this process kept dead letters for
 }
 
 // New validates opts once and returns the middleware. Its errors wrap
@@ -177,7 +180,7 @@ func (m *Middleware) Notify(business http.Handler) http.Handler {
 			answer(w, http.StatusBadRequest, false)
 			return
 		}
-		d := &Delivery{Notification: n}
+		d := &Delivery{Notification: n, raw: body}
 		m.deliver(w, r, d, business)
 		switch {
 		case d.Outcome.Acknowledged():
@@ -214,7 +217,7 @@ func (m *Middleware) Return(business, page http.Handler) http.Handler {
 			m.opts.ReturnErrorHandler(w, r, err)
 			return
 		}
-		d := &Delivery{Notification: n}
+		d := &Delivery{Notification: n, raw: []byte(r.URL.RawQuery)}
 		m.deliver(w, r, d, business)
 		page.ServeHTTP(w, r.WithContext(withDelivery(r.Context(), d)))
 	})
@@ -242,6 +245,13 @@ var ErrNotVerified = errors.New("middleware: the notification was not produced b
 // response is discarded. The returned Delivery says what happened:
 // Outcome.Acknowledged() reports whether the event is now handled.
 func (m *Middleware) Deliver(ctx context.Context, n *alipaynotify.Notification, business http.Handler) *Delivery {
+	return m.deliverWithout(ctx, &Delivery{Notification: n}, business)
+}
+
+// deliverWithout runs d (its notification, and raw and via when set)
+// through the exactly-once path without an HTTP request: Deliver and Replay.
+func (m *Middleware) deliverWithout(ctx context.Context, d *Delivery, business http.Handler) *Delivery {
+	n := d.Notification
 	src := alipaynotify.SourceNotify
 	if n != nil {
 		src = n.Source
@@ -255,7 +265,6 @@ func (m *Middleware) Deliver(ctx context.Context, n *alipaynotify.Notification, 
 		m.reject(r.Context(), src, ErrNotVerified, nil)
 		return &Delivery{Outcome: OutcomeRejected, Err: ErrNotVerified}
 	}
-	d := &Delivery{Notification: n}
 	func() {
 		// The business handler's panic has already released the claim and
 		// set the outcome; here, without a server to recover it, it stops.
@@ -410,7 +419,7 @@ func (m *Middleware) process(w http.ResponseWriter, r *http.Request, d *Delivery
 		hooks.Stale(ctx, n)
 	}
 	if d.Stale && m.opts.SkipStale {
-		switch done, err := m.complete(ctx, ev, claim.Token); {
+		switch done, err := m.complete(ctx, ev, claim.Token, d.source(), d.Stale); {
 		case done:
 			d.Outcome = OutcomeSkippedStale
 			g.done = true
@@ -520,11 +529,11 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, bu
 			// runtime.Goexit (panic(nil) recovers as *runtime.PanicNilError):
 			// the claim is released; let the goroutine go on exiting.
 			d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: runtime.Goexit", ErrHandlerPanic)
-			m.failed(ctx, n, d.Err, time.Since(start))
+			m.failed(ctx, d, time.Since(start))
 			return
 		}
 		d.Outcome, d.Err = OutcomeFailed, fmt.Errorf("%w: %v", ErrHandlerPanic, rec)
-		m.failed(ctx, n, d.Err, time.Since(start))
+		m.failed(ctx, d, time.Since(start))
 		if n.Source != alipaynotify.SourceReturn || rec == http.ErrAbortHandler {
 			panic(rec)
 		}
@@ -547,18 +556,19 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, bu
 		} else if ev != nil {
 			m.release(ctx, *ev, d.ClaimToken)
 		}
-		m.failed(ctx, n, d.Err, elapsed)
+		m.failed(ctx, d, elapsed)
 		return
 	}
 	if ev != nil {
 		// Complete is token-checked: if it succeeds, nobody took over, even
 		// when the renewals could not tell.
-		switch done, cerr := m.complete(ctx, *ev, d.ClaimToken); {
+		switch done, cerr := m.complete(ctx, *ev, d.ClaimToken, d.source(), d.Stale); {
 		case done:
+			m.clearFailure(ctx, *ev, false)
 		case cerr == nil || lost:
 			d.Outcome, d.Err = OutcomeFailed, ErrLeaseLost
 			m.leaseLost(ctx, n)
-			m.failed(ctx, n, d.Err, elapsed)
+			m.failed(ctx, d, elapsed)
 			return
 		default:
 			m.opts.Logger.ErrorContext(ctx, "alipaynotify: handled but not remembered; a re-delivery would run the handler again",
@@ -571,11 +581,15 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, d *Delivery, bu
 	}
 }
 
-func (m *Middleware) failed(ctx context.Context, n *alipaynotify.Notification, err error, d time.Duration) {
-	m.opts.Logger.ErrorContext(ctx, "alipaynotify: business handler failed", "event", logEvent(n), "error", err.Error())
+// failed reports the business handler's failure of d (d.Err) after
+// elapsed, and keeps the callback as a dead letter.
+func (m *Middleware) failed(ctx context.Context, d *Delivery, elapsed time.Duration) {
+	n := d.Notification
+	m.opts.Logger.ErrorContext(ctx, "alipaynotify: business handler failed", "event", logEvent(n), "error", d.Err.Error())
 	if m.opts.Hooks.Failed != nil {
-		m.opts.Hooks.Failed(ctx, n, err, d)
+		m.opts.Hooks.Failed(ctx, n, d.Err, elapsed)
 	}
+	m.recordFailure(ctx, d)
 }
 
 // callBusiness runs the business handler and turns its result into an error.

@@ -446,7 +446,7 @@ func (failingStore) Claim(context.Context, dedupe.Event, time.Duration) (dedupe.
 func (failingStore) Extend(context.Context, dedupe.Event, string, time.Duration) (bool, error) {
 	return false, errDown
 }
-func (failingStore) Complete(context.Context, dedupe.Event, string, time.Duration) (bool, error) {
+func (failingStore) Complete(context.Context, dedupe.Event, string, dedupe.Completion) (bool, error) {
 	return false, errDown
 }
 func (failingStore) Release(context.Context, dedupe.Event, string) (bool, error) {

@@ -56,6 +56,13 @@ type Options struct {
 	// overruns its bound is abandoned (its context is cancelled) and counts
 	// as a store failure. Default: 2s.
 	StoreTimeout time.Duration
+	// DisableDeadLetters turns off the dead letters: by default, when the
+	// Store keeps them (dedupe.DeadLetterStore, as both stores of this module
+	// do), a callback whose business handler fails is kept with its error
+	// and attempt count until it is handled, so that an operator can list
+	// and replay it after Alipay gave up (see Middleware.Replay); each
+	// success then costs one more store call, in the background.
+	DisableDeadLetters bool
 	// MaxBodyBytes limits a notify body. Default: 64 KiB.
 	MaxBodyBytes int64
 	// AtLeastOnce runs the handler without a claim when the store fails,

@@ -51,12 +51,12 @@ func (s *scriptedStore) Extend(ctx context.Context, ev dedupe.Event, token strin
 	return s.Store.Extend(ctx, ev, token, lease)
 }
 
-func (s *scriptedStore) Complete(ctx context.Context, ev dedupe.Event, token string, retention time.Duration) (bool, error) {
+func (s *scriptedStore) Complete(ctx context.Context, ev dedupe.Event, token string, done dedupe.Completion) (bool, error) {
 	s.completes.Add(1)
 	if s.complete != nil {
 		return s.complete(ctx)
 	}
-	return s.Store.Complete(ctx, ev, token, retention)
+	return s.Store.Complete(ctx, ev, token, done)
 }
 
 func (s *scriptedStore) Release(ctx context.Context, ev dedupe.Event, token string) (bool, error) {

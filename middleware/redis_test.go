@@ -205,7 +205,7 @@ func (nopStore) Claim(context.Context, dedupe.Event, time.Duration) (dedupe.Clai
 func (nopStore) Extend(context.Context, dedupe.Event, string, time.Duration) (bool, error) {
 	return true, nil
 }
-func (nopStore) Complete(context.Context, dedupe.Event, string, time.Duration) (bool, error) {
+func (nopStore) Complete(context.Context, dedupe.Event, string, dedupe.Completion) (bool, error) {
 	return true, nil
 }
 func (nopStore) Release(context.Context, dedupe.Event, string) (bool, error) { return true, nil }

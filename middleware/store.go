@@ -110,12 +110,14 @@ func (m *Middleware) storeClaim(ctx context.Context, ev dedupe.Event) (dedupe.Cl
 // complete marks the event done, bounded by StoreTimeout in all: it retries a
 // store failure (twice at most, while time is left) but never an invalid
 // argument. ok false with a nil error means the token no longer owns the
-// claim: the lease was lost.
-func (m *Middleware) complete(ctx context.Context, ev dedupe.Event, token string) (bool, error) {
+// claim: the lease was lost. source and stale are recorded with the done
+// state.
+func (m *Middleware) complete(ctx context.Context, ev dedupe.Event, token string, source string, stale bool) (bool, error) {
+	done := dedupe.Completion{Retention: m.opts.Retention, Source: source, Stale: stale}
 	deadline := time.Now().Add(m.opts.StoreTimeout)
 	for attempt := 1; ; attempt++ {
 		ok, err := storeCall(m, context.WithoutCancel(ctx), "complete", time.Until(deadline), func(ctx context.Context) (bool, error) {
-			return m.opts.Store.Complete(ctx, ev, token, m.opts.Retention)
+			return m.opts.Store.Complete(ctx, ev, token, done)
 		}, nil)
 		if err == nil {
 			return ok, nil

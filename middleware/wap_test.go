@@ -1,6 +1,8 @@
 package middleware_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -195,4 +197,75 @@ func TestWAPWrongRoute(t *testing.T) {
 // call_back_url return's age is bounded by the date its trade_no begins with.
 func wapTradeNo(i int) string {
 	return time.Now().In(alipaynotify.ChinaTime).Format("20060102") + fmt.Sprintf("310000%02d", i)
+}
+
+// TestWAPReturnCheckOrderRecipe is issue 16: with the documented CheckOrder
+// recipe (look the order up, then n.CheckTotalAmount), the buyer's mobile web
+// call_back_url return, which signs no amount, reaches the handler and the
+// success page, while a notification whose amount differs from the order's
+// is refused and never runs the handler.
+func TestWAPReturnCheckOrderRecipe(t *testing.T) {
+	t.Parallel()
+	orders := map[string]alipaynotify.Amount{"WAP-16A": 990, "WAP-16B": 990, "WAP-16C": 0}
+	checkOrder := func(_ context.Context, n *alipaynotify.Notification) error {
+		want, ok := orders[n.OutTradeNo]
+		if !ok {
+			return errors.New("unknown order")
+		}
+		return n.CheckTotalAmount(want)
+	}
+	for name, s := range wapSigners() {
+		t.Run(name, func(t *testing.T) {
+			rsa := alipaytest.NewWAPRSASigner(nil, nil)
+			v, err := alipaynotify.NewVerifier(alipaynotify.Options{
+				Legacy: alipaynotify.LegacyOptions{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key,
+					WAP: alipaynotify.WAPOptions{MerchantPrivateKey: rsa.MerchantPrivateKeyPEM(), PublicKeys: []string{rsa.AlipayPublicKeyPEM()}}},
+				CheckOrder: checkOrder,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := newFixture(t, middleware.Options{Verifier: v})
+
+			// The buyer comes back first: no amount signed, the handler runs
+			// and the buyer sees the page.
+			d := f.returnPage(t, s.Return(alipaytest.Fields{"out_trade_no": "WAP-16A", "trade_no": wapTradeNo(16)}))
+			if d.Outcome != middleware.OutcomeHandled || d.Notification.TotalAmount.Present() {
+				t.Fatalf("return: outcome %v, amount %q", d.Outcome, d.Notification.TotalAmount)
+			}
+			// Its notification, with the order's amount, is the same event.
+			paid := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-16A", "trade_no": wapTradeNo(16), "total_fee": "9.90"})
+			if code, body := f.notify(t, paid); code != 200 || body != "success" {
+				t.Fatalf("notify with the order's amount: %d %q", code, body)
+			}
+
+			// A notification for another amount is refused, every time.
+			cheap := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-16B", "trade_no": wapTradeNo(17), "total_fee": "0.01"})
+			for i := 0; i < 2; i++ {
+				if code, body := f.notify(t, cheap); code != 400 || body != "fail" {
+					t.Fatalf("notify with another amount: %d %q", code, body)
+				}
+			}
+			// A free order's notification says 0.00, which matches 0.00.
+			free := s.Notify(alipaytest.Fields{"out_trade_no": "WAP-16C", "trade_no": wapTradeNo(18), "total_fee": "0.00"})
+			if code, body := f.notify(t, free); code != 200 || body != "success" {
+				t.Fatalf("notify of a 0.00 order: %d %q", code, body)
+			}
+			// An unknown order's return is refused: the recipe still looks
+			// the order up.
+			if w := f.serve(s.Return(alipaytest.Fields{"out_trade_no": "WAP-16X", "trade_no": wapTradeNo(19)}).Request("/alipay/return")); w.Code != 400 {
+				t.Fatalf("unknown order's return: %d", w.Code)
+			}
+
+			for key, want := range map[string]int{
+				alipaytest.DefaultPID + "|WAP-16A|TRADE_SUCCESS||": 1,
+				alipaytest.DefaultPID + "|WAP-16B|TRADE_SUCCESS||": 0,
+				alipaytest.DefaultPID + "|WAP-16C|TRADE_SUCCESS||": 1,
+			} {
+				if n, _ := f.runsOf(key); n != want {
+					t.Errorf("%s ran %d times, want %d", key, n, want)
+				}
+			}
+		})
+	}
 }

@@ -138,7 +138,7 @@ func TestReconcile(t *testing.T) {
 func TestReconcileRefusesWhatTheMiddlewareDidNotVerify(t *testing.T) {
 	t.Parallel()
 	handBuilt := &alipaynotify.Notification{Source: alipaynotify.SourceQuery, Protocol: alipaynotify.ProtocolOpenPlatform,
-		AppID: alipaytest.DefaultAppID, OutTradeNo: "HB-1", TradeNo: "2024", TradeStatus: alipaynotify.TradeSuccess, TotalAmount: 100}
+		AppID: alipaytest.DefaultAppID, OutTradeNo: "HB-1", TradeNo: "2024", TradeStatus: alipaynotify.TradeSuccess, TotalAmount: alipaynotify.AmountPresent(100)}
 	other := *handBuilt
 	other.OutTradeNo = "HB-2"
 	unknown := *handBuilt

@@ -7,25 +7,47 @@
 //
 // # How it works
 //
-// Each event ID (and each Mark) of a trade is one Redis string key:
+// Each trade is one Redis hash, kept for the retention of its done events:
+//
+//	Prefix + "{" + hash(Trade) + "}"
+//
+// where the hash is the first 16 characters of the unpadded base64url
+// SHA-256 of the trade. Its fields are the trade's done events and Marks,
+// each under its ID as it is (so that Lookup can list them) with a packed
+// record of when it was handled (Redis TIME, in milliseconds), from which
+// source, and whether it was stale; the trade's Binding, as 64 bits of its
+// SHA-256; and the end of each live claim, for Lookup. A claim itself is
+// one short-lived string key holding its random owner token:
 //
 //	Prefix + "{" + hash(Trade) + "}" + hash(ID)
 //
-// where the hashes are the first 16 and 8 characters of the unpadded
-// base64url SHA-256 of the strings. The braces make the trade's hash the
-// Cluster hash tag, so all keys of a trade live in one slot and one script can
-// use them together. A claim holds its random owner token; a done event holds
-// "1", which Redis stores as a shared integer. With the default Prefix a
-// remembered event costs about 120 bytes of Redis memory. A trade whose
-// events carry a Binding has one more key, the trade's hash tag followed by
-// "~", holding the Binding for the retention: about 165 bytes per trade.
+// (the first 8 characters of the ID's hash). The braces make the trade's
+// hash the Cluster hash tag, so all keys of a trade live in one slot and one
+// script can use them together. A trade's hash expires as a whole: its first
+// completion sets its expiry to the retention, later ones only ever lengthen
+// it, so every done event is remembered for its retention at least.
+//
+// Small hashes are stored compactly (listpack), so with the default Prefix
+// a trade with one done event costs about 168 bytes of Redis memory, and each
+// further event of the trade about 32 more: 100 bytes per event at two events
+// per trade. A recorded Binding adds about 16 bytes per trade. BENCHMARKS.md
+// has the measurements (TestMemoryPerEvent).
+//
+// Dead letters (DeadLetterStore) live in two keys with the fixed hash tag
+// "{dl}", so in one slot: a sorted set indexing the entries by their last
+// failure, and a hash of their parts. They are bounded by
+// Options.DeadLetters (10 000 entries and 7 days after the last failure by
+// default); a typical entry with a 1.2 KB notification costs about 2.1 KB.
 //
 // Every method is one Lua script, run with EVALSHA (falling back to EVAL when
 // Redis has not cached the script yet, which costs one extra round trip per
 // script and server), so each is atomic and takes one round trip: a first
 // delivery costs two (Claim, then Complete), a duplicate one (Claim). Leases
-// and retentions are key expiries (PX): they run on Redis's clock, never the
-// client's. Extend, Complete and Release compare the token before they write.
+// and retentions are key expiries (PX) and handled-at times are Redis TIME:
+// they run on Redis's clock, never the client's. Extend, Complete and Release
+// compare the token before they write. The Inspector and DeadLetterStore
+// methods are one script each too; Lookup and the dead-letter reads write
+// nothing.
 //
 // # What it guarantees, and where that ends
 //
@@ -51,13 +73,31 @@
 // appendfsync everysec, up to about a second of writes; with appendfsync
 // always, nothing that was acknowledged; with persistence off, everything.
 //
-// Memory policy matters too. An evicted done key lets a redelivered event run
+// Memory policy matters too. An evicted trade lets its redelivered events run
 // again, and an evicted claim lets two owners run at once: run the Redis that
 // holds this store with maxmemory-policy noeviction (or volatile-ttl with
-// ample memory). An LRU or LFU policy also disables Redis's shared integers,
-// which adds about 16 bytes to every done event.
+// ample memory).
 //
-// Keys hash the trade and the ID rather than store them: two trades share
-// keys only if 96 bits of their SHA-256 agree, and two IDs of one trade only
-// if 48 bits do, which is negligible at any realistic volume.
+// Keys hash the trade rather than store it: two trades share keys only if 96
+// bits of their SHA-256 agree, and two claims of one trade only if 48 bits of
+// their IDs' do, which is negligible at any realistic volume.
+//
+// # Upgrading from the per-event layout
+//
+// Earlier versions kept each done event (and Mark) as its own string key,
+// the claim key above holding "1", and a trade's Binding at the trade's tag
+// followed by "~". The store still reads those keys, never writes them:
+// Claim answers Done for an event done in that layout, Conflict for a
+// trade_no other than the one bound there, and Stale when an Outranked ID is
+// done there; Forget deletes such a key for the one ID it is given; Lookup
+// lists the plain trade statuses done there (flagged Legacy: that layout
+// hashed the IDs, so refund events cannot be listed). The old keys expire on
+// their own within their retention (190 days by default), after which this
+// compatibility reading costs nothing but a few GETs per Claim.
+//
+// Instances running an earlier version do not read the per-trade hashes: an
+// event completed by an upgraded instance and delivered again to an old one
+// would run again. Do not run both versions against one Redis at the same
+// time: stop the old instances before starting the new ones (Alipay retries
+// the callbacks answered meanwhile).
 package redisstore

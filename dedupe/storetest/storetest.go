@@ -29,6 +29,23 @@
 //   - Trades and IDs are opaque strings: long, non-ASCII, NUL bytes and Redis
 //     hash-tag braces must all work.
 //
+// A store that also implements dedupe.Inspector or dedupe.DeadLetterStore
+// is held to those interfaces too:
+//
+//   - Lookup lists a trade's done events (with the Completion's source, as
+//     dedupe.RecordedSource shows it, and stale flag, and a HandledAt on the
+//     store's clock within a second of the test's) and in-flight ones (with
+//     the lease left), sorted by ID, without Marks, released or expired
+//     claims, or expired events; Bound once a Binding was recorded.
+//   - Forget deletes one event's done state and nothing else: not another
+//     event, a claim, a Mark or the binding.
+//   - RecordFailure creates an entry per event and updates it on repeated
+//     failures (Attempts, Last, Source, Body, Err; First kept), keeping its
+//     own copy of Body; ClearFailure deletes it; the arguments
+//     dedupe.CheckDeadLetter refuses fail with ErrInvalidArgument.
+//     RunDeadLetters checks the order of DeadLetters and the eviction at
+//     the maximum on fresh stores.
+//
 // The subtests run in parallel, and those that wait for leases and
 // retentions of a few hundred milliseconds to run out share one real-time
 // wait, so the suite takes about two seconds. Timing checks leave wide
@@ -112,6 +129,27 @@ func Run(t *testing.T, newStore func(t *testing.T) dedupe.Store) {
 			tc.test(t, newStore(t))
 		})
 	}
+	for _, tc := range inspectorTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t)
+			in, ok := s.(dedupe.Inspector)
+			if !ok {
+				t.Skip("the store is not a dedupe.Inspector")
+			}
+			tc.test(t, s, in)
+		})
+	}
+	for _, tc := range deadLetterTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, ok := newStore(t).(dedupe.DeadLetterStore)
+			if !ok {
+				t.Skip("the store is not a dedupe.DeadLetterStore")
+			}
+			tc.test(t, s)
+		})
+	}
 	t.Run("Expiry", func(t *testing.T) {
 		t.Parallel()
 		runExpiryTests(t, newStore)
@@ -135,6 +173,7 @@ func runExpiryTests(t *testing.T, newStore func(t *testing.T) dedupe.Store) {
 		{"ExtendSetsLease", testExtendSetsLease},
 		{"RetentionExpiry", testRetentionExpiry},
 		{"MarkExpiresWithRetention", testMarkExpiresWithRetention},
+		{"LookupDropsExpired", testLookupDropsExpired},
 	}
 	s := newStore(t)
 	afterExpiry := make([]func(t *testing.T), len(tests))
@@ -221,7 +260,7 @@ func testWrongTokenChangesNothing(t *testing.T, s dedupe.Store) {
 		if wrong == token {
 			continue
 		}
-		if ok, err := s.Complete(ctx, ev, wrong, longRetention); err != nil || ok {
+		if ok, err := s.Complete(ctx, ev, wrong, dedupe.Completion{Retention: longRetention}); err != nil || ok {
 			t.Errorf("Complete with a wrong token = %v, %v; want false, nil", ok, err)
 		}
 		if ok, err := s.Extend(ctx, ev, wrong, longLease); err != nil || ok {
@@ -661,24 +700,24 @@ func testInvalidArguments(t *testing.T, s dedupe.Store) {
 			_, err := s.Extend(ctx, ev, token, -time.Second)
 			return err
 		}},
-		{"Complete/empty trade", dedupe.CheckComplete(dedupe.Event{ID: ev.ID}, token, longRetention), func() error {
-			_, err := s.Complete(ctx, dedupe.Event{ID: ev.ID}, token, longRetention)
+		{"Complete/empty trade", dedupe.CheckComplete(dedupe.Event{ID: ev.ID}, token, dedupe.Completion{Retention: longRetention}), func() error {
+			_, err := s.Complete(ctx, dedupe.Event{ID: ev.ID}, token, dedupe.Completion{Retention: longRetention})
 			return err
 		}},
-		{"Complete/empty ID", dedupe.CheckComplete(dedupe.Event{Trade: trade}, token, longRetention), func() error {
-			_, err := s.Complete(ctx, dedupe.Event{Trade: trade}, token, longRetention)
+		{"Complete/empty ID", dedupe.CheckComplete(dedupe.Event{Trade: trade}, token, dedupe.Completion{Retention: longRetention}), func() error {
+			_, err := s.Complete(ctx, dedupe.Event{Trade: trade}, token, dedupe.Completion{Retention: longRetention})
 			return err
 		}},
-		{"Complete/empty token", dedupe.CheckComplete(ev, "", longRetention), func() error {
-			_, err := s.Complete(ctx, ev, "", longRetention)
+		{"Complete/empty token", dedupe.CheckComplete(ev, "", dedupe.Completion{Retention: longRetention}), func() error {
+			_, err := s.Complete(ctx, ev, "", dedupe.Completion{Retention: longRetention})
 			return err
 		}},
-		{"Complete/zero retention", dedupe.CheckComplete(ev, token, 0), func() error {
-			_, err := s.Complete(ctx, ev, token, 0)
+		{"Complete/zero retention", dedupe.CheckComplete(ev, token, dedupe.Completion{Retention: 0}), func() error {
+			_, err := s.Complete(ctx, ev, token, dedupe.Completion{Retention: 0})
 			return err
 		}},
-		{"Complete/negative retention", dedupe.CheckComplete(ev, token, -time.Second), func() error {
-			_, err := s.Complete(ctx, ev, token, -time.Second)
+		{"Complete/negative retention", dedupe.CheckComplete(ev, token, dedupe.Completion{Retention: -time.Second}), func() error {
+			_, err := s.Complete(ctx, ev, token, dedupe.Completion{Retention: -time.Second})
 			return err
 		}},
 		{"Release/empty trade", dedupe.CheckRelease(dedupe.Event{ID: ev.ID}, token), func() error {
@@ -777,10 +816,11 @@ func mustClaimed(t *testing.T, s dedupe.Store, ev dedupe.Event, lease time.Durat
 // mustComplete calls Complete and requires its answer to be want.
 func mustComplete(t *testing.T, s dedupe.Store, ev dedupe.Event, token string, retention time.Duration, want bool) {
 	t.Helper()
-	if err := dedupe.CheckComplete(ev, token, retention); err != nil {
+	done := dedupe.Completion{Retention: retention, Source: dedupe.SourceNotify}
+	if err := dedupe.CheckComplete(ev, token, done); err != nil {
 		t.Fatalf("the suite's own Complete breaks a dedupe.CheckComplete rule: %v", err)
 	}
-	ok, err := s.Complete(t.Context(), ev, token, retention)
+	ok, err := s.Complete(t.Context(), ev, token, done)
 	if err != nil {
 		t.Fatalf("Complete: %v", err)
 	}

@@ -204,11 +204,11 @@ type recordingStore struct {
 }
 
 // Complete implements dedupe.Store.
-func (s *recordingStore) Complete(ctx context.Context, ev dedupe.Event, token string, retention time.Duration) (bool, error) {
+func (s *recordingStore) Complete(ctx context.Context, ev dedupe.Event, token string, done dedupe.Completion) (bool, error) {
 	if s.delay > 0 {
 		time.Sleep(s.delay)
 	}
-	ok, err := s.Store.Complete(ctx, ev, token, retention)
+	ok, err := s.Store.Complete(ctx, ev, token, done)
 	switch {
 	case err != nil:
 		io.WriteString(s.log, "CFAIL\t"+token+"\t"+strings.ReplaceAll(err.Error(), "\n", " ")+"\n")

@@ -768,7 +768,7 @@ func completeOne(ctx context.Context, store dedupe.Store, ev dedupe.Event) error
 	if c.State != dedupe.Claimed {
 		return fmt.Errorf("claim of a fresh event: %v", c.State)
 	}
-	ok, err := store.Complete(ctx, ev, c.Token, middleware.DefaultRetention)
+	ok, err := store.Complete(ctx, ev, c.Token, dedupe.Completion{Retention: middleware.DefaultRetention, Source: dedupe.SourceNotify})
 	if err == nil && !ok {
 		err = errors.New("complete lost the claim")
 	}

@@ -26,7 +26,7 @@ func (Store) Extend(context.Context, dedupe.Event, string, time.Duration) (bool,
 }
 
 // Complete always succeeds and writes nothing.
-func (Store) Complete(context.Context, dedupe.Event, string, time.Duration) (bool, error) {
+func (Store) Complete(context.Context, dedupe.Event, string, dedupe.Completion) (bool, error) {
 	return true, nil
 }
 

@@ -72,6 +72,49 @@ type Config struct {
 	MerchantPrivateKey string
 	// RedisURL, when set, keeps the dedupe state in Redis.
 	RedisURL string
+	// Orders, when set, is the shop's order book: every callback is then
+	// checked against it (Shop.CheckOrder). FromEnv leaves it nil, because
+	// the example servers are driven by a simulator whose orders this shop
+	// never created; a real shop always sets it.
+	Orders Orders
+}
+
+// Orders is the shop's order book.
+type Orders interface {
+	// OrderAmount returns the amount of the order the shop created as
+	// outTradeNo, or an error (ErrUnknownOrder when there is none).
+	OrderAmount(ctx context.Context, outTradeNo string) (alipaynotify.Amount, error)
+}
+
+// ErrUnknownOrder is what Orders returns for an out_trade_no the shop never
+// created.
+var ErrUnknownOrder = errors.New("merchant: unknown order")
+
+// OrderBook is an in-memory Orders, for tests and demos.
+type OrderBook map[string]alipaynotify.Amount
+
+// OrderAmount implements Orders.
+func (b OrderBook) OrderAmount(_ context.Context, outTradeNo string) (alipaynotify.Amount, error) {
+	a, ok := b[outTradeNo]
+	if !ok {
+		return 0, ErrUnknownOrder
+	}
+	return a, nil
+}
+
+// CheckOrder is the order check Alipay tells merchants to make, as
+// alipaynotify.Options.CheckOrder: the order exists, and the callback's
+// amount is the order's. It uses the recipe, Notification.CheckTotalAmount,
+// so that a mobile web call_back_url return, which signs no amount, reaches
+// the return page instead of being refused as a 0.00 payment.
+func CheckOrder(orders Orders) func(context.Context, *alipaynotify.Notification) error {
+	return func(ctx context.Context, n *alipaynotify.Notification) error {
+		want, err := orders.OrderAmount(ctx, n.OutTradeNo)
+		if err != nil {
+			return err
+		}
+		return n.CheckTotalAmount(want)
+	}
 }
 
 // FromEnv reads the Config from the environment (see Config) and checks that
@@ -130,6 +173,9 @@ func FromEnv() (Config, error) {
 // VerifierOptions turns c into the options of alipaynotify.NewVerifier.
 func (c Config) VerifierOptions() alipaynotify.Options {
 	opts := alipaynotify.Options{AppID: c.AppID}
+	if c.Orders != nil {
+		opts.CheckOrder = CheckOrder(c.Orders)
+	}
 	if c.AlipayPublicKey != "" && c.AppID != "" {
 		opts.AlipayPublicKeys = []string{c.AlipayPublicKey}
 	}
@@ -276,9 +322,7 @@ func (s *Shop) Handle(ctx context.Context, n *alipaynotify.Notification) error {
 	if r := n.Refund; r != nil {
 		line.RefundStatus, line.OutBizNo = string(r.Status), r.OutBizNo
 	}
-	if has(n, "total_amount", "total_fee") {
-		line.TotalAmount = n.TotalAmount.String()
-	}
+	line.TotalAmount = n.TotalAmount.String() // "" when the callback signs none
 	if has(n, "refund_fee") {
 		line.RefundFee = n.Refund.Fee.String()
 	}
@@ -316,8 +360,8 @@ var pageTemplate = template.Must(template.New("return").Parse(`<!doctype html>
 <head><meta charset="utf-8"><title>支付成功 · Payment received</title></head>
 <body>
 <h1>支付成功<br><small lang="en">Payment received</small></h1>
-<p>订单 <strong id="order">{{.OutTradeNo}}</strong>{{with .Subject}}（{{.}}）{{end}}，{{.Amount}} 元。<br>
-<span lang="en">Order {{.OutTradeNo}}{{with .Subject}} ({{.}}){{end}}, {{.Amount}} CNY.</span></p>
+<p>订单 <strong id="order">{{.OutTradeNo}}</strong>{{with .Subject}}（{{.}}）{{end}}{{with .Amount}}，{{.}} 元{{end}}。<br>
+<span lang="en">Order {{.OutTradeNo}}{{with .Subject}} ({{.}}){{end}}{{with .Amount}}, {{.}} CNY{{end}}.</span></p>
 <p>{{.MessageZH}}<br><span lang="en">{{.Message}}</span></p>
 <p><small>outcome: <span id="outcome">{{.Outcome}}</span></small></p>
 </body>
@@ -340,7 +384,7 @@ func RenderPage(w http.ResponseWriter, d *middleware.Delivery) {
 	}{
 		OutTradeNo: n.OutTradeNo,
 		Subject:    n.Subject,
-		Amount:     n.TotalAmount.String(),
+		Amount:     n.TotalAmount.String(), // "" on a mobile web return, which signs no amount
 		Outcome:    d.Outcome.String(),
 	}
 	switch {

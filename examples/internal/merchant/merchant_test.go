@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
@@ -120,7 +122,7 @@ func TestHandleLine(t *testing.T) {
 }
 
 func TestRenderPageEscapes(t *testing.T) {
-	n := &alipaynotify.Notification{OutTradeNo: "<b>ORDER</b>", Subject: "<script>alert(1)</script>", TotalAmount: 8888}
+	n := &alipaynotify.Notification{OutTradeNo: "<b>ORDER</b>", Subject: "<script>alert(1)</script>", TotalAmount: alipaynotify.AmountPresent(8888)}
 	w := httptest.NewRecorder()
 	merchant.RenderPage(w, &middleware.Delivery{Notification: n, Outcome: middleware.OutcomeHandled})
 	body := w.Body.String()
@@ -137,5 +139,57 @@ func TestRenderPageEscapes(t *testing.T) {
 	merchant.RenderPage(w, nil)
 	if w.Code != 500 {
 		t.Fatalf("no delivery: %d", w.Code)
+	}
+}
+
+// TestCheckOrderRecipe is issue 16 end to end: with an order book, the
+// shop's CheckOrder (the recipe) lets the buyer's mobile web call_back_url
+// return, which signs no amount, through to the success page, and refuses a
+// notification whose amount is not the order's, or an unknown order.
+func TestCheckOrderRecipe(t *testing.T) {
+	var out bytes.Buffer
+	tradeNo := time.Now().In(alipaynotify.ChinaTime).Format("20060102") + "3100001616"
+	shop, err := merchant.New(merchant.Config{Partner: alipaytest.DefaultPID, MD5Key: alipaytest.DefaultMD5Key,
+		Orders: merchant.OrderBook{"WAP-16": 990, "WAP-16-CHEAP": 990}}, &out, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shop.Close() })
+	mux := http.NewServeMux()
+	mux.Handle("/alipay/notify", shop.Middleware.Notify(middleware.HandlerFunc(shop.Handle)))
+	mux.Handle("/alipay/return", shop.Middleware.Return(middleware.HandlerFunc(shop.Handle), http.HandlerFunc(shop.Page)))
+	wap := alipaytest.NewWAPSigner("", "")
+	cases := []struct {
+		name     string
+		req      *http.Request
+		code     int
+		contains string
+	}{
+		{"return without amount", wap.Return(alipaytest.Fields{"out_trade_no": "WAP-16", "trade_no": tradeNo}).Request("/alipay/return"),
+			200, "Thank you! Your order is confirmed."},
+		{"notification with the order's amount", wap.Notify(alipaytest.Fields{"out_trade_no": "WAP-16", "trade_no": tradeNo, "total_fee": "9.90"}).Request("/alipay/notify"),
+			200, "success"},
+		{"notification with another amount", wap.Notify(alipaytest.Fields{"out_trade_no": "WAP-16-CHEAP", "total_fee": "0.01"}).Request("/alipay/notify"),
+			400, "fail"},
+		{"return of an unknown order", wap.Return(alipaytest.Fields{"out_trade_no": "WAP-UNKNOWN"}).Request("/alipay/return"),
+			400, "could not be verified"},
+	}
+	for _, tc := range cases {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, tc.req)
+		if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.contains) {
+			t.Errorf("%s: %d %q; want %d with %q", tc.name, w.Code, w.Body.String(), tc.code, tc.contains)
+		}
+		if tc.code == 200 && strings.Contains(w.Body.String(), "CNY") {
+			t.Errorf("%s: the page shows an amount the return never sent: %q", tc.name, w.Body.String())
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("handler lines: %q; want the return's alone (the notification is its duplicate)", out.String())
+	}
+	var l merchant.Line
+	if err := json.Unmarshal([]byte(lines[0]), &l); err != nil || l.Source != "return" || l.OutTradeNo != "WAP-16" || l.TotalAmount != "" {
+		t.Fatalf("line %+v, %v", l, err)
 	}
 }
