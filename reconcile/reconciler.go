@@ -26,6 +26,10 @@ const (
 // maxRate is the highest Rate: one query per nanosecond.
 const maxRate = 1e9
 
+// maxInterval is the longest Interval: a year, far from the durations whose
+// doubled jitter would overflow.
+const maxInterval = 365 * 24 * time.Hour
+
 // Errors of a reconciliation that got an answer but could not act on it.
 // A query that got no verified answer returns the Querier's error as it
 // is (for a Client: ErrUnreachable, *StatusError, *alipaynotify.GatewayError,
@@ -56,6 +60,8 @@ var (
 type Querier interface {
 	QueryTrade(ctx context.Context, outTradeNo string) (*alipaynotify.Notification, error)
 }
+
+var _ Querier = (*Client)(nil)
 
 // State is what a query learnt about an order.
 type State int
@@ -172,8 +178,8 @@ type ReconcilerOptions struct {
 	// QueryTimeout. Required by Run; Reconcile does not use it.
 	Pending func(ctx context.Context) ([]string, error)
 
-	// Interval is the time between the starts of two ticks of Run.
-	// Default: DefaultInterval (1m).
+	// Interval is the time between the starts of two ticks of Run, at most
+	// a year. Default: DefaultInterval (1m).
 	Interval time.Duration
 	// Jitter spreads each tick: the next one starts Interval plus or minus
 	// a random duration of at most Jitter after the previous one, so that
@@ -241,8 +247,8 @@ func (o *ReconcilerOptions) validate() error {
 	switch {
 	case o.Interval == 0:
 		o.Interval = DefaultInterval
-	case o.Interval < 0:
-		return cfg("Interval", "must not be negative")
+	case o.Interval < 0 || o.Interval > maxInterval:
+		return cfg("Interval", "must be positive and at most a year")
 	}
 	switch {
 	case o.Jitter == 0:
@@ -383,9 +389,10 @@ func (r *Reconciler) report(ctx context.Context, res Result, err error) {
 // then starts Interval ± Jitter after the late one ended.
 //
 // Run returns ctx's error (context.Canceled or context.DeadlineExceeded)
-// once ctx ends, promptly: queries in flight are cancelled, the orders not
-// yet asked about are left for the next Run, and every goroutine it started
-// has returned. It returns an error wrapping alipaynotify.ErrConfig at once
+// once ctx ends, promptly: the queries and deliveries in flight see ctx
+// end (a delivery whose handler fails on it is released, for the next
+// callback or query), the orders not yet asked about are left for the next
+// Run, and every goroutine it started has returned. It returns an error wrapping alipaynotify.ErrConfig at once
 // when ReconcilerOptions.Pending is nil.
 func (r *Reconciler) Run(ctx context.Context) error {
 	if r.opts.Pending == nil {

@@ -203,6 +203,8 @@ func TestNewReconcilerOptions(t *testing.T) {
 		{"no querier", func(o *reconcile.ReconcilerOptions) { o.Querier = nil }, "Querier"},
 		{"a client with another verifier", func(o *reconcile.ReconcilerOptions) { o.Querier = otherClient }, "Querier"},
 		{"negative interval", func(o *reconcile.ReconcilerOptions) { o.Interval = -time.Second }, "Interval"},
+		{"interval beyond a year", func(o *reconcile.ReconcilerOptions) { o.Interval = 400 * 24 * time.Hour }, "Interval"},
+		{"the longest interval and jitter", func(o *reconcile.ReconcilerOptions) { o.Interval, o.Jitter = 365*24*time.Hour, 365*24*time.Hour-1 }, ""},
 		{"jitter as long as the interval", func(o *reconcile.ReconcilerOptions) { o.Interval, o.Jitter = time.Second, time.Second }, "Jitter"},
 		{"negative jitter", func(o *reconcile.ReconcilerOptions) { o.Jitter = -1 }, "Jitter"},
 		{"negative concurrency", func(o *reconcile.ReconcilerOptions) { o.Concurrency = -1 }, "Concurrency"},
