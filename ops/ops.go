@@ -298,18 +298,21 @@ func (p *page) showTrade(w http.ResponseWriter, r *http.Request, merchant, order
 	}
 	status := http.StatusOK
 	if len(v.Trade.Events) == 0 && !tv.Bound {
-		status = http.StatusNotFound
+		if notice == "" { // after an action, the page reports on it
+			status = http.StatusNotFound
+		}
 		v.Error = "没有此订单的记录：" + order + "。 No record of order " + order + " (merchant " + merchant + ")."
 	}
 	p.render(w, r, status, v)
 }
 
 func (p *page) deadLetters(w http.ResponseWriter, r *http.Request) {
-	p.showLetters(w, r, view{})
+	p.showLetters(w, r, http.StatusOK, view{})
 }
 
-// showLetters renders the dead-letter list under what v already holds.
-func (p *page) showLetters(w http.ResponseWriter, r *http.Request, v view) {
+// showLetters renders the dead-letter list under what v already holds, with
+// status unless the store fails.
+func (p *page) showLetters(w http.ResponseWriter, r *http.Request, status int, v view) {
 	v.Page = "deadletters"
 	dls, err := p.mw.DeadLetters(r.Context(), p.opts.MaxListed)
 	if err != nil {
@@ -321,7 +324,7 @@ func (p *page) showLetters(w http.ResponseWriter, r *http.Request, v view) {
 	for _, d := range dls {
 		v.Letters = append(v.Letters, letter(d))
 	}
-	p.render(w, r, http.StatusOK, v)
+	p.render(w, r, status, v)
 }
 
 // letter returns the row of d, without its body.
@@ -336,7 +339,7 @@ func chinaTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(alipaynotify.ChinaTime).Format("2006-01-02 15:04:05 (UTC+8)")
+	return t.In(alipaynotify.ChinaTime).Format("2006-01-02 15:04:05 北京时间")
 }
 
 // storeFailure logs a failed operator call and returns what the page says.
@@ -410,7 +413,7 @@ func (p *page) replay(w http.ResponseWriter, r *http.Request, actor string) {
 	}
 	if !ok {
 		merchant, order, _ := strings.Cut(trade, "|")
-		p.showLetters(w, r, view{Error: "没有此死信（可能已处理）：" + order + " " + id + "。 No such dead letter (it may have been handled): " +
+		p.showLetters(w, r, http.StatusNotFound, view{Error: "没有此死信（可能已处理）：" + order + " " + id + "。 No such dead letter (it may have been handled): " +
 			order + " " + id + " (merchant " + merchant + ")."})
 		return
 	}
