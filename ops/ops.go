@@ -1,6 +1,7 @@
 package alipayops
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -199,7 +200,7 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, status int, v view
 	if v.Actions {
 		v.Token = p.csrf.token(p.csrf.session(w, r))
 	}
-	var b strings.Builder
+	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, "layout", v); err != nil {
 		p.opts.Logger.ErrorContext(r.Context(), "alipayops: rendering the page failed", "page", v.Page, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -207,7 +208,7 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, status int, v view
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	w.Write([]byte(b.String()))
+	b.WriteTo(w)
 }
 
 func (p *page) home(w http.ResponseWriter, r *http.Request) {
@@ -391,9 +392,9 @@ func (p *page) refuse(w http.ResponseWriter, r *http.Request, msg string) {
 	p.render(w, r, http.StatusForbidden, view{Page: "home", Error: msg})
 }
 
-// replayContext bounds one replay when the request has no deadline: the
-// handler gets the middleware's own bounds on the store, not a request that
-// never ends.
+// replayContext bounds the replays of one request (each store call within
+// them is bounded by the middleware's StoreTimeout; this bounds the business
+// handlers too), so that a stuck handler cannot hold the request forever.
 func replayContext(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 2*time.Minute)
 }

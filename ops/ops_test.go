@@ -30,11 +30,18 @@ type shop struct {
 	mu       sync.Mutex
 	runs     map[string]int
 	failWith error
+	// started and release, when set, make each run say it started and wait
+	// to be released.
+	started, release chan struct{}
 }
 
 func newShop() *shop { return &shop{runs: map[string]int{}} }
 
 func (s *shop) handle(_ context.Context, n *alipaynotify.Notification) error {
+	if s.started != nil {
+		s.started <- struct{}{}
+		<-s.release
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failWith != nil {
@@ -428,5 +435,24 @@ func TestUnsupportedStore(t *testing.T) {
 		if w := e.do("GET", target, nil, nil); w.Code != 501 || !strings.Contains(w.Body.String(), "does not support") {
 			t.Errorf("GET %s: %d\n%s", target, w.Code, w.Body)
 		}
+	}
+}
+
+// TestInFlight: an order whose handler is running shows in flight, with the
+// lease left.
+func TestInFlight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.shop.started, e.shop.release = make(chan struct{}), make(chan struct{})
+	done := make(chan string)
+	go func() { done <- e.deliver(t, e.signer.NewTrade("ORDER-RUN", "3.00").Paid()) }()
+	<-e.shop.started
+	w := e.do("GET", "/trade?order=ORDER-RUN", nil, nil)
+	close(e.shop.release)
+	if got := <-done; got != "success" {
+		t.Errorf("the delivery answered %q", got)
+	}
+	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, "处理中 in flight") || !strings.Contains(body, "lease left") {
+		t.Errorf("%d\n%s", w.Code, body)
 	}
 }
