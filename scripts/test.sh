@@ -4,7 +4,9 @@
 # Debian machine it installs redis-server and the interop tests' Node
 # packages, then runs, stopping at the first failure: gofmt, go vet,
 # staticcheck, go test -race, the interop tests against Alipay's Node SDK, a
-# short fuzzing pass over every fuzz target, and the bench module's checks.
+# short fuzzing pass over every fuzz target, the bench module's checks, and
+# the e2e module's headless-Chromium test of the ops page (installing
+# Debian's chromium when it is missing).
 #
 # The tests start the Redis servers and the Redis Cluster they need, and stop
 # them (internal/redistest). To reuse long-lived ones instead, run
@@ -123,6 +125,20 @@ fi
 # depend on), so go test ./... above does not descend into it.
 step "bench module (vet, staticcheck, tests)"
 (cd bench && go vet ./... && { [ "${SKIP_STATICCHECK:-}" = 1 ] || go run "$STATICCHECK" ./...; } && go test -race -count=1 ./...)
+ok
+
+# e2e/ is a separate Go module too (chromedp: the library must not depend on
+# a browser driver): one test that drives the ops page in headless Chromium.
+step "e2e module (ops page in headless Chromium)"
+if [ -z "${ALIPAYNOTIFY_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
+	sudo=
+	[ "$(id -u)" = 0 ] || sudo="sudo -n"
+	$sudo apt-get update
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium </dev/null || echo "apt-get exited with $?"
+	command -v chromium >/dev/null || { echo "chromium is still missing: the ops page cannot be tested"; exit 1; }
+fi
+"${ALIPAYNOTIFY_CHROMIUM:-chromium}" --version
+(cd e2e && go vet ./... && { [ "${SKIP_STATICCHECK:-}" = 1 ] || go run "$STATICCHECK" ./...; } && go test -race -count=1 ./...)
 ok
 
 STEP=summary

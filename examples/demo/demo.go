@@ -56,6 +56,7 @@ const (
 	orderLegacy  = "1006" // legacy MD5 with notify_verify
 	orderEscrow  = "1007" // legacy escrow (担保交易): four status changes, each re-sent
 	orderWAP     = "1008" // legacy mobile web (alipay.wap.*), return racing
+	orderGivenUp = "1009" // the handler fails on all 8 tries: a dead letter, replayed
 )
 
 // scenario is 100 minutes of realistic Alipay traffic: every kind of
@@ -236,7 +237,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		return err
 	}
 	defer closeStore()
-	sh := newShop(map[string]int{prefix + orderFlaky: cfg.FlakyFailures})
+	sh := newShop(map[string]int{prefix + orderFlaky: cfg.FlakyFailures, prefix + orderGivenUp: len(simulator.AlipaySchedule)})
 	mw, err := middleware.New(middleware.Options{
 		Verifier: verifier,
 		Store:    store,
@@ -308,6 +309,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	sh.mu.Unlock()
 	sm.handlerRuns += sm.failedRuns
 	writeSummary(w, sm)
+	recovered := recoverDeadLetter(ctx, w, mw, business, sh, alipaytest.NewSigner(key), base+"/alipay/notify", prefix+orderGivenUp)
 
 	// The verdict.
 	var problems []string
@@ -323,11 +325,14 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	if sm.events != sm.notifications {
 		problems = append(problems, fmt.Sprintf("%d events handled, want %d (one per notification)", sm.events, sm.notifications))
 	}
+	if recovered != nil {
+		problems = append(problems, "dead letter: "+recovered.Error())
+	}
 	if len(problems) > 0 {
 		fmt.Fprintf(w, "\nFAIL\n  %s\n", strings.Join(problems, "\n  "))
 		return fmt.Errorf("the merchant misbehaved: %s", strings.Join(problems, "; "))
 	}
-	fmt.Fprintln(w, "\nOK: every event handled exactly once, every notification acknowledged, forged callbacks refused.")
+	fmt.Fprintln(w, "\nOK: every event handled exactly once, every notification acknowledged, forged callbacks refused, the dead letter recovered.")
 	return nil
 }
 
@@ -489,4 +494,104 @@ func writeSummary(w io.Writer, s summary) {
 	line("stale deliveries", s.stale, "delivered once, flagged: a later status came first")
 	line("notify_verify checks", s.notifyVerify, "legacy notifications confirmed with Alipay")
 	line("refused", s.refused, fmt.Sprintf("of %d forged callbacks", s.hostile))
+}
+
+// recoverDeadLetter plays issue 17's story after the traffic: Alipay tries
+// one more payment 8 times (its 24h22m schedule, back to back) and the
+// handler fails every time, so Alipay gives up; the payment is a dead
+// letter; the handler is fixed (its failures, "database busy", are used up) and an operator
+// replays the dead letter in-process, as the ops page's replay button does
+// (package ops; cmd/alipayops re-sends it to notify_url instead); it runs
+// once, and Alipay's late retry is a duplicate. It reports what went wrong.
+func recoverDeadLetter(ctx context.Context, w io.Writer, mw *middleware.Middleware, business http.Handler, sh *shop,
+	signer *alipaytest.Signer, notifyURL, order string) error {
+	fmt.Fprintf(w, "\nRecovering a dead letter: the handler of %s fails on all of Alipay's tries\n", order)
+	paid := signer.NewTrade(order, "42.00").Paid()
+	post := func() (string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, notifyURL, strings.NewReader(string(paid.Encode())))
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+		return fmt.Sprintf("%d %s", resp.StatusCode, b), err
+	}
+	for i, at := range simulator.Offsets(simulator.AlipaySchedule) {
+		got, err := post()
+		if err != nil {
+			return err
+		}
+		if got != "500 fail" {
+			return fmt.Errorf("try %d was answered %q, want a failure", i+1, got)
+		}
+		then := ": Alipay will retry"
+		if i == len(simulator.AlipaySchedule)-1 {
+			then = ": Alipay's last try"
+		}
+		fmt.Fprintf(w, "  %s  alipay  POST notify_url %s TRADE_SUCCESS (try %d)  %s  handler failed (%v)%s\n", simulator.FormatSim(at), order, i+1, got, errDatabaseBusy, then)
+	}
+	dls, err := mw.DeadLetters(ctx, 10)
+	if err != nil {
+		return err
+	}
+	var dl *dedupe.DeadLetter
+	for i := range dls {
+		if strings.HasSuffix(dls[i].Trade, "|"+order) {
+			dl = &dls[i]
+		}
+	}
+	if dl == nil {
+		return fmt.Errorf("%s is not a dead letter after Alipay gave up", order)
+	}
+	fmt.Fprintf(w, "  Alipay gives up. Dead letter: %s %s, %d attempts, last error %q\n", order, dl.ID, dl.Attempts, dl.Err)
+	before := sh.runs(order)
+	d := mw.Replay(ctx, *dl, business)
+	fmt.Fprintf(w, "  The handler is fixed; an operator replays the dead letter (ops page): %s, handler ran %d time(s)\n", d.Outcome, sh.runs(order)-before)
+	replayed := sh.runs(order)
+	got, err := post()
+	if err != nil {
+		return err
+	}
+	side := "duplicate: handler skipped"
+	if sh.runs(order) != replayed {
+		side = "handler ran again"
+	}
+	fmt.Fprintf(w, "  +24:30:00  alipay  POST notify_url %s TRADE_SUCCESS (a late copy)  %s  %s\n", order, got, side)
+	mw.Wait()
+	left, err := mw.DeadLetters(ctx, 10)
+	if err != nil {
+		return err
+	}
+	switch {
+	case dl.Attempts != len(simulator.AlipaySchedule):
+		return fmt.Errorf("%d attempts recorded, want %d", dl.Attempts, len(simulator.AlipaySchedule))
+	case d.Outcome != middleware.OutcomeHandled:
+		return fmt.Errorf("the replay ended %s (%v)", d.Outcome, d.Err)
+	case sh.runs(order) != before+1:
+		return fmt.Errorf("the handler ran %d times, want exactly once", sh.runs(order)-before)
+	case got != "200 success":
+		return fmt.Errorf("the late retry was answered %q", got)
+	case len(left) != 0:
+		return fmt.Errorf("%d dead letters left after the replay", len(left))
+	}
+	fmt.Fprintln(w, "  Recovered: 1 dead letter, handled exactly once.")
+	return nil
+}
+
+// runs returns how many times the handler succeeded for an order.
+func (s *shop) runs(order string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for ev, c := range s.handled {
+		if strings.Contains(ev, "|"+order+"|") {
+			n += c
+		}
+	}
+	return n
 }

@@ -75,6 +75,10 @@ func checkSummary(t *testing.T, out string) {
 		`subject "西湖龙井茶 250克" decoded from gbk`,
 		"(try 3)  ",
 		"OK: every event handled exactly once",
+		"TRADE_SUCCESS, 8 attempts, last error \"database busy\"",
+		"replays the dead letter (ops page): handled, handler ran 1 time(s)",
+		"(a late copy)  200 success  duplicate: handler skipped",
+		"Recovered: 1 dead letter, handled exactly once.",
 		"\n" + timelineLegend + "\n",
 	} {
 		if !strings.Contains(out, s) {
