@@ -47,6 +47,15 @@ if ! command -v redis-server >/dev/null; then
 	command -v redis-server >/dev/null || { echo "redis-server is still missing"; exit 1; }
 fi
 redis-server --version
+# Debian's chromium for the e2e step, in the background until that step (it
+# is a large download; apt-get must not run twice at once, so after Redis).
+CHROMIUM_INSTALL=
+if [ -z "${ALIPAYNOTIFY_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
+	sudo=
+	[ "$(id -u)" = 0 ] || sudo="sudo -n"
+	( $sudo apt-get update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium </dev/null ) >"$TMP/chromium.log" 2>&1 &
+	CHROMIUM_INSTALL=$!
+fi
 # The interop tests' Node packages, in the background until the interop step.
 (cd interop && exec npm ci --no-audit --no-fund) >"$TMP/npm.log" 2>&1 &
 NPM=$!
@@ -130,12 +139,9 @@ ok
 # e2e/ is a separate Go module too (chromedp: the library must not depend on
 # a browser driver): one test that drives the ops page in headless Chromium.
 step "e2e module (ops page in headless Chromium)"
-if [ -z "${ALIPAYNOTIFY_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
-	sudo=
-	[ "$(id -u)" = 0 ] || sudo="sudo -n"
-	$sudo apt-get update
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium </dev/null || echo "apt-get exited with $?"
-	command -v chromium >/dev/null || { echo "chromium is still missing: the ops page cannot be tested"; exit 1; }
+if [ -n "$CHROMIUM_INSTALL" ]; then
+	wait "$CHROMIUM_INSTALL" || echo "apt-get exited with $?"
+	command -v chromium >/dev/null || { cat "$TMP/chromium.log"; echo "chromium is still missing: the ops page cannot be tested"; exit 1; }
 fi
 "${ALIPAYNOTIFY_CHROMIUM:-chromium}" --version
 (cd e2e && go vet ./... && { [ "${SKIP_STATICCHECK:-}" = 1 ] || go run "$STATICCHECK" ./...; } && go test -race -count=1 ./...)
