@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/dedupe"
 	"github.com/alipaynotify/alipaynotify/dedupe/storetest"
 )
@@ -115,6 +116,12 @@ func TestCompactValue(t *testing.T) {
 	}
 	if len(compactStatuses) >= compactStatusCodes {
 		t.Errorf("%d compact statuses, at most %d fit", len(compactStatuses), compactStatusCodes-1)
+	}
+	// The codes are in deployed values: they only ever grow at the end.
+	pinned := []alipaynotify.TradeStatus{"TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED", "WAIT_BUYER_PAY",
+		"WAIT_SELLER_SEND_GOODS", "WAIT_BUYER_CONFIRM_GOODS", "WAIT_SELLER_CONFIRM_TRADE", "WAIT_SYS_CONFIRM_PAY", "WAIT_SYS_PAY_SELLER"}
+	if got := compactStatuses[:len(pinned)]; !slices.Equal(got, pinned) {
+		t.Errorf("compact status codes %q changed from the pinned %q", got, pinned)
 	}
 	for i, s := range compactStatuses {
 		if code := compactStatusCode(string(s)); code != int64(i+1) {
