@@ -445,8 +445,8 @@ func runOwnerScript(ctx context.Context, op string, script *redis.Script, client
 	return answer == 1, nil
 }
 
-// tradeTag returns the start of every key of trade, and the key of the
-// trade's hash: the prefix, then a hash of the trade between braces. Redis
+// tradeTag returns the start of every key of trade, and the trade's own key
+// (its hash, or its compact form): the prefix, then a hash of the trade between braces. Redis
 // Cluster hashes only what is between the first braces of a key, so all keys
 // of a trade land in one slot and one script may use them together.
 func (s *Store) tradeTag(trade string) string {

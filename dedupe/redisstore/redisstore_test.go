@@ -799,19 +799,32 @@ func TestSentinel(t *testing.T) {
 		})
 	})
 
+	t.Run("CompactConformance", func(t *testing.T) {
+		store := newTestStore(t, client)
+		store.compactUnit = time.Minute // see TestCompactConformance
+		storetest.Run(t, func(*testing.T) dedupe.Store { return store })
+	})
+
 	t.Run("Failover", func(t *testing.T) {
 		ctx := t.Context()
 		store, err := New(client, Options{Prefix: "failover"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		// One trade in a hash, one in the compact form.
 		ev := dedupe.Event{Trade: "2088000000000001|ESCROW-1", ID: "WAIT_SELLER_SEND_GOODS|"}
-		c, err := store.Claim(ctx, ev, time.Minute)
-		if err != nil || c.State != dedupe.Claimed {
-			t.Fatalf("Claim = %+v, %v", c, err)
+		paid := dedupe.Event{Trade: "2021000000000001|ORDER-1", ID: "TRADE_SUCCESS"}
+		for _, ev := range []dedupe.Event{ev, paid} {
+			c, err := store.Claim(ctx, ev, time.Minute)
+			if err != nil || c.State != dedupe.Claimed {
+				t.Fatalf("Claim = %+v, %v", c, err)
+			}
+			if ok, err := store.Complete(ctx, ev, c.Token, dedupe.Completion{Retention: 190 * 24 * time.Hour}); err != nil || !ok {
+				t.Fatalf("Complete = %v, %v", ok, err)
+			}
 		}
-		if ok, err := store.Complete(ctx, ev, c.Token, dedupe.Completion{Retention: 190 * 24 * time.Hour}); err != nil || !ok {
-			t.Fatalf("Complete = %v, %v", ok, err)
+		if kind, err := client.Type(ctx, store.tradeTag(paid.Trade)).Result(); err != nil || kind != "string" {
+			t.Fatalf("the paid trade is a %q, %v; want the compact form", kind, err)
 		}
 		// Redis replicates asynchronously (see the package documentation):
 		// wait until the replica has the done mark before failing over.
@@ -821,6 +834,7 @@ func TestSentinel(t *testing.T) {
 		master.Kill()
 
 		deadline := time.Now().Add(60 * time.Second)
+		var c dedupe.Claim
 		for {
 			c, err = store.Claim(ctx, ev, time.Minute)
 			if err == nil {
@@ -833,6 +847,9 @@ func TestSentinel(t *testing.T) {
 		}
 		if c.State != dedupe.Done {
 			t.Fatalf("Claim of the completed event after the failover = %+v, want done", c)
+		}
+		if c, err := store.Claim(ctx, paid, time.Minute); err != nil || c.State != dedupe.Done {
+			t.Fatalf("Claim of the compact event after the failover = %+v, %v; want done", c, err)
 		}
 		sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr()})
 		defer sc.Close()
