@@ -83,7 +83,8 @@ func (s *Store) compactValue(ev dedupe.Event, done dedupe.Completion) int64 {
 //   - compactID(v) returns the status a compact value records.
 //   - compactRecord(v, unit) returns the status and the done record (as the
 //     hash keeps it, see doneFieldName) of a compact value, for unit
-//     milliseconds per retention unit.
+//     milliseconds per retention unit, and when the key expires; it fails
+//     the script on a key without expiry (handled-at cannot be read).
 //   - expandCompact(v, unit) replaces the compact form with the hash form,
 //     keeping the key's expiry.
 var luaCompact = func() string {
@@ -108,8 +109,13 @@ local function compactID(v)
 end
 local function compactRecord(v, unit)
 	local at = redis.pcall('PEXPIRETIME', KEYS[1])
-	if type(at) ~= 'number' or at < 0 then
-		at = now + redis.call('PTTL', KEYS[1])
+	if type(at) ~= 'number' then
+		-- Before Redis 7.0.
+		local ttl = redis.call('PTTL', KEYS[1])
+		at = ttl >= 0 and now + ttl or ttl
+	end
+	if at < 0 then
+		error({err = 'ERR redisstore: compact record without expiry at ' .. KEYS[1]})
 	end
 	local rest = math.floor(v / 16)
 	local handled = at - math.floor(rest / 8) * tonumber(unit)

@@ -445,6 +445,22 @@ func TestCompactForm(t *testing.T) {
 					c.t.Errorf("value %q became %q, %v", value, got, err)
 				}
 			}
+			// A valid value whose expiry was removed: handled-at is lost,
+			// so the scripts refuse to turn it into a hash (which would
+			// need an expiry) or to show it, but it still reads done.
+			if err := c.client.Set(ctx, c.tag, paidValue, 0).Err(); err != nil {
+				c.t.Fatal(err)
+			}
+			c.claim(c.event("TRADE_SUCCESS"), dedupe.Done)
+			if got, err := c.store.Claim(ctx, c.event("TRADE_CLOSED"), time.Minute); err == nil {
+				c.t.Errorf("Claim beside a compact value without expiry = %+v, want an error", got)
+			}
+			if got, err := c.store.Lookup(ctx, c.trade); err == nil {
+				c.t.Errorf("Lookup of a compact value without expiry = %+v, want an error", got)
+			}
+			if ttl, err := c.client.PTTL(ctx, c.tag).Result(); err != nil || ttl != -1 {
+				c.t.Errorf("the value without expiry now expires in %v, %v", ttl, err)
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
