@@ -7,7 +7,8 @@
 //
 // # How it works
 //
-// Each trade is one Redis hash, kept for the retention of its done events:
+// Each trade is one Redis key, a hash (or, for the commonest trade, the
+// compact form below), kept for the retention of its done events:
 //
 //	Prefix + "{" + hash(Trade) + "}"
 //
@@ -27,11 +28,31 @@
 // completion sets its expiry to the retention, later ones only ever lengthen
 // it, so every done event is remembered for its retention at least.
 //
-// Small hashes are stored compactly (listpack), so with the default Prefix
-// a trade with one done event costs about 168 bytes of Redis memory, and each
-// further event of the trade about 32 more: 100 bytes per event at two events
-// per trade. A recorded Binding adds about 16 bytes per trade. BENCHMARKS.md
-// has the measurements (TestMemoryPerEvent).
+// The commonest trade, one plain trade status done (the IDs dedupe.EventFor
+// gives non-refund events: "TRADE_SUCCESS", ...), completed without a
+// Binding, Mark or Stale flag and with a retention that is a whole number of
+// 5 days up to 385 days (the middleware's default, 190 days, is one), is
+// kept in a compact form instead: the same key, as a string holding a small
+// integer that packs the status (from a fixed table), the source and the
+// retention. Redis shares the integers below 10 000 between all keys, so the
+// value costs no memory of its own; the key expires exactly one retention
+// after the event was handled, which is how Lookup reads handled-at back.
+// As soon as anything else is recorded for the trade (a claim of another
+// event, a refund, a binding), it becomes the hash, holding the same record
+// and keeping the same expiry; a Complete that leaves a hash with nothing but
+// its own event writes the compact form instead. Every script reads both
+// forms.
+//
+// With the default Prefix, a trade in the compact form costs about 120 bytes
+// of Redis memory. Small hashes are stored compactly too (listpack): a trade
+// whose first event is kept in a hash costs about 168 bytes, and each
+// further event of a trade about 32 more, so two events per trade cost about
+// 100 bytes per event. A recorded Binding keeps the trade in a hash and adds
+// about 16 bytes: 184 bytes for one event, 108 per event at two.
+// BENCHMARKS.md has the measurements (TestMemoryPerEvent). Redis does not
+// share integers under an LRU or LFU maxmemory-policy (which this store must
+// not run under anyway, see below); there the compact form costs 16 bytes
+// more.
 //
 // Dead letters (DeadLetterStore) live in two keys with the fixed hash tag
 // "{dl}", so in one slot: a sorted set indexing the entries by their last

@@ -26,27 +26,46 @@ var legacyProbeIDs = []alipaynotify.TradeStatus{
 }
 
 // lookupScript reads a trade: it returns {Redis's time in ms, the fields
-// and values of the trade's hash KEYS[1], 1 if the per-event layout's
-// binding key KEYS[2] exists else 0, {1 or 0 for each KEYS[3..]: holds the
-// per-event layout's done value}}. It writes nothing.
-var lookupScript = redis.NewScript(luaNow + `
+// and values of the trade's hash KEYS[1] (for a trade in the compact form,
+// the field and value its hash form would hold, for ARGV[1], the compact
+// unit in milliseconds), 1 if the per-event layout's binding key KEYS[2]
+// exists else 0, {1 or 0 for each KEYS[3..]: holds the per-event layout's
+// done value}}. It writes nothing.
+var lookupScript = redis.NewScript(luaNow + luaCompact + `
 local legacy = {}
 for i = 3, #KEYS do
 	legacy[i - 2] = (redis.call('GET', KEYS[i]) == '1') and 1 or 0
 end
-return {now, redis.call('HGETALL', KEYS[1]), redis.call('EXISTS', KEYS[2]), legacy}
+local fields
+local compact = compactOf()
+if compact then
+	local id, record = compactRecord(compact, ARGV[1])
+	fields = {id, record}
+else
+	fields = redis.call('HGETALL', KEYS[1])
+end
+return {now, fields, redis.call('EXISTS', KEYS[2]), legacy}
 `)
 
 // forgetScript deletes the done record at ARGV[1] (an ID's done field) from
-// the trade's hash KEYS[1] unless it is a Mark's, and the per-event layout's
-// done value at KEYS[2] (never a claim). It returns 1 if it deleted either,
-// else 0.
-var forgetScript = redis.NewScript(`
+// the trade's hash KEYS[1] unless it is a Mark's (or the trade's key, when
+// the trade is in the compact form and that is the record), and the
+// per-event layout's done value at KEYS[2] (never a claim). It returns 1 if
+// it deleted either, else 0.
+var forgetScript = redis.NewScript(luaNow + luaCompact + `
 local forgot = 0
-local record = redis.call('HGET', KEYS[1], ARGV[1])
-if record and tonumber(record) % 2 == 0 then
-	redis.call('HDEL', KEYS[1], ARGV[1])
-	forgot = 1
+local compact = compactOf()
+if compact then
+	if compactID(compact) == ARGV[1] then
+		redis.call('DEL', KEYS[1])
+		forgot = 1
+	end
+else
+	local record = redis.call('HGET', KEYS[1], ARGV[1])
+	if record and tonumber(record) % 2 == 0 then
+		redis.call('HDEL', KEYS[1], ARGV[1])
+		forgot = 1
+	end
 end
 if redis.call('GET', KEYS[2]) == '1' then
 	redis.call('DEL', KEYS[2])
@@ -69,7 +88,7 @@ func (s *Store) Lookup(ctx context.Context, trade string) (dedupe.TradeRecord, e
 	for _, id := range legacyProbeIDs {
 		keys = append(keys, idKey(tag, string(id)))
 	}
-	answer, err := lookupScript.Run(ctx, s.client, keys).Slice()
+	answer, err := lookupScript.Run(ctx, s.client, keys, milliseconds(s.compactUnit)).Slice()
 	if err != nil {
 		return dedupe.TradeRecord{}, fmt.Errorf("redisstore: %s: %w", op, err)
 	}

@@ -61,6 +61,11 @@ type Store struct {
 	client redis.UniversalClient
 	prefix string
 	dl     dedupe.DeadLetterOptions
+	// compactUnit is the retention unit of compact values (see
+	// compactValue): defaultCompactUnit, which tests shorten to put their
+	// short retentions in the compact form. Only stores with the same unit
+	// may share keys.
+	compactUnit time.Duration
 }
 
 var (
@@ -87,7 +92,7 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: Options.%w", err)
 	}
-	return &Store{client: client, prefix: prefix, dl: dl}, nil
+	return &Store{client: client, prefix: prefix, dl: dl, compactUnit: defaultCompactUnit}, nil
 }
 
 // Fields of a trade's hash (the key tradeTag returns). A done event (or
@@ -134,13 +139,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// luaBound is the start of the scripts that check a binding: bound(new, old)
-// reports whether the trade recorded a binding other than the one given, in
-// the hash KEYS[1] (as new) or, when the hash has none, at the per-event
-// layout's key KEYS[3] (as old).
+// luaBound is the start of the scripts that check a binding:
+// otherBinding(new, old, compact) reports whether the trade recorded a
+// binding other than the one given, in the hash KEYS[1] (as new; a trade
+// in the compact form, compact not nil, has none) or, when the hash has
+// none, at the per-event layout's key KEYS[3] (as old).
 const luaBound = `
-local function otherBinding(new, old)
-	local bound = redis.call('HGET', KEYS[1], '\1')
+local function otherBinding(new, old, compact)
+	local bound = not compact and redis.call('HGET', KEYS[1], '\1')
 	if bound then
 		return bound ~= new
 	end
@@ -151,20 +157,28 @@ end
 
 // claimScript takes a claim unless the event is done or claimed.
 //
-// KEYS[1] is the trade's hash, KEYS[2] the event's claim key (also where the
-// per-event layout kept its done value), KEYS[3] the per-event layout's
-// binding key, KEYS[4..] the per-event layout's keys of the Outranked IDs.
+// KEYS[1] is the trade's key (a hash, or a string in the compact form),
+// KEYS[2] the event's claim key (also where the per-event layout kept its
+// done value), KEYS[3] the per-event layout's binding key, KEYS[4..] the
+// per-event layout's keys of the Outranked IDs.
 // ARGV[1] is the new token, ARGV[2] the lease in milliseconds, ARGV[3] and
 // ARGV[4] the event's binding as bindingField and bindingValue (” for
-// none), ARGV[5] the event's done field, ARGV[6] its claim field, ARGV[7..]
-// the done fields of the Outranked IDs.
+// none), ARGV[5] the event's done field, ARGV[6] its claim field, ARGV[7]
+// the compact unit in milliseconds, ARGV[8..] the done fields of the
+// Outranked IDs. A trade in the compact form is read as it is, and becomes
+// a hash when the claim is taken (to record the claim's end).
 // It returns {1, stale (0 or 1)} for claimed, {2, 0} for done,
 // {3, remaining lease in ms} for busy and {4, 0} for a binding conflict.
-var claimScript = redis.NewScript(luaNow + luaBound + `
-if ARGV[3] ~= '' and otherBinding(ARGV[3], ARGV[4]) then
+var claimScript = redis.NewScript(luaNow + luaCompact + luaBound + `
+local compact = compactOf()
+if ARGV[3] ~= '' and otherBinding(ARGV[3], ARGV[4], compact) then
 	return {4, 0}
 end
-if redis.call('HEXISTS', KEYS[1], ARGV[5]) == 1 then
+if compact then
+	if compactID(compact) == ARGV[5] then
+		return {2, 0}
+	end
+elseif redis.call('HEXISTS', KEYS[1], ARGV[5]) == 1 then
 	return {2, 0}
 end
 local current = redis.call('GET', KEYS[2])
@@ -174,13 +188,16 @@ end
 if current then
 	return {3, redis.call('PTTL', KEYS[2])}
 end
+if compact then
+	expandCompact(compact, ARGV[7])
+end
 local lease = tonumber(ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1], 'PX', lease)
 redis.call('HSET', KEYS[1], ARGV[6], string.format('%.0f', now + lease))
 if redis.call('PTTL', KEYS[1]) < lease then
 	redis.call('PEXPIRE', KEYS[1], lease)
 end
-for i = 7, #ARGV do
+for i = 8, #ARGV do
 	if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
 		return {1, 1}
 	end
@@ -203,11 +220,16 @@ const (
 
 // extendScript sets the lease of the claim at KEYS[2] to ARGV[2]
 // milliseconds if ARGV[1] is its token, and records the new end in the
-// trade's hash KEYS[1] at ARGV[3], the event's claim field. It returns 1 if
-// it did, else 0.
-var extendScript = redis.NewScript(luaNow + `
+// trade's hash KEYS[1] at ARGV[3], the event's claim field (turning a trade
+// in the compact form into a hash first, for ARGV[4], the compact unit in
+// milliseconds). It returns 1 if it did, else 0.
+var extendScript = redis.NewScript(luaNow + luaCompact + `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
 	return 0
+end
+local compact = compactOf()
+if compact then
+	expandCompact(compact, ARGV[4])
 end
 local lease = tonumber(ARGV[2])
 redis.call('PEXPIRE', KEYS[2], lease)
@@ -224,15 +246,25 @@ return 1
 // (source and stale bits), and deletes the ends of other claims that ran
 // out (their owners died). It records the binding ARGV[3] (when not ”)
 // unless another one is recorded (see claimScript for ARGV[4] and KEYS[3]),
-// and marks ARGV[8] (the Mark's done field, when given) done. The hash then
-// lives for ARGV[2] milliseconds (the retention) at least: if it held
+// and marks ARGV[10] (the Mark's done field, when given) done. The trade
+// then lives for ARGV[2] milliseconds (the retention) at least: if it held
 // nothing done before, for exactly that (or as long as another event's claim
-// still runs), else its expiry only grows. It returns 1 if it did, else 0.
-var completeScript = redis.NewScript(luaNow + luaBound + `
+// still runs), else its expiry only grows.
+//
+// A trade in the compact form becomes a hash first (ARGV[9] is the compact
+// unit in milliseconds). When the event alone is then left to remember (no
+// other done event, binding or live claim), and ARGV[8], its compact value,
+// is not 0, the trade is written in the compact form instead of the hash.
+// It returns 1 if it completed the event, else 0.
+var completeScript = redis.NewScript(luaNow + luaCompact + luaBound + `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
 	return 0
 end
 redis.call('DEL', KEYS[2])
+local compact = compactOf()
+if compact then
+	expandCompact(compact, ARGV[9])
+end
 local retention = tonumber(ARGV[2])
 local doneBefore = false
 local lastClaim = 0
@@ -251,11 +283,16 @@ for i = 1, #fields, 2 do
 		end
 	end
 end
+if ARGV[8] ~= '0' and not doneBefore and lastClaim == 0 then
+	redis.call('SET', KEYS[1], ARGV[8])
+	redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', now + retention))
+	return 1
+end
 redis.call('HDEL', KEYS[1], unpack(ended))
 local record = now * 32 + tonumber(ARGV[7])
 redis.call('HSET', KEYS[1], ARGV[5], string.format('%.0f', record))
-if ARGV[8] then
-	redis.call('HSET', KEYS[1], ARGV[8], string.format('%.0f', record + 1))
+if ARGV[10] then
+	redis.call('HSET', KEYS[1], ARGV[10], string.format('%.0f', record + 1))
 end
 if ARGV[3] ~= '' and not otherBinding(ARGV[3], ARGV[4]) then
 	redis.call('HSET', KEYS[1], '\1', ARGV[3])
@@ -271,14 +308,16 @@ return 1
 `)
 
 // releaseScript deletes the claim at KEYS[2], and its end in the trade's
-// hash KEYS[1] at ARGV[2] (the event's claim field), if ARGV[1] is its
-// token. It returns 1 if it did, else 0.
+// hash KEYS[1] at ARGV[2] (the event's claim field; a trade in the compact
+// form has none), if ARGV[1] is its token. It returns 1 if it did, else 0.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
 	return 0
 end
 redis.call('DEL', KEYS[2])
-redis.call('HDEL', KEYS[1], ARGV[2])
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+	redis.call('HDEL', KEYS[1], ARGV[2])
+end
 return 1
 `)
 
@@ -318,9 +357,9 @@ func (s *Store) claimArgs(ev dedupe.Event, token string, lease time.Duration) (k
 	tag := s.tradeTag(ev.Trade)
 	keys = make([]string, 3, 3+len(ev.Outranked))
 	keys[0], keys[1], keys[2] = tag, idKey(tag, ev.ID), bindingKey(tag)
-	args = make([]any, 6, 6+len(ev.Outranked))
+	args = make([]any, 7, 7+len(ev.Outranked))
 	args[0], args[1], args[2], args[3] = token, milliseconds(lease), bindingFieldValue(ev.Binding), bindingValue(ev.Binding)
-	args[4], args[5] = doneFieldName(ev.ID), claimFieldName(ev.ID)
+	args[4], args[5], args[6] = doneFieldName(ev.ID), claimFieldName(ev.ID), milliseconds(s.compactUnit)
 	for _, id := range ev.Outranked {
 		keys = append(keys, idKey(tag, id))
 		args = append(args, doneFieldName(id))
@@ -340,7 +379,7 @@ func (s *Store) Extend(ctx context.Context, ev dedupe.Event, token string, lease
 	}
 	tag := s.tradeTag(ev.Trade)
 	keys := []string{tag, idKey(tag, ev.ID)}
-	return runOwnerScript(ctx, op, extendScript, s.client, keys, token, milliseconds(lease), claimFieldName(ev.ID))
+	return runOwnerScript(ctx, op, extendScript, s.client, keys, token, milliseconds(lease), claimFieldName(ev.ID), milliseconds(s.compactUnit))
 }
 
 // Complete implements dedupe.Store with one script run, which writes the
@@ -375,7 +414,7 @@ func (s *Store) completeArgs(ev dedupe.Event, token string, done dedupe.Completi
 		flags |= recordStale
 	}
 	args = []any{token, milliseconds(done.Retention), bindingFieldValue(ev.Binding), bindingValue(ev.Binding),
-		doneFieldName(ev.ID), claimFieldName(ev.ID), flags}
+		doneFieldName(ev.ID), claimFieldName(ev.ID), flags, s.compactValue(ev, done), milliseconds(s.compactUnit)}
 	if ev.Mark != "" {
 		args = append(args, doneFieldName(ev.Mark))
 	}
@@ -406,8 +445,8 @@ func runOwnerScript(ctx context.Context, op string, script *redis.Script, client
 	return answer == 1, nil
 }
 
-// tradeTag returns the start of every key of trade, and the key of the
-// trade's hash: the prefix, then a hash of the trade between braces. Redis
+// tradeTag returns the start of every key of trade, and the trade's own key
+// (its hash, or its compact form): the prefix, then a hash of the trade between braces. Redis
 // Cluster hashes only what is between the first braces of a key, so all keys
 // of a trade land in one slot and one script may use them together.
 func (s *Store) tradeTag(trade string) string {
