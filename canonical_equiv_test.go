@@ -189,60 +189,6 @@ func TestFormGetMatchesLinearSearch(t *testing.T) {
 	}
 }
 
-func TestEscapeIndexMatchesLoop(t *testing.T) {
-	ref := func(s []byte) int {
-		for i, c := range s {
-			if c == '%' || c == '+' {
-				return i
-			}
-		}
-		return len(s)
-	}
-	// Every byte value at every position of every length up to 24, over a
-	// background of each byte next to '%' and '+' and of the bytes that
-	// borrow in the SWAR test (0x00, 0x01, 0x80, 0xff).
-	for _, bg := range []byte{'a', '$', '&', '*', ',', 0x00, 0x01, 0x24, 0x26, 0x2a, 0x2c, 0x80, 0xa5, 0xab, 0xff} {
-		for n := 0; n <= 24; n++ {
-			s := make([]byte, n)
-			for i := range s {
-				s[i] = bg
-			}
-			if got, want := escapeIndex(s), ref(s); got != want {
-				t.Fatalf("escapeIndex(%q) = %d, want %d", s, got, want)
-			}
-			for pos := range n {
-				for c := range 256 {
-					s[pos] = byte(c)
-					if got, want := escapeIndex(s), ref(s); got != want {
-						t.Fatalf("escapeIndex(%q) = %d, want %d", s, got, want)
-					}
-					for pos2 := pos + 1; pos2 < n && c < 4; pos2++ {
-						for _, c2 := range []byte{'%', '+'} {
-							s[pos2] = c2
-							if got, want := escapeIndex(s), ref(s); got != want {
-								t.Fatalf("escapeIndex(%q) = %d, want %d", s, got, want)
-							}
-							s[pos2] = bg
-						}
-					}
-				}
-				s[pos] = bg
-			}
-		}
-	}
-	r := rand.New(rand.NewPCG(7, 7))
-	alphabet := []byte{'%', '+', 'a', 0x00, 0x01, 0x24, 0x26, 0x2a, 0x2c, 0x80, 0xff}
-	for range 200000 {
-		s := make([]byte, r.IntN(40))
-		for i := range s {
-			s[i] = alphabet[r.IntN(len(alphabet))]
-		}
-		if got, want := escapeIndex(s), ref(s); got != want {
-			t.Fatalf("escapeIndex(%q) = %d, want %d", s, got, want)
-		}
-	}
-}
-
 func TestLookupFieldMatchesMap(t *testing.T) {
 	probe := func(k string) {
 		t.Helper()

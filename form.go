@@ -43,46 +43,82 @@ func putForm(f *form) {
 // parse decodes raw into f: '&'-separated "key=value" pairs, '+' as space,
 // %XX as one byte. Empty segments are skipped. Keys must be non-empty and
 // unique. The result is sorted by key bytes, the order Alipay signs in.
+//
+// It is one pass over raw: eight bytes are copied at a time until one of
+// them is '&', '=', '%' or '+', which is then handled alone. Decoding never
+// lengthens the text, so the output fits in len(raw) bytes and the copy
+// may run ahead of what it keeps.
 func (f *form) parse(raw []byte, maxParams int) error {
 	if cap(f.buf) < len(raw) {
-		f.buf = make([]byte, 0, len(raw))
+		f.buf = make([]byte, len(raw))
 	}
-	f.buf = f.buf[:0]
+	buf := f.buf[:len(raw)]
 	f.params = f.params[:0]
-	for len(raw) > 0 {
-		var seg []byte
-		if i := bytes.IndexByte(raw, '&'); i >= 0 {
-			seg, raw = raw[:i], raw[i+1:]
-		} else {
-			seg, raw = raw, nil
+	n := 0     // bytes decoded into buf
+	seg := 0   // where the current segment starts in raw
+	start := 0 // where its key starts in buf
+	kEnd := -1 // where its key ends in buf; -1 while still in the key
+	for i := 0; ; {
+		for len(raw)-i >= 8 {
+			x := binary.LittleEndian.Uint64(raw[i:])
+			binary.LittleEndian.PutUint64(buf[n:], x)
+			m := specialBytes(x)
+			if m == 0 {
+				i, n = i+8, n+8
+				continue
+			}
+			k := bits.TrailingZeros64(m) / 8 // the first special byte
+			i, n = i+k, n+k
+			break
 		}
-		if len(seg) == 0 {
+		if i == len(raw) || raw[i] == '&' {
+			if i > seg { // empty segments are skipped
+				if len(f.params) == maxParams {
+					return fieldErr(ErrMalformed, "", "too many parameters")
+				}
+				if kEnd < 0 {
+					kEnd = n // no '=': a key with an empty value
+				}
+				if kEnd == start {
+					return fieldErr(ErrMalformed, "", "empty parameter name")
+				}
+				f.params = append(f.params, rawParam{
+					key: buf[start:kEnd:kEnd], val: buf[kEnd:n:n],
+					koff: start, voff: kEnd,
+				})
+			}
+			if i == len(raw) {
+				break
+			}
+			i++
+			seg, start, kEnd = i, n, -1
 			continue
 		}
-		if len(f.params) == maxParams {
-			return fieldErr(ErrMalformed, "", "too many parameters")
+		c := raw[i]
+		switch {
+		case c == '=' && kEnd < 0:
+			kEnd = n
+			i++
+			continue
+		case c == '+':
+			c = ' '
+		case c == '%':
+			if len(raw)-i < 3 {
+				return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
+			}
+			hi, ok1 := unhex(raw[i+1])
+			lo, ok2 := unhex(raw[i+2])
+			if !ok1 || !ok2 {
+				return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
+			}
+			c = hi<<4 | lo
+			i += 2
 		}
-		k, v := seg, []byte(nil)
-		if i := bytes.IndexByte(seg, '='); i >= 0 {
-			k, v = seg[:i], seg[i+1:]
-		}
-		start := len(f.buf)
-		var ok bool
-		if f.buf, ok = appendUnescaped(f.buf, k); !ok {
-			return fieldErr(ErrMalformed, safeField(k), "invalid percent-encoding in key")
-		}
-		kEnd := len(f.buf)
-		if kEnd == start {
-			return fieldErr(ErrMalformed, "", "empty parameter name")
-		}
-		if f.buf, ok = appendUnescaped(f.buf, v); !ok {
-			return fieldErr(ErrMalformed, safeField(f.buf[start:kEnd]), "invalid percent-encoding in value")
-		}
-		f.params = append(f.params, rawParam{
-			key: f.buf[start:kEnd:kEnd], val: f.buf[kEnd:len(f.buf):len(f.buf)],
-			koff: start, voff: kEnd,
-		})
+		buf[n] = c
+		n++
+		i++
 	}
+	f.buf = buf[:n]
 	sortParams(f.params)
 	for i := 1; i < len(f.params); i++ {
 		if bytes.Equal(f.params[i].key, f.params[i-1].key) {
@@ -90,6 +126,40 @@ func (f *form) parse(raw []byte, maxParams int) error {
 		}
 	}
 	return nil
+}
+
+// badEscape is the error for an invalid %XX in the segment that begins
+// rawSeg, whose key starts at start in buf and ends at kEnd (-1 while the
+// key is being read). The checks come in the order a segment is read: the
+// parameter bound, the key's encoding, the key being empty, the value's
+// encoding.
+func (f *form) badEscape(rawSeg, buf []byte, start, kEnd, maxParams int) error {
+	switch {
+	case len(f.params) == maxParams:
+		return fieldErr(ErrMalformed, "", "too many parameters")
+	case kEnd < 0:
+		if i := bytes.IndexByte(rawSeg, '&'); i >= 0 {
+			rawSeg = rawSeg[:i]
+		}
+		if i := bytes.IndexByte(rawSeg, '='); i >= 0 {
+			rawSeg = rawSeg[:i]
+		}
+		return fieldErr(ErrMalformed, safeField(rawSeg), "invalid percent-encoding in key")
+	case kEnd == start:
+		return fieldErr(ErrMalformed, "", "empty parameter name")
+	}
+	return fieldErr(ErrMalformed, safeField(buf[start:kEnd]), "invalid percent-encoding in value")
+}
+
+// specialBytes has the high bit set in the lowest byte of x that is '&', '=',
+// '%' or '+', and is zero when there is none. x^(c*ones) has a zero byte
+// where x holds c, and (y-ones)&^y&highs sets the high bit of the lowest zero
+// byte of y (it may also set bits above it, never below), so the lowest bit
+// of the mask marks the first special byte.
+func specialBytes(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	amp, eq, pct, plus := x^('&'*ones), x^('='*ones), x^('%'*ones), x^('+'*ones)
+	return ((amp-ones)&^amp | (eq-ones)&^eq | (pct-ones)&^pct | (plus-ones)&^plus) & highs
 }
 
 // sortParams sorts by key. A callback has about 30 parameters, few enough
@@ -139,56 +209,6 @@ func (f *form) hasEmptyValue() bool {
 		}
 	}
 	return false
-}
-
-// appendUnescaped appends the form-decoding of s to dst. Runs of plain bytes
-// are copied whole; only '+' and '%XX' are handled one at a time.
-func appendUnescaped(dst, s []byte) ([]byte, bool) {
-	for {
-		i := escapeIndex(s)
-		dst = append(dst, s[:i]...)
-		if i == len(s) {
-			return dst, true
-		}
-		if s[i] == '+' {
-			dst = append(dst, ' ')
-			s = s[i+1:]
-			continue
-		}
-		if i+2 >= len(s) {
-			return dst, false
-		}
-		hi, ok1 := unhex(s[i+1])
-		lo, ok2 := unhex(s[i+2])
-		if !ok1 || !ok2 {
-			return dst, false
-		}
-		dst = append(dst, hi<<4|lo)
-		s = s[i+3:]
-	}
-}
-
-// escapeIndex returns the index of the first '%' or '+' in s, or len(s).
-// It tests eight bytes at a time: x^('%'*ones) has a zero byte where x
-// holds '%', and (y-ones)&^y&highs sets the high bit of the lowest zero byte
-// of y (it may also set bits above it, never below), so the lowest bit of
-// the mask marks the first escape.
-func escapeIndex(s []byte) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; len(s)-i >= 8; i += 8 {
-		x := binary.LittleEndian.Uint64(s[i:])
-		pct, plus := x^('%'*ones), x^('+'*ones)
-		if m := ((pct-ones)&^pct | (plus-ones)&^plus) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
-	}
-	for ; i < len(s); i++ {
-		if s[i] == '%' || s[i] == '+' {
-			return i
-		}
-	}
-	return len(s)
 }
 
 func unhex(c byte) (byte, bool) {

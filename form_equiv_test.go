@@ -1,0 +1,193 @@
+package alipaynotify
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// refParse is the form parser as it was before the one-pass parse: split on
+// '&', then on the first '=', then percent-decode key and value byte by
+// byte. parse must accept exactly what it accepts, with the same
+// parameters, and refuse the rest with the same error.
+func refParse(raw []byte, maxParams int) ([]rawParam, error) {
+	unescape := func(s []byte) ([]byte, bool) {
+		out := []byte{}
+		for i := 0; i < len(s); i++ {
+			switch s[i] {
+			case '+':
+				out = append(out, ' ')
+			case '%':
+				if i+2 >= len(s) {
+					return nil, false
+				}
+				hi, ok1 := unhex(s[i+1])
+				lo, ok2 := unhex(s[i+2])
+				if !ok1 || !ok2 {
+					return nil, false
+				}
+				out = append(out, hi<<4|lo)
+				i += 2
+			default:
+				out = append(out, s[i])
+			}
+		}
+		return out, true
+	}
+	var params []rawParam
+	for _, seg := range bytes.Split(raw, []byte("&")) {
+		if len(seg) == 0 {
+			continue
+		}
+		if len(params) == maxParams {
+			return nil, fieldErr(ErrMalformed, "", "too many parameters")
+		}
+		k, v, _ := bytes.Cut(seg, []byte("="))
+		key, ok := unescape(k)
+		if !ok {
+			return nil, fieldErr(ErrMalformed, safeField(k), "invalid percent-encoding in key")
+		}
+		if len(key) == 0 {
+			return nil, fieldErr(ErrMalformed, "", "empty parameter name")
+		}
+		val, ok := unescape(v)
+		if !ok {
+			return nil, fieldErr(ErrMalformed, safeField(key), "invalid percent-encoding in value")
+		}
+		params = append(params, rawParam{key: key, val: val})
+	}
+	sortParams(params)
+	for i := 1; i < len(params); i++ {
+		if bytes.Equal(params[i].key, params[i-1].key) {
+			return nil, fieldErr(ErrMalformed, safeField(params[i].key), "duplicate parameter")
+		}
+	}
+	return params, nil
+}
+
+// checkParseMatchesReference parses raw with parse and refParse and fails
+// unless both give the same parameters or the same error.
+func checkParseMatchesReference(t *testing.T, raw []byte, maxParams int) {
+	t.Helper()
+	f := getForm()
+	defer putForm(f)
+	err := f.parse(raw, maxParams)
+	want, wantErr := refParse(raw, maxParams)
+	if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+		t.Fatalf("parse(%q, %d): error %v, reference %v", raw, maxParams, err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	if len(f.params) != len(want) {
+		t.Fatalf("parse(%q): %d parameters, reference %d", raw, len(f.params), len(want))
+	}
+	for i, p := range f.params {
+		w := want[i]
+		if !bytes.Equal(p.key, w.key) || !bytes.Equal(p.val, w.val) {
+			t.Fatalf("parse(%q): parameter %d is %q=%q, reference %q=%q", raw, i, p.key, p.val, w.key, w.val)
+		}
+		if !bytes.Equal(f.buf[p.koff:p.koff+len(p.key)], p.key) || !bytes.Equal(f.buf[p.voff:p.voff+len(p.val)], p.val) {
+			t.Fatalf("parse(%q): parameter %d's offsets do not point at it in buf", raw, i)
+		}
+	}
+}
+
+func TestParseMatchesReference(t *testing.T) {
+	for _, raw := range []string{
+		"", "&", "&&", "a", "a=", "=", "=a", "a==b", "a=b=c", "a=1&a=2", "a=1&&b=2&",
+		"a=%", "a=%4", "a=%41", "a=%4g", "%zz=1", "%4", "a%3D=b", "a=b%26c%3Dd",
+		"+=+", "a+b=c+d", "k=%E6%B5%8B%E8%AF%95", "=%zz", "a=1&%zz", "a=1&b=%zz",
+		"0123456789abcdef=0123456789abcdef&x=%41%42%43%44%45%46%47%48%49",
+		"sign=abc%2B%2F%3D%3D&sign_type=RSA2&subject=a+%26+b",
+	} {
+		for _, maxParams := range []int{0, 1, 2, DefaultMaxParams} {
+			checkParseMatchesReference(t, []byte(raw), maxParams)
+		}
+	}
+	seeds, _ := filepath.Glob("testdata/*.json")
+	for _, s := range seeds {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkParseMatchesReference(t, b, DefaultMaxParams)
+	}
+	r := rand.New(rand.NewPCG(13, 13))
+	alphabet := []byte("&&==%%++aZ09_-4fFgG\x00\x80\xff")
+	for range 200000 {
+		raw := make([]byte, r.IntN(40))
+		for i := range raw {
+			raw[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		checkParseMatchesReference(t, raw, r.IntN(6))
+	}
+}
+
+// FuzzParseMatchesReference checks parse against refParse on every input.
+func FuzzParseMatchesReference(f *testing.F) {
+	f.Add([]byte("a=1&b=%E6%B5%8B&c=+&d=%zz&&e"), 3)
+	f.Add([]byte("sign=abc%2B%2F%3D%3D&sign_type=RSA2&subject=a+%26+b"), DefaultMaxParams)
+	f.Fuzz(func(t *testing.T, raw []byte, maxParams int) {
+		checkParseMatchesReference(t, raw, max(maxParams%300, 0))
+	})
+}
+
+// TestSpecialBytesFindsFirst checks that the lowest bit of specialBytes
+// marks the first '&', '=', '%' or '+' of every word, whatever the bytes
+// around it (including those that borrow in the subtraction).
+func TestSpecialBytesFindsFirst(t *testing.T) {
+	first := func(w []byte) int {
+		for i, c := range w {
+			if c == '&' || c == '=' || c == '%' || c == '+' {
+				return i
+			}
+		}
+		return 8
+	}
+	got := func(w []byte) int {
+		m := specialBytes(binary.LittleEndian.Uint64(w))
+		if m == 0 {
+			return 8
+		}
+		return bits.TrailingZeros64(m) / 8
+	}
+	w := make([]byte, 8)
+	for _, bg := range []byte{'a', '$', '\'', '*', ',', '<', '>', 0x00, 0x01, 0x24, 0x26, 0x2a, 0x2c, 0x80, 0xa5, 0xab, 0xbd, 0xff} {
+		for i := range w {
+			w[i] = bg
+		}
+		for pos := range 8 {
+			for c := range 256 {
+				w[pos] = byte(c)
+				if got(w) != first(w) {
+					t.Fatalf("specialBytes(%q) marks %d, want %d", w, got(w), first(w))
+				}
+				for pos2 := pos + 1; pos2 < 8; pos2++ {
+					for _, c2 := range []byte("&=%+") {
+						w[pos2] = c2
+						if got(w) != first(w) {
+							t.Fatalf("specialBytes(%q) marks %d, want %d", w, got(w), first(w))
+						}
+						w[pos2] = bg
+					}
+				}
+			}
+			w[pos] = bg
+		}
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	alphabet := []byte{'&', '=', '%', '+', 'a', 0x00, 0x01, 0x24, 0x26, 0x2a, 0x2c, 0x3c, 0x3e, 0x80, 0xff}
+	for range 200000 {
+		for i := range w {
+			w[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		if got(w) != first(w) {
+			t.Fatalf("specialBytes(%q) marks %d, want %d", w, got(w), first(w))
+		}
+	}
+}
