@@ -106,9 +106,8 @@ func (f *form) parse(raw []byte, maxParams int) error {
 			if len(raw)-i < 3 {
 				return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
 			}
-			hi, ok1 := unhex(raw[i+1])
-			lo, ok2 := unhex(raw[i+2])
-			if !ok1 || !ok2 {
+			hi, lo := hexValues[raw[i+1]], hexValues[raw[i+2]]
+			if hi|lo == 0xff {
 				return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
 			}
 			c = hi<<4 | lo
@@ -211,17 +210,18 @@ func (f *form) hasEmptyValue() bool {
 	return false
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexValues maps a hex digit (either case) to its value and every other
+// byte to 0xff.
+var hexValues = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for i := range byte(16) {
+		t["0123456789abcdef"[i]] = i
+		t["0123456789ABCDEF"[i]] = i
+	}
+	return t
+}()
 
 // contentRule says how the string-to-sign is built from the parameters.
 type contentRule struct {

@@ -10,6 +10,28 @@ import (
 	"testing"
 )
 
+// refUnhex is the hex digit test as it was before the hexValues table.
+func refUnhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func TestHexValuesMatchReference(t *testing.T) {
+	for c := range 256 {
+		v, ok := refUnhex(byte(c))
+		if got := hexValues[c]; ok && got != v || !ok && got != 0xff {
+			t.Fatalf("hexValues[%#x] = %#x, want %#x (hex digit: %v)", c, got, v, ok)
+		}
+	}
+}
+
 // refParse is the form parser as it was before the one-pass parse: split on
 // '&', then on the first '=', then percent-decode key and value byte by
 // byte. parse must accept exactly what it accepts, with the same
@@ -25,8 +47,8 @@ func refParse(raw []byte, maxParams int) ([]rawParam, error) {
 				if i+2 >= len(s) {
 					return nil, false
 				}
-				hi, ok1 := unhex(s[i+1])
-				lo, ok2 := unhex(s[i+2])
+				hi, ok1 := refUnhex(s[i+1])
+				lo, ok2 := refUnhex(s[i+2])
 				if !ok1 || !ok2 {
 					return nil, false
 				}
