@@ -1,6 +1,7 @@
 package alipaynotify
 
 import (
+	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
@@ -54,12 +55,28 @@ func toUTF8(f *form, cs Charset) (Params, error) {
 				}
 			}
 		}
-		s := string(f.buf)
+		// One string holds every key and value: f.buf without the
+		// signature (a third of a usual callback), which Params leaves out.
+		cut, cutEnd := len(f.buf), len(f.buf)
+		if sign, ok := f.lookup("sign"); ok {
+			cut, cutEnd = sign.voff, sign.voff+len(sign.val)
+		}
+		var sb strings.Builder
+		sb.Grow(len(f.buf) - (cutEnd - cut))
+		sb.Write(f.buf[:cut])
+		sb.Write(f.buf[cutEnd:])
+		s := sb.String()
+		at := func(off, n int) string {
+			if off >= cutEnd {
+				off -= cutEnd - cut
+			}
+			return s[off : off+n]
+		}
 		for _, p := range f.params {
 			if unsigned(p) {
 				continue
 			}
-			params = append(params, Param{Key: s[p.koff : p.koff+len(p.key)], Value: s[p.voff : p.voff+len(p.val)]})
+			params = append(params, Param{Key: at(p.koff, len(p.key)), Value: at(p.voff, len(p.val))})
 		}
 		return params, nil
 	}

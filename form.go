@@ -178,6 +178,12 @@ func sortParams(ps []rawParam) {
 
 // get returns the raw value of key and whether it is present.
 func (f *form) get(key string) ([]byte, bool) {
+	p, ok := f.lookup(key)
+	return p.val, ok
+}
+
+// lookup returns the parameter key and whether it is present.
+func (f *form) lookup(key string) (rawParam, bool) {
 	lo, hi := 0, len(f.params) // binary search: the params are sorted by key
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -188,9 +194,9 @@ func (f *form) get(key string) ([]byte, bool) {
 		}
 	}
 	if lo == len(f.params) || string(f.params[lo].key) != key {
-		return nil, false
+		return rawParam{}, false
 	}
-	return f.params[lo].val, true
+	return f.params[lo], true
 }
 
 // has reports whether key is present with a non-empty value. An empty

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -211,5 +212,38 @@ func TestSpecialBytesFindsFirst(t *testing.T) {
 		if got(w) != first(w) {
 			t.Fatalf("specialBytes(%q) marks %d, want %d", w, got(w), first(w))
 		}
+	}
+}
+
+// TestToUTF8Params checks that Params hold every signed parameter as
+// decoded, wherever the signature sits in the body (toUTF8 copies the
+// decoded body without it).
+func TestToUTF8Params(t *testing.T) {
+	for _, raw := range []string{
+		"sign=c2ln&a=1&b=%E6%B5%8B",
+		"a=1&sign=c2ln%2B%2F%3D%3D&b=%E6%B5%8B&c=",
+		"a=1&b=%E6%B5%8B+x&sign=c2ln",
+		"a=1&b=2",
+		"sign=&a=1",
+		"z=last&sign=c2ln&a=first&m=%26middle%3D",
+	} {
+		f := getForm()
+		if err := f.parse([]byte(raw), DefaultMaxParams); err != nil {
+			t.Fatal(err)
+		}
+		var want Params
+		for _, p := range f.params {
+			if len(p.val) > 0 && string(p.key) != "sign" {
+				want = append(want, Param{Key: string(p.key), Value: string(p.val)})
+			}
+		}
+		got, err := toUTF8(f, UTF8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("toUTF8(%q) = %q, want %q", raw, got, want)
+		}
+		putForm(f)
 	}
 }
