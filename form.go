@@ -45,7 +45,8 @@ func putForm(f *form) {
 // unique. The result is sorted by key bytes, the order Alipay signs in.
 //
 // It is one pass over raw: eight bytes are copied at a time until one of
-// them is '&', '=', '%' or '+', which is then handled alone. Decoding never
+// them may be '&', '=', '%' or '+' (specialBytes), which is then handled
+// alone. Decoding never
 // lengthens the text, so the output fits in len(raw) bytes and the copy
 // may run ahead of what it keeps.
 func (f *form) parse(raw []byte, maxParams int) error {
@@ -67,7 +68,7 @@ func (f *form) parse(raw []byte, maxParams int) error {
 				i, n = i+8, n+8
 				continue
 			}
-			k := bits.TrailingZeros64(m) / 8 // the first special byte
+			k := bits.TrailingZeros64(m) / 8 // the first byte that may be special
 			i, n = i+k, n+k
 			break
 		}
@@ -150,15 +151,18 @@ func (f *form) badEscape(rawSeg, buf []byte, start, kEnd, maxParams int) error {
 	return fieldErr(ErrMalformed, safeField(buf[start:kEnd]), "invalid percent-encoding in value")
 }
 
-// specialBytes has the high bit set in the lowest byte of x that is '&', '=',
-// '%' or '+', and is zero when there is none. x^(c*ones) has a zero byte
-// where x holds c, and (y-ones)&^y&highs sets the high bit of the lowest zero
-// byte of y (it may also set bits above it, never below), so the lowest bit
-// of the mask marks the first special byte.
+// specialBytes sets the high bit of every byte of x in '%'..'+' (that is
+// % & ' ( ) * +) or equal to '=': every '&', '=', '%' and '+', and the few
+// other bytes of that range, which parse copies as they are. Each byte is
+// tested alone: its low seven bits y are below 0x80, so y+0x5b, y+0x54 and
+// (y^'=')+0x7f carry into no other byte; their high bits say y >= '%',
+// y >= ','  and y != '='. A byte with its own high bit set is none of these.
 func specialBytes(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	amp, eq, pct, plus := x^('&'*ones), x^('='*ones), x^('%'*ones), x^('+'*ones)
-	return ((amp-ones)&^amp | (eq-ones)&^eq | (pct-ones)&^pct | (plus-ones)&^plus) & highs
+	y := x &^ highs
+	inRange := (y + (0x80-'%')*ones) &^ (y + (0x80-',')*ones)
+	eq := ^((y ^ '='*ones) + 0x7f*ones)
+	return (inRange | eq) &^ x & highs
 }
 
 // sortParams sorts by key. A callback has about 30 parameters, few enough
