@@ -45,7 +45,15 @@ func parseCharset(b []byte) (Charset, bool) {
 // parameters, which the drop-empty rule does not sign, and the signature
 // itself are left out. All keys and values share one string allocation.
 func toUTF8(f *form, cs Charset) (Params, error) {
-	params := make(Params, 0, len(f.params))
+	return appendUTF8(nil, f, cs)
+}
+
+// appendUTF8 is toUTF8 appending to params, which it reuses when it has room
+// for every parameter.
+func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
+	if cap(params)-len(params) < len(f.params) {
+		params = make(Params, len(params), len(params)+len(f.params))
+	}
 	if cs == UTF8 {
 		// f.buf is already UTF-8: validate and convert once.
 		if !utf8.Valid(f.buf) {
