@@ -25,6 +25,8 @@ type rawParam struct {
 type form struct {
 	buf    []byte
 	params []rawParam // sorted by key after parse
+	// content is scratch room for the string-to-sign.
+	content []byte
 }
 
 var formPool = sync.Pool{New: func() any { return new(form) }}
@@ -32,11 +34,12 @@ var formPool = sync.Pool{New: func() any { return new(form) }}
 func getForm() *form { return formPool.Get().(*form) }
 
 func putForm(f *form) {
-	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 {
+	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 || cap(f.content) > 1<<20 {
 		return // do not keep huge buffers alive
 	}
 	f.buf = f.buf[:0]
 	f.params = f.params[:0]
+	f.content = f.content[:0]
 	formPool.Put(f)
 }
 
@@ -174,10 +177,27 @@ func sortParams(ps []rawParam) {
 		return
 	}
 	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && bytes.Compare(ps[j].key, ps[j-1].key) < 0; j-- {
+		for j := i; j > 0 && keysLess(ps[j].key, ps[j-1].key); j-- {
 			ps[j], ps[j-1] = ps[j-1], ps[j]
 		}
 	}
+}
+
+// keyLess reports whether parameter name a sorts before b. Names mostly
+// differ in their first byte, which it compares without a call.
+func keyLess(a []byte, b string) bool {
+	if len(a) > 0 && len(b) > 0 && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return string(a) < b
+}
+
+// keysLess is keyLess for two names as bytes.
+func keysLess(a, b []byte) bool {
+	if len(a) > 0 && len(b) > 0 && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return bytes.Compare(a, b) < 0
 }
 
 // get returns the raw value of key and whether it is present.
@@ -191,7 +211,7 @@ func (f *form) lookup(key string) (rawParam, bool) {
 	lo, hi := 0, len(f.params) // binary search: the params are sorted by key
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if string(f.params[m].key) < key {
+		if keyLess(f.params[m].key, key) {
 			lo = m + 1
 		} else {
 			hi = m
@@ -242,9 +262,6 @@ type contentRule struct {
 	keepEmpty bool
 }
 
-// contentPool holds scratch buffers for the string-to-sign.
-var contentPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
 // appendContent appends the sorted "k=v&k=v" string-to-sign to dst; sign is
 // never part of it.
 func (f *form) appendContent(dst []byte, rule contentRule) []byte {
@@ -266,10 +283,6 @@ func (f *form) appendContent(dst []byte, rule contentRule) []byte {
 
 // writeContent writes the string-to-sign to w (a hash) in one Write.
 func (f *form) writeContent(w io.Writer, rule contentRule) {
-	bp := contentPool.Get().(*[]byte)
-	*bp = f.appendContent((*bp)[:0], rule)
-	w.Write(*bp)
-	if cap(*bp) <= 64<<10 {
-		contentPool.Put(bp)
-	}
+	f.content = f.appendContent(f.content[:0], rule)
+	w.Write(f.content)
 }

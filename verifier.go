@@ -518,21 +518,19 @@ func verifyRSA(f *form, st SignType, keys []verifyKey, certSN string, sign []byt
 	if st == SignRSA {
 		alg = crypto.SHA1
 	}
-	bp := contentPool.Get().(*[]byte)
-	defer contentPool.Put(bp)
 	var sum [sha256.Size]byte
 	hasEmpty := f.hasEmptyValue()
 	for _, rule := range rsaContentRules {
 		if rule.keepEmpty && !hasEmpty {
 			continue
 		}
-		*bp = f.appendContent((*bp)[:0], rule)
+		f.content = f.appendContent(f.content[:0], rule)
 		var digest []byte
 		if alg == crypto.SHA1 {
-			sum1 := sha1.Sum(*bp)
+			sum1 := sha1.Sum(f.content)
 			digest = append(sum[:0], sum1[:]...)
 		} else {
-			sum = sha256.Sum256(*bp)
+			sum = sha256.Sum256(f.content)
 			digest = sum[:]
 		}
 		if certSN != "" { // try the key the callback names first
