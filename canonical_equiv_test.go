@@ -135,6 +135,44 @@ func TestByteClassesMatchPredicates(t *testing.T) {
 	}
 }
 
+// TestCheckKeyWords checks the word-at-a-time key test against the byte
+// predicate: every byte value at every position of names of 1 to 20 bytes
+// over several backgrounds, and random names.
+func TestCheckKeyWords(t *testing.T) {
+	check := func(k []byte) {
+		t.Helper()
+		if got, want := checkKey(k) == nil, refCheckKey(k); got != want {
+			t.Fatalf("checkKey(%q) ok = %v, want %v", k, got, want)
+		}
+	}
+	for _, bg := range []byte{'a', 'z', '0', '9', '_'} {
+		for n := 1; n <= 20; n++ {
+			k := bytes.Repeat([]byte{bg}, n)
+			check(k)
+			for pos := range n {
+				for c := range 256 {
+					k[pos] = byte(c)
+					check(k)
+				}
+				k[pos] = bg
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("az09_`{/:^AZ\x00\x7f\x80\xe1\xdf")
+	for range 200000 {
+		k := make([]byte, 1+r.IntN(24))
+		for i := range k {
+			if r.IntN(8) == 0 {
+				k[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				k[i] = "abcxyz0189_"[r.IntN(11)]
+			}
+		}
+		check(k)
+	}
+}
+
 func TestBoundaryInMatchesReference(t *testing.T) {
 	pieces := []string{"&", "=", "&&", "==", "a", "_", "9", "A", " ", "%26", "\x80", "\xff"}
 	var keys []string

@@ -107,15 +107,22 @@ func (f *form) parse(raw []byte, maxParams int) error {
 		case c == '+':
 			c = ' '
 		case c == '%':
-			if len(raw)-i < 3 {
-				return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
+			// Escapes come in runs (UTF-8 text, JSON): decode the run here.
+			for {
+				if len(raw)-i < 3 {
+					return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
+				}
+				hi, lo := hexValues[raw[i+1]], hexValues[raw[i+2]]
+				if hi|lo == 0xff {
+					return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
+				}
+				buf[n] = hi<<4 | lo
+				n, i = n+1, i+3
+				if i == len(raw) || raw[i] != '%' {
+					break
+				}
 			}
-			hi, lo := hexValues[raw[i+1]], hexValues[raw[i+2]]
-			if hi|lo == 0xff {
-				return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
-			}
-			c = hi<<4 | lo
-			i += 2
+			continue
 		}
 		buf[n] = c
 		n++
