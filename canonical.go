@@ -2,6 +2,7 @@ package alipaynotify
 
 import (
 	"bytes"
+	"encoding/binary"
 	"time"
 )
 
@@ -88,12 +89,43 @@ func checkKey(k []byte) error {
 	if len(k) > maxKeyLen {
 		return fieldErr(ErrAmbiguous, safeField(k), "parameter name too long")
 	}
-	for _, c := range k {
-		if byteClasses[c]&cKey == 0 {
-			return fieldErr(ErrAmbiguous, safeField(k), "parameter name outside the protocol's alphabet")
-		}
+	if !allKeyBytes(k) {
+		return fieldErr(ErrAmbiguous, safeField(k), "parameter name outside the protocol's alphabet")
 	}
 	return nil
+}
+
+// allKeyBytes reports whether every byte of k is in the alphabet of
+// parameter names. A name of eight bytes or more is tested a word at a
+// time, the last word overlapping the one before.
+func allKeyBytes(k []byte) bool {
+	if len(k) < 8 {
+		for _, c := range k {
+			if byteClasses[c]&cKey == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < len(k)-8; i += 8 {
+		if !keyWord(binary.LittleEndian.Uint64(k[i:])) {
+			return false
+		}
+	}
+	return keyWord(binary.LittleEndian.Uint64(k[len(k)-8:]))
+}
+
+// keyWord reports whether all eight bytes of x are in a-z, 0-9 or '_'. Each
+// byte is tested alone: its low seven bits y are below 0x80, so adding at
+// most 0x7f carries into no other byte, and the high bit of y+(0x80-lo)
+// says y >= lo.
+func keyWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	y := x &^ highs
+	lower := (y + (0x80-'a')*ones) &^ (y + (0x80-'z'-1)*ones)
+	digit := (y + (0x80-'0')*ones) &^ (y + (0x80-'9'-1)*ones)
+	under := ^((y ^ '_'*ones) + 0x7f*ones)
+	return (lower|digit|under)&^x&highs == highs
 }
 
 // checkBoundaries applies the key alphabet and the boundary rule to every

@@ -135,6 +135,44 @@ func TestByteClassesMatchPredicates(t *testing.T) {
 	}
 }
 
+// TestCheckKeyWords checks the word-at-a-time key test against the byte
+// predicate: every byte value at every position of names of 1 to 20 bytes
+// over several backgrounds, and random names.
+func TestCheckKeyWords(t *testing.T) {
+	check := func(k []byte) {
+		t.Helper()
+		if got, want := checkKey(k) == nil, refCheckKey(k); got != want {
+			t.Fatalf("checkKey(%q) ok = %v, want %v", k, got, want)
+		}
+	}
+	for _, bg := range []byte{'a', 'z', '0', '9', '_'} {
+		for n := 1; n <= 20; n++ {
+			k := bytes.Repeat([]byte{bg}, n)
+			check(k)
+			for pos := range n {
+				for c := range 256 {
+					k[pos] = byte(c)
+					check(k)
+				}
+				k[pos] = bg
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("az09_`{/:^AZ\x00\x7f\x80\xe1\xdf")
+	for range 200000 {
+		k := make([]byte, 1+r.IntN(24))
+		for i := range k {
+			if r.IntN(8) == 0 {
+				k[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				k[i] = "abcxyz0189_"[r.IntN(11)]
+			}
+		}
+		check(k)
+	}
+}
+
 func TestBoundaryInMatchesReference(t *testing.T) {
 	pieces := []string{"&", "=", "&&", "==", "a", "_", "9", "A", " ", "%26", "\x80", "\xff"}
 	var keys []string
@@ -185,60 +223,6 @@ func TestFormGetMatchesLinearSearch(t *testing.T) {
 			if ok != wantOK || string(got) != string(want) {
 				t.Fatalf("get(%q) on %q = %q, %v; want %q, %v", k, parts, got, ok, want, wantOK)
 			}
-		}
-	}
-}
-
-func TestEscapeIndexMatchesLoop(t *testing.T) {
-	ref := func(s []byte) int {
-		for i, c := range s {
-			if c == '%' || c == '+' {
-				return i
-			}
-		}
-		return len(s)
-	}
-	// Every byte value at every position of every length up to 24, over a
-	// background of each byte next to '%' and '+' and of the bytes that
-	// borrow in the SWAR test (0x00, 0x01, 0x80, 0xff).
-	for _, bg := range []byte{'a', '$', '&', '*', ',', 0x00, 0x01, 0x24, 0x26, 0x2a, 0x2c, 0x80, 0xa5, 0xab, 0xff} {
-		for n := 0; n <= 24; n++ {
-			s := make([]byte, n)
-			for i := range s {
-				s[i] = bg
-			}
-			if got, want := escapeIndex(s), ref(s); got != want {
-				t.Fatalf("escapeIndex(%q) = %d, want %d", s, got, want)
-			}
-			for pos := range n {
-				for c := range 256 {
-					s[pos] = byte(c)
-					if got, want := escapeIndex(s), ref(s); got != want {
-						t.Fatalf("escapeIndex(%q) = %d, want %d", s, got, want)
-					}
-					for pos2 := pos + 1; pos2 < n && c < 4; pos2++ {
-						for _, c2 := range []byte{'%', '+'} {
-							s[pos2] = c2
-							if got, want := escapeIndex(s), ref(s); got != want {
-								t.Fatalf("escapeIndex(%q) = %d, want %d", s, got, want)
-							}
-							s[pos2] = bg
-						}
-					}
-				}
-				s[pos] = bg
-			}
-		}
-	}
-	r := rand.New(rand.NewPCG(7, 7))
-	alphabet := []byte{'%', '+', 'a', 0x00, 0x01, 0x24, 0x26, 0x2a, 0x2c, 0x80, 0xff}
-	for range 200000 {
-		s := make([]byte, r.IntN(40))
-		for i := range s {
-			s[i] = alphabet[r.IntN(len(alphabet))]
-		}
-		if got, want := escapeIndex(s), ref(s); got != want {
-			t.Fatalf("escapeIndex(%q) = %d, want %d", s, got, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package alipaynotify
 
 import (
+	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
@@ -44,7 +45,15 @@ func parseCharset(b []byte) (Charset, bool) {
 // parameters, which the drop-empty rule does not sign, and the signature
 // itself are left out. All keys and values share one string allocation.
 func toUTF8(f *form, cs Charset) (Params, error) {
-	params := make(Params, 0, len(f.params))
+	return appendUTF8(nil, f, cs)
+}
+
+// appendUTF8 is toUTF8 appending to params, which it reuses when it has room
+// for every parameter.
+func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
+	if cap(params)-len(params) < len(f.params) {
+		params = make(Params, len(params), len(params)+len(f.params))
+	}
 	if cs == UTF8 {
 		// f.buf is already UTF-8: validate and convert once.
 		if !utf8.Valid(f.buf) {
@@ -54,12 +63,28 @@ func toUTF8(f *form, cs Charset) (Params, error) {
 				}
 			}
 		}
-		s := string(f.buf)
+		// One string holds every key and value: f.buf without the
+		// signature (a third of a usual callback), which Params leaves out.
+		cut, cutEnd := len(f.buf), len(f.buf)
+		if sign, ok := f.lookup("sign"); ok {
+			cut, cutEnd = sign.voff, sign.voff+len(sign.val)
+		}
+		var sb strings.Builder
+		sb.Grow(len(f.buf) - (cutEnd - cut))
+		sb.Write(f.buf[:cut])
+		sb.Write(f.buf[cutEnd:])
+		s := sb.String()
+		at := func(off, n int) string {
+			if off >= cutEnd {
+				off -= cutEnd - cut
+			}
+			return s[off : off+n]
+		}
 		for _, p := range f.params {
 			if unsigned(p) {
 				continue
 			}
-			params = append(params, Param{Key: s[p.koff : p.koff+len(p.key)], Value: s[p.voff : p.voff+len(p.val)]})
+			params = append(params, Param{Key: at(p.koff, len(p.key)), Value: at(p.voff, len(p.val))})
 		}
 		return params, nil
 	}

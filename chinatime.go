@@ -53,9 +53,23 @@ func ParseTime(s string) (time.Time, error) {
 		}
 		nsec = f
 	}
-	t := time.Date(y, time.Month(mo), d, h, mi, se, nsec, ChinaTime)
-	if t.Day() != d { // 2024-02-30 and the like
+	if d > daysIn(time.Month(mo), y) { // 2024-02-30 and the like
 		return time.Time{}, errTimeSyntax
 	}
-	return t, nil
+	return time.Date(y, time.Month(mo), d, h, mi, se, nsec, ChinaTime), nil
+}
+
+// daysIn is the number of days of month m in year y (Gregorian, as
+// time.Date counts).
+func daysIn(m time.Month, y int) int {
+	switch m {
+	case time.February:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }

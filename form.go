@@ -25,6 +25,8 @@ type rawParam struct {
 type form struct {
 	buf    []byte
 	params []rawParam // sorted by key after parse
+	// content is scratch room for the string-to-sign.
+	content []byte
 }
 
 var formPool = sync.Pool{New: func() any { return new(form) }}
@@ -32,57 +34,101 @@ var formPool = sync.Pool{New: func() any { return new(form) }}
 func getForm() *form { return formPool.Get().(*form) }
 
 func putForm(f *form) {
-	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 {
+	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 || cap(f.content) > 1<<20 {
 		return // do not keep huge buffers alive
 	}
 	f.buf = f.buf[:0]
 	f.params = f.params[:0]
+	f.content = f.content[:0]
 	formPool.Put(f)
 }
 
 // parse decodes raw into f: '&'-separated "key=value" pairs, '+' as space,
 // %XX as one byte. Empty segments are skipped. Keys must be non-empty and
 // unique. The result is sorted by key bytes, the order Alipay signs in.
+//
+// It is one pass over raw: eight bytes are copied at a time until one of
+// them may be '&', '=', '%' or '+' (specialBytes), which is then handled
+// alone. Decoding never
+// lengthens the text, so the output fits in len(raw) bytes and the copy
+// may run ahead of what it keeps.
 func (f *form) parse(raw []byte, maxParams int) error {
 	if cap(f.buf) < len(raw) {
-		f.buf = make([]byte, 0, len(raw))
+		f.buf = make([]byte, len(raw))
 	}
-	f.buf = f.buf[:0]
+	buf := f.buf[:len(raw)]
 	f.params = f.params[:0]
-	for len(raw) > 0 {
-		var seg []byte
-		if i := bytes.IndexByte(raw, '&'); i >= 0 {
-			seg, raw = raw[:i], raw[i+1:]
-		} else {
-			seg, raw = raw, nil
+	n := 0     // bytes decoded into buf
+	seg := 0   // where the current segment starts in raw
+	start := 0 // where its key starts in buf
+	kEnd := -1 // where its key ends in buf; -1 while still in the key
+	for i := 0; ; {
+		for len(raw)-i >= 8 {
+			x := binary.LittleEndian.Uint64(raw[i:])
+			binary.LittleEndian.PutUint64(buf[n:], x)
+			m := specialBytes(x)
+			if m == 0 {
+				i, n = i+8, n+8
+				continue
+			}
+			k := bits.TrailingZeros64(m) / 8 // the first byte that may be special
+			i, n = i+k, n+k
+			break
 		}
-		if len(seg) == 0 {
+		if i == len(raw) || raw[i] == '&' {
+			if i > seg { // empty segments are skipped
+				if len(f.params) == maxParams {
+					return fieldErr(ErrMalformed, "", "too many parameters")
+				}
+				if kEnd < 0 {
+					kEnd = n // no '=': a key with an empty value
+				}
+				if kEnd == start {
+					return fieldErr(ErrMalformed, "", "empty parameter name")
+				}
+				f.params = append(f.params, rawParam{
+					key: buf[start:kEnd:kEnd], val: buf[kEnd:n:n],
+					koff: start, voff: kEnd,
+				})
+			}
+			if i == len(raw) {
+				break
+			}
+			i++
+			seg, start, kEnd = i, n, -1
 			continue
 		}
-		if len(f.params) == maxParams {
-			return fieldErr(ErrMalformed, "", "too many parameters")
+		c := raw[i]
+		switch {
+		case c == '=' && kEnd < 0:
+			kEnd = n
+			i++
+			continue
+		case c == '+':
+			c = ' '
+		case c == '%':
+			// Escapes come in runs (UTF-8 text, JSON): decode the run here.
+			for {
+				if len(raw)-i < 3 {
+					return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
+				}
+				hi, lo := hexValues[raw[i+1]], hexValues[raw[i+2]]
+				if hi|lo == 0xff {
+					return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
+				}
+				buf[n] = hi<<4 | lo
+				n, i = n+1, i+3
+				if i == len(raw) || raw[i] != '%' {
+					break
+				}
+			}
+			continue
 		}
-		k, v := seg, []byte(nil)
-		if i := bytes.IndexByte(seg, '='); i >= 0 {
-			k, v = seg[:i], seg[i+1:]
-		}
-		start := len(f.buf)
-		var ok bool
-		if f.buf, ok = appendUnescaped(f.buf, k); !ok {
-			return fieldErr(ErrMalformed, safeField(k), "invalid percent-encoding in key")
-		}
-		kEnd := len(f.buf)
-		if kEnd == start {
-			return fieldErr(ErrMalformed, "", "empty parameter name")
-		}
-		if f.buf, ok = appendUnescaped(f.buf, v); !ok {
-			return fieldErr(ErrMalformed, safeField(f.buf[start:kEnd]), "invalid percent-encoding in value")
-		}
-		f.params = append(f.params, rawParam{
-			key: f.buf[start:kEnd:kEnd], val: f.buf[kEnd:len(f.buf):len(f.buf)],
-			koff: start, voff: kEnd,
-		})
+		buf[n] = c
+		n++
+		i++
 	}
+	f.buf = buf[:n]
 	sortParams(f.params)
 	for i := 1; i < len(f.params); i++ {
 		if bytes.Equal(f.params[i].key, f.params[i-1].key) {
@@ -90,6 +136,43 @@ func (f *form) parse(raw []byte, maxParams int) error {
 		}
 	}
 	return nil
+}
+
+// badEscape is the error for an invalid %XX in the segment that begins
+// rawSeg, whose key starts at start in buf and ends at kEnd (-1 while the
+// key is being read). The checks come in the order a segment is read: the
+// parameter bound, the key's encoding, the key being empty, the value's
+// encoding.
+func (f *form) badEscape(rawSeg, buf []byte, start, kEnd, maxParams int) error {
+	switch {
+	case len(f.params) == maxParams:
+		return fieldErr(ErrMalformed, "", "too many parameters")
+	case kEnd < 0:
+		if i := bytes.IndexByte(rawSeg, '&'); i >= 0 {
+			rawSeg = rawSeg[:i]
+		}
+		if i := bytes.IndexByte(rawSeg, '='); i >= 0 {
+			rawSeg = rawSeg[:i]
+		}
+		return fieldErr(ErrMalformed, safeField(rawSeg), "invalid percent-encoding in key")
+	case kEnd == start:
+		return fieldErr(ErrMalformed, "", "empty parameter name")
+	}
+	return fieldErr(ErrMalformed, safeField(buf[start:kEnd]), "invalid percent-encoding in value")
+}
+
+// specialBytes sets the high bit of every byte of x in '%'..'+' (that is
+// % & ' ( ) * +) or equal to '=': every '&', '=', '%' and '+', and the few
+// other bytes of that range, which parse copies as they are. Each byte is
+// tested alone: its low seven bits y are below 0x80, so y+0x5b, y+0x54 and
+// (y^'=')+0x7f carry into no other byte; their high bits say y >= '%',
+// y >= ','  and y != '='. A byte with its own high bit set is none of these.
+func specialBytes(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	y := x &^ highs
+	inRange := (y + (0x80-'%')*ones) &^ (y + (0x80-',')*ones)
+	eq := ^((y ^ '='*ones) + 0x7f*ones)
+	return (inRange | eq) &^ x & highs
 }
 
 // sortParams sorts by key. A callback has about 30 parameters, few enough
@@ -101,27 +184,50 @@ func sortParams(ps []rawParam) {
 		return
 	}
 	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && bytes.Compare(ps[j].key, ps[j-1].key) < 0; j-- {
+		for j := i; j > 0 && keysLess(ps[j].key, ps[j-1].key); j-- {
 			ps[j], ps[j-1] = ps[j-1], ps[j]
 		}
 	}
 }
 
+// keyLess reports whether parameter name a sorts before b. Names mostly
+// differ in their first byte, which it compares without a call.
+func keyLess(a []byte, b string) bool {
+	if len(a) > 0 && len(b) > 0 && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return string(a) < b
+}
+
+// keysLess is keyLess for two names as bytes.
+func keysLess(a, b []byte) bool {
+	if len(a) > 0 && len(b) > 0 && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return bytes.Compare(a, b) < 0
+}
+
 // get returns the raw value of key and whether it is present.
 func (f *form) get(key string) ([]byte, bool) {
+	p, ok := f.lookup(key)
+	return p.val, ok
+}
+
+// lookup returns the parameter key and whether it is present.
+func (f *form) lookup(key string) (rawParam, bool) {
 	lo, hi := 0, len(f.params) // binary search: the params are sorted by key
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if string(f.params[m].key) < key {
+		if keyLess(f.params[m].key, key) {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
 	if lo == len(f.params) || string(f.params[lo].key) != key {
-		return nil, false
+		return rawParam{}, false
 	}
-	return f.params[lo].val, true
+	return f.params[lo], true
 }
 
 // has reports whether key is present with a non-empty value. An empty
@@ -141,67 +247,18 @@ func (f *form) hasEmptyValue() bool {
 	return false
 }
 
-// appendUnescaped appends the form-decoding of s to dst. Runs of plain bytes
-// are copied whole; only '+' and '%XX' are handled one at a time.
-func appendUnescaped(dst, s []byte) ([]byte, bool) {
-	for {
-		i := escapeIndex(s)
-		dst = append(dst, s[:i]...)
-		if i == len(s) {
-			return dst, true
-		}
-		if s[i] == '+' {
-			dst = append(dst, ' ')
-			s = s[i+1:]
-			continue
-		}
-		if i+2 >= len(s) {
-			return dst, false
-		}
-		hi, ok1 := unhex(s[i+1])
-		lo, ok2 := unhex(s[i+2])
-		if !ok1 || !ok2 {
-			return dst, false
-		}
-		dst = append(dst, hi<<4|lo)
-		s = s[i+3:]
+// hexValues maps a hex digit (either case) to its value and every other
+// byte to 0xff.
+var hexValues = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-}
-
-// escapeIndex returns the index of the first '%' or '+' in s, or len(s).
-// It tests eight bytes at a time: x^('%'*ones) has a zero byte where x
-// holds '%', and (y-ones)&^y&highs sets the high bit of the lowest zero byte
-// of y (it may also set bits above it, never below), so the lowest bit of
-// the mask marks the first escape.
-func escapeIndex(s []byte) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; len(s)-i >= 8; i += 8 {
-		x := binary.LittleEndian.Uint64(s[i:])
-		pct, plus := x^('%'*ones), x^('+'*ones)
-		if m := ((pct-ones)&^pct | (plus-ones)&^plus) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
+	for i := range byte(16) {
+		t["0123456789abcdef"[i]] = i
+		t["0123456789ABCDEF"[i]] = i
 	}
-	for ; i < len(s); i++ {
-		if s[i] == '%' || s[i] == '+' {
-			return i
-		}
-	}
-	return len(s)
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
+	return t
+}()
 
 // contentRule says how the string-to-sign is built from the parameters.
 type contentRule struct {
@@ -211,9 +268,6 @@ type contentRule struct {
 	// keepEmpty includes "k=" pairs for empty values.
 	keepEmpty bool
 }
-
-// contentPool holds scratch buffers for the string-to-sign.
-var contentPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // appendContent appends the sorted "k=v&k=v" string-to-sign to dst; sign is
 // never part of it.
@@ -236,10 +290,6 @@ func (f *form) appendContent(dst []byte, rule contentRule) []byte {
 
 // writeContent writes the string-to-sign to w (a hash) in one Write.
 func (f *form) writeContent(w io.Writer, rule contentRule) {
-	bp := contentPool.Get().(*[]byte)
-	*bp = f.appendContent((*bp)[:0], rule)
-	w.Write(*bp)
-	if cap(*bp) <= 64<<10 {
-		contentPool.Put(bp)
-	}
+	f.content = f.appendContent(f.content[:0], rule)
+	w.Write(f.content)
 }

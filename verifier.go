@@ -419,14 +419,16 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source, at receiv
 	if err := v.checkSignature(f, proto, signType, sign); err != nil {
 		return nil, err
 	}
-	// Allocated only now: a forgery costs no Notification.
-	n := &Notification{Source: src, Protocol: proto, SignType: signType, Charset: charset, Partner: partner}
+	// Allocated only now: a forgery costs no Notification. The Params of a
+	// usual callback share its allocation.
+	np := &notificationWithParams{n: Notification{Source: src, Protocol: proto, SignType: signType, Charset: charset, Partner: partner}}
+	n := &np.n
 	n.self, n.verifiedBy = n, v
 	if err := checkBoundaries(f); err != nil {
 		return nil, err
 	}
 
-	params, err := toUTF8(f, n.Charset)
+	params, err := appendUTF8(np.params[:0], f, n.Charset)
 	if err != nil {
 		if fe := (*FieldError)(nil); n.Protocol == ProtocolMapi && !hasCS && errors.As(err, &fe) {
 			fe.Reason += " (this legacy callback names no _input_charset, so it is read as Options.Legacy.Charset, " + string(n.Charset) + ")"
@@ -444,6 +446,14 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source, at receiv
 		return nil, rejected(n, err)
 	}
 	return v.finish(ctx, n, src == SourceNotify && n.Protocol == ProtocolMapi && v.opts.Legacy.NotifyVerify && !at.replay)
+}
+
+// notificationWithParams is a Notification allocated together with room for
+// the Params of a usual callback (about 25; one with more gets its own), so
+// that both take one allocation, within the same size class as 26.
+type notificationWithParams struct {
+	n      Notification
+	params [28]Param
 }
 
 // finish runs the checks every verified callback gets last: the legacy
@@ -521,21 +531,19 @@ func verifyRSA(f *form, st SignType, keys []verifyKey, certSN string, sign []byt
 	if st == SignRSA {
 		alg = crypto.SHA1
 	}
-	bp := contentPool.Get().(*[]byte)
-	defer contentPool.Put(bp)
 	var sum [sha256.Size]byte
 	hasEmpty := f.hasEmptyValue()
 	for _, rule := range rsaContentRules {
 		if rule.keepEmpty && !hasEmpty {
 			continue
 		}
-		*bp = f.appendContent((*bp)[:0], rule)
+		f.content = f.appendContent(f.content[:0], rule)
 		var digest []byte
 		if alg == crypto.SHA1 {
-			sum1 := sha1.Sum(*bp)
+			sum1 := sha1.Sum(f.content)
 			digest = append(sum[:0], sum1[:]...)
 		} else {
-			sum = sha256.Sum256(*bp)
+			sum = sha256.Sum256(f.content)
 			digest = sum[:]
 		}
 		if verifyDigest(keys, certSN, alg, digest, sig) {
