@@ -241,7 +241,6 @@ func TestNewValidates(t *testing.T) {
 		{"no key", reconcile.Options{Verifier: v}, "MerchantPrivateKey"},
 		{"public key as private", reconcile.Options{Verifier: v, MerchantPrivateKey: merchantKey().PublicKeyPEM()}, "MerchantPrivateKey"},
 		{"unknown sign type", reconcile.Options{Verifier: v, MerchantPrivateKey: key, SignType: "MD5"}, "SignType"},
-		{"http gateway", reconcile.Options{Verifier: v, MerchantPrivateKey: key, GatewayURL: "http://openapi.alipay.com/gateway.do"}, "GatewayURL"},
 		{"app cert without root", reconcile.Options{Verifier: v, MerchantPrivateKey: key, AppCert: "x"}, "AppCert"},
 		{"negative timeout", reconcile.Options{Verifier: v, MerchantPrivateKey: key, Timeout: -1}, "Timeout"},
 		{"unknown protocol", reconcile.Options{Verifier: v, Protocol: alipaynotify.ProtocolWAP}, "Protocol"},
@@ -258,6 +257,47 @@ func TestNewValidates(t *testing.T) {
 				t.Fatalf("err = %v, want ErrConfig on %s", err, tt.field)
 			}
 		})
+	}
+	for _, tt := range []struct {
+		url string
+		ok  bool
+	}{
+		{"https://openapi.alipay.com/gateway.do", true},
+		{"https://127.0.0.1:9443/gateway.do", true},
+		{"http://127.0.0.1:9090/gateway.do", true},
+		{"http://127.8.9.10/gateway.do", true},
+		{"http://[::1]:9090/gateway.do", true},
+		{"http://localhost:9090/gateway.do", true},
+		{"http://LOCALHOST/gateway.do", true},
+		{"http://openapi.alipay.com/gateway.do", false},
+		{"http://10.0.0.1:9090/gateway.do", false},
+		{"http://128.0.0.1/gateway.do", false},
+		{"http://[::2]:9090/gateway.do", false},
+		{"http://localhost.example.com/gateway.do", false},
+		{"http://127.0.0.1.nip.io/gateway.do", false},
+		{"http://0.0.0.0:9090/gateway.do", false},
+		{"http://user:pw@127.0.0.1/gateway.do", false},
+		{"ftp://127.0.0.1/gateway.do", false},
+		{"127.0.0.1:9090/gateway.do", false},
+		{"/gateway.do", false},
+		{"https://", false},
+		{"http://:9090/gateway.do", false},
+	} {
+		for _, o := range []reconcile.Options{
+			{Verifier: v, MerchantPrivateKey: key, GatewayURL: tt.url},
+			{Verifier: v, Protocol: alipaynotify.ProtocolMapi, MD5Key: "k", GatewayURL: tt.url},
+		} {
+			_, err := reconcile.New(o)
+			var fe *alipaynotify.FieldError
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("%s (%s): %v", tt.url, o.Protocol, err)
+			case !tt.ok && (!errors.As(err, &fe) || fe.Field != "GatewayURL" || !errors.Is(err, alipaynotify.ErrConfig)):
+				t.Errorf("%s (%s): err = %v, want ErrConfig on GatewayURL", tt.url, o.Protocol, err)
+			case !tt.ok && strings.HasPrefix(tt.url, "http://") && !strings.Contains(err.Error(), "loopback"):
+				t.Errorf("%s: %v does not say http is for loopback only", tt.url, err)
+			}
+		}
 	}
 	c, err := reconcile.New(reconcile.Options{Verifier: v, MerchantPrivateKey: key})
 	if err != nil || c.Protocol() != alipaynotify.ProtocolOpenPlatform {
