@@ -532,13 +532,13 @@ func scenarioFromFlags(o *options) (*simulator.Scenario, error) {
 	sc := &simulator.Scenario{}
 	for i := range o.trades {
 		t := simulator.Trade{
-			Story:      stories[i%len(stories)],
-			Amount:     o.amount,
-			Subject:    o.subject,
-			Charset:    o.charset,
-			SignType:   o.signType,
-			Start:      simulator.Duration(time.Duration(i) * o.stagger),
-			Interval:   simulator.Duration(o.interval),
+			Story:        stories[i%len(stories)],
+			Amount:       o.amount,
+			Subject:      o.subject,
+			Charset:      o.charset,
+			SignType:     o.signType,
+			Start:        simulator.Duration(time.Duration(i) * o.stagger),
+			Interval:     simulator.Duration(o.interval),
 			Duplicates:   o.dup,
 			LostAcks:     o.lostAcks,
 			LoseNotifies: simulator.Duration(o.loseNotifies),
