@@ -54,7 +54,7 @@ Example — lost notifications, found by the merchant's reconciler (README,
 "Reconciliation"): the merchant queries http://127.0.0.1:9090/gateway.do,
 signs with the private half of app_public.pem, and reads orders.txt:
   alipaysim -url http://127.0.0.1:8080 -key alipay.pem -app-pubkey app_public.pem \
-      -gateway 127.0.0.1:9090 -orders-file orders.txt -lose-notifies 30m -trades 5 -speed 1800
+      -gateway 127.0.0.1:9090 -orders-file orders.txt -lose-notifies 30m -trades 5 -speed 600
 
 Flags:
 `
