@@ -121,6 +121,9 @@ func (s *Simulator) Run(ctx context.Context, sc *Scenario) (*Report, error) {
 		}
 	}
 	r.clock = clock{start: time.Now(), speed: s.cfg.Speed}
+	if s.cfg.OnStart != nil {
+		s.cfg.OnStart(r.clock.start)
+	}
 	r.q = newQueue(r.clock)
 	// What happens at Alipay and at the shop, off the wire: the buyer's
 	// checkout (the order book) and each story step (the gateway).

@@ -104,6 +104,10 @@ type Config struct {
 	// does not). Default: a client with Timeout and no redirects.
 	Client *http.Client
 
+	// OnStart, when set, is called by Run once the plan is built, with the
+	// wall-clock time of simulated time 0, before anything is sent: the
+	// simulated time at wall-clock time t is t.Sub(start) × Speed.
+	OnStart func(start time.Time)
 	// OnDelivery, when set, is called after every delivery, from the worker
 	// that made it (concurrently: it must be safe for that).
 	OnDelivery func(Event, Answer)
