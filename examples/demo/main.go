@@ -15,10 +15,10 @@
 // racing its return; forged callbacks; and a payment whose notifications
 // are all lost for 30 minutes (the buyer never returns either), which the
 // merchant's Reconciler finds by asking the simulator's query gateway
-// (alipay.trade.query), so that Alipay's late retry is a duplicate. Then one more payment whose
-// handler fails on all 8 of Alipay's tries becomes a dead letter, and is
-// recovered: replayed once, as the ops page does, with Alipay's late copy
-// answered as a duplicate.
+// (alipay.trade.query), so that Alipay's late retry is a duplicate. Then
+// one more payment whose handler fails on all 8 of Alipay's tries becomes a
+// dead letter, and is recovered: replayed once, as the ops page does, with
+// Alipay's late copy answered as a duplicate.
 //
 // With REDIS_URL set (redis://localhost:6379/0) the dedupe state lives in
 // Redis (dedupe/redisstore) instead of memory.
