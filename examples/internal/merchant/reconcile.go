@@ -14,6 +14,9 @@ import (
 // the log whether it runs.
 func (s *Shop) startReconciler(c Config, v *alipaynotify.Verifier) error {
 	if c.OrdersFile == "" {
+		if c.AppPrivateKey != "" || c.GatewayURL != "" || c.ReconcileInterval != 0 {
+			s.logger.Warn("reconciler off: it needs ALIPAY_ORDERS_FILE, the orders to ask about")
+		}
 		return nil
 	}
 	book, ok := c.Orders.(Pending)

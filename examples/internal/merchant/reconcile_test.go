@@ -243,8 +243,19 @@ func TestShopReconcilerOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer shop.Close()
-	if !strings.Contains(logs.String(), "reconciler off") {
+	if !strings.Contains(logs.String(), "reconciler off: ALIPAY_ORDERS_FILE is set but no query credentials") {
 		t.Errorf("log:\n%s", logs.String())
+	}
+	// Reconciler settings without an order book: said to be unused.
+	var logs2 syncBuffer
+	shop2, err := merchant.New(merchant.Config{AppID: alipaytest.DefaultAppID, AlipayPublicKey: alipaytest.TestKey().PublicKeyPEM(),
+		AppPrivateKey: alipaytest.SecondTestKey().PrivateKeyPKCS8PEM()}, &bytes.Buffer{}, slog.New(slog.NewTextHandler(&logs2, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop2.Close()
+	if !strings.Contains(logs2.String(), "reconciler off: it needs ALIPAY_ORDERS_FILE") {
+		t.Errorf("log:\n%s", logs2.String())
 	}
 	// A gateway URL that is not https nor loopback is refused at start.
 	_, err = merchant.New(merchant.Config{AppID: alipaytest.DefaultAppID, AlipayPublicKey: alipaytest.TestKey().PublicKeyPEM(),
