@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Trade query methods the Gateway answers.
@@ -27,7 +28,7 @@ const (
 	ServiceSingleTradeQuery = "single_trade_query"
 )
 
-// GatewayOptions configure NewGateway. The zero value is an open-platform
+// GatewayOptions configure NewGateway and NewGatewayHandler. The zero value is an open-platform
 // and legacy gateway answering with TestKey and the Signer defaults, and
 // checking requests against SecondTestKey as the merchant's app key.
 type GatewayOptions struct {
@@ -38,8 +39,14 @@ type GatewayOptions struct {
 	Signer *Signer
 	// MerchantKey is the merchant's app key pair: its public half verifies
 	// open-platform requests, as the app public key (应用公钥) uploaded to
-	// Alipay does. Default: SecondTestKey().
+	// Alipay does. Default: SecondTestKey(), unless MerchantPublicKey is
+	// set.
 	MerchantKey *KeyPair
+	// MerchantPublicKey, when set, is the app public key (应用公钥) that
+	// verifies open-platform requests instead of MerchantKey's public half,
+	// for a gateway that, like Alipay, holds only the merchant's public key
+	// (alipaysim's -app-pubkey).
+	MerchantPublicKey *rsa.PublicKey
 	// AlipayCertSN, when set, is sent as alipay_cert_sn next to sign in
 	// every open-platform answer, as in public-key-certificate mode.
 	AlipayCertSN string
@@ -90,10 +97,13 @@ type GatewayRequest struct {
 	// Answer is the body the Gateway answered with (nil for a hang or an
 	// HTTP error page).
 	Answer []byte
+	// Received is when the request arrived (wall clock).
+	Received time.Time
 }
 
 // Gateway fakes Alipay's gateway for trade queries, over HTTPS
-// (httptest.NewTLSServer; give its Client() to the code under test):
+// (httptest.NewTLSServer; give its Client() to the code under test), or
+// behind a server of your own (NewGatewayHandler):
 //
 //	POST /gateway.do?app_id=...&method=alipay.trade.query&...&sign=... (body: biz_content)
 //	POST /gateway.do?_input_charset=utf-8 (body: service=single_trade_query&partner=...&out_trade_no=...&sign=...)
@@ -107,6 +117,11 @@ type GatewayRequest struct {
 // (TRADE_NOT_EXIST) for trades it was not told, and injects the failures of
 // SetFault. It records every request. The path is not checked. It is safe
 // for concurrent use.
+//
+// A Gateway is an http.Handler (ServeHTTP): NewGatewayHandler makes one
+// without a server, for a server of your own, such as a plain-HTTP one on
+// loopback in another process (alipaysim's -gateway) or a test's
+// httptest.NewServer; Server is then nil.
 type Gateway struct {
 	*httptest.Server
 
@@ -129,20 +144,35 @@ type gatewayTrade struct {
 // NewGateway starts a fake trade-query gateway. Close it when done
 // (t.Cleanup(g.Close)).
 func NewGateway(opts GatewayOptions) *Gateway {
-	if opts.Signer == nil {
-		opts.Signer = NewSigner(nil)
-	}
-	if opts.MerchantKey == nil {
-		opts.MerchantKey = SecondTestKey()
-	}
-	g := &Gateway{opts: opts, trades: map[string]gatewayTrade{}, done: make(chan struct{})}
-	g.Server = httptest.NewTLSServer(http.HandlerFunc(g.serve))
+	g := NewGatewayHandler(opts)
+	g.Server = httptest.NewTLSServer(g)
 	return g
 }
 
+// NewGatewayHandler returns a Gateway that answers like NewGateway's but
+// serves nothing itself: serve it (it is an http.Handler) with a server of
+// your own, and configure the client with that server's URL +
+// "/gateway.do". Its Server is nil, so GatewayURL and Client are not
+// available. Close it when done, to release hanging requests.
+func NewGatewayHandler(opts GatewayOptions) *Gateway {
+	if opts.Signer == nil {
+		opts.Signer = NewSigner(nil)
+	}
+	if opts.MerchantKey == nil && opts.MerchantPublicKey == nil {
+		opts.MerchantKey = SecondTestKey()
+	}
+	return &Gateway{opts: opts, trades: map[string]gatewayTrade{}, done: make(chan struct{})}
+}
+
 // GatewayURL is the URL to configure as the gateway: the server's URL +
-// "/gateway.do".
-func (g *Gateway) GatewayURL() string { return g.URL + "/gateway.do" }
+// "/gateway.do". It panics on a Gateway made by NewGatewayHandler, which
+// has no server of its own.
+func (g *Gateway) GatewayURL() string {
+	if g.Server == nil {
+		panic("alipaytest: GatewayURL of a Gateway made by NewGatewayHandler: use the URL of the server you serve it with")
+	}
+	return g.URL + "/gateway.do"
+}
 
 // SetStatus tells the gateway that trade t now has status
 // ("WAIT_BUYER_PAY", "TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED" or a
@@ -186,16 +216,21 @@ func (g *Gateway) Queries(outTradeNo string) int {
 	return n
 }
 
-// Close releases hanging requests and shuts the server down.
+// Close releases hanging requests and shuts the server down (if the
+// Gateway has one).
 func (g *Gateway) Close() {
 	g.stop.Do(func() { close(g.done) })
-	g.Server.Close()
+	if g.Server != nil {
+		g.Server.Close()
+	}
 }
 
 // maxGatewayRequestBody bounds a request body the Gateway reads.
 const maxGatewayRequestBody = 64 << 10
 
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers one trade query; see Gateway.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxGatewayRequestBody))
 	form, _ := url.ParseQuery(string(body))
 	query := r.URL.Query()
@@ -205,7 +240,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 			params[k] = append(params[k], v...)
 		}
 	}
-	req := GatewayRequest{HTTPMethod: r.Method, Query: query, Form: form}
+	req := GatewayRequest{HTTPMethod: r.Method, Query: query, Form: form, Received: received}
 	legacy := params.Get("service") != ""
 	if legacy {
 		req.Method = params.Get("service")
@@ -283,7 +318,10 @@ func (g *Gateway) openRequestValid(params url.Values) bool {
 		return false
 	}
 	content := []byte(Content(wp, V2, DropEmpty))
-	pub := g.opts.MerchantKey.PublicKey()
+	pub := g.opts.MerchantPublicKey
+	if pub == nil {
+		pub = g.opts.MerchantKey.PublicKey()
+	}
 	switch SignType(params.Get("sign_type")) {
 	case SignRSA2:
 		sum := sha256.Sum256(content)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -74,8 +75,13 @@ type Options struct {
 	// (alipay.trade.query) or alipaynotify.ProtocolMapi (single_trade_query).
 	// Default: ProtocolOpenPlatform.
 	Protocol alipaynotify.Protocol
-	// GatewayURL is Alipay's gateway; it must be https. Default:
-	// DefaultGatewayURL, or DefaultLegacyGatewayURL for ProtocolMapi.
+	// GatewayURL is Alipay's gateway. It must be https, except on a
+	// loopback host (127.0.0.0/8, ::1 or "localhost"), where http:// is
+	// accepted for a local fake gateway such as alipaysim's -gateway or
+	// alipaytest's Gateway served by your own http.Server: the connection
+	// then never leaves the machine. Any other http:// URL is refused.
+	// Default: DefaultGatewayURL, or DefaultLegacyGatewayURL for
+	// ProtocolMapi.
 	GatewayURL string
 
 	// MerchantPrivateKey is your app's RSA private key (应用私钥), which
@@ -139,9 +145,9 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(o.GatewayURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, cfg("GatewayURL", "must be an https URL: the answer is trusted only as far as the connection to Alipay is")
+	u, err := checkGatewayURL(o.GatewayURL)
+	if err != nil {
+		return nil, err
 	}
 	c.gateway = u
 	switch {
@@ -159,6 +165,36 @@ func New(opts Options) (*Client, error) {
 
 func cfg(field, reason string) error {
 	return &alipaynotify.FieldError{Field: field, Reason: reason, Err: alipaynotify.ErrConfig}
+}
+
+// checkGatewayURL accepts an https URL, or an http URL whose host is a
+// loopback address or "localhost" (a local fake gateway).
+func checkGatewayURL(raw string) (*url.URL, error) {
+	const onlyLoopback = " (http:// is accepted only on a loopback host, 127.0.0.0/8, ::1 or localhost, for a local fake gateway)"
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Hostname() == "" || u.User != nil || u.Fragment != "" {
+		return nil, cfg("GatewayURL", "must be an absolute https URL such as "+DefaultGatewayURL+", without user info"+onlyLoopback)
+	}
+	switch u.Scheme {
+	case "https":
+		return u, nil
+	case "http":
+		if loopbackHost(u.Hostname()) {
+			return u, nil
+		}
+		return nil, cfg("GatewayURL", "must be https: the answer is trusted only as far as the connection to Alipay is"+onlyLoopback)
+	}
+	return nil, cfg("GatewayURL", "must be an https URL such as "+DefaultGatewayURL+onlyLoopback)
+}
+
+// loopbackHost reports whether host (without port or brackets) is
+// "localhost" or a loopback IP address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // initOpen checks the open-platform options.

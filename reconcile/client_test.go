@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -241,7 +242,6 @@ func TestNewValidates(t *testing.T) {
 		{"no key", reconcile.Options{Verifier: v}, "MerchantPrivateKey"},
 		{"public key as private", reconcile.Options{Verifier: v, MerchantPrivateKey: merchantKey().PublicKeyPEM()}, "MerchantPrivateKey"},
 		{"unknown sign type", reconcile.Options{Verifier: v, MerchantPrivateKey: key, SignType: "MD5"}, "SignType"},
-		{"http gateway", reconcile.Options{Verifier: v, MerchantPrivateKey: key, GatewayURL: "http://openapi.alipay.com/gateway.do"}, "GatewayURL"},
 		{"app cert without root", reconcile.Options{Verifier: v, MerchantPrivateKey: key, AppCert: "x"}, "AppCert"},
 		{"negative timeout", reconcile.Options{Verifier: v, MerchantPrivateKey: key, Timeout: -1}, "Timeout"},
 		{"unknown protocol", reconcile.Options{Verifier: v, Protocol: alipaynotify.ProtocolWAP}, "Protocol"},
@@ -259,6 +259,47 @@ func TestNewValidates(t *testing.T) {
 			}
 		})
 	}
+	for _, tt := range []struct {
+		url string
+		ok  bool
+	}{
+		{"https://openapi.alipay.com/gateway.do", true},
+		{"https://127.0.0.1:9443/gateway.do", true},
+		{"http://127.0.0.1:9090/gateway.do", true},
+		{"http://127.8.9.10/gateway.do", true},
+		{"http://[::1]:9090/gateway.do", true},
+		{"http://localhost:9090/gateway.do", true},
+		{"http://LOCALHOST/gateway.do", true},
+		{"http://openapi.alipay.com/gateway.do", false},
+		{"http://10.0.0.1:9090/gateway.do", false},
+		{"http://128.0.0.1/gateway.do", false},
+		{"http://[::2]:9090/gateway.do", false},
+		{"http://localhost.example.com/gateway.do", false},
+		{"http://127.0.0.1.nip.io/gateway.do", false},
+		{"http://0.0.0.0:9090/gateway.do", false},
+		{"http://user:pw@127.0.0.1/gateway.do", false},
+		{"ftp://127.0.0.1/gateway.do", false},
+		{"127.0.0.1:9090/gateway.do", false},
+		{"/gateway.do", false},
+		{"https://", false},
+		{"http://:9090/gateway.do", false},
+	} {
+		for _, o := range []reconcile.Options{
+			{Verifier: v, MerchantPrivateKey: key, GatewayURL: tt.url},
+			{Verifier: v, Protocol: alipaynotify.ProtocolMapi, MD5Key: "k", GatewayURL: tt.url},
+		} {
+			_, err := reconcile.New(o)
+			var fe *alipaynotify.FieldError
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("%s (%s): %v", tt.url, o.Protocol, err)
+			case !tt.ok && (!errors.As(err, &fe) || fe.Field != "GatewayURL" || !errors.Is(err, alipaynotify.ErrConfig)):
+				t.Errorf("%s (%s): err = %v, want ErrConfig on GatewayURL", tt.url, o.Protocol, err)
+			case !tt.ok && strings.HasPrefix(tt.url, "http://") && !strings.Contains(err.Error(), "loopback"):
+				t.Errorf("%s: %v does not say http is for loopback only", tt.url, err)
+			}
+		}
+	}
 	c, err := reconcile.New(reconcile.Options{Verifier: v, MerchantPrivateKey: key})
 	if err != nil || c.Protocol() != alipaynotify.ProtocolOpenPlatform {
 		t.Fatalf("defaults: %v", err)
@@ -266,4 +307,76 @@ func TestNewValidates(t *testing.T) {
 	if _, err := c.QueryTrade(context.Background(), "bad no"); !errors.Is(err, alipaynotify.ErrMalformed) {
 		t.Errorf("out_trade_no with a space: %v", err)
 	}
+}
+
+// TestPlainHTTPLoopbackGateway: a Gateway served by a plain-HTTP server of
+// its own on loopback (as alipaysim's -gateway does) answers a Client whose
+// GatewayURL is http://127.0.0.1:...; requests are checked against the app
+// public key alone, and a query signed with another key is refused.
+func TestPlainHTTPLoopbackGateway(t *testing.T) {
+	t.Parallel()
+	g := alipaytest.NewGatewayHandler(alipaytest.GatewayOptions{MerchantPublicKey: merchantKey().PublicKey()})
+	t.Cleanup(g.Close)
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	if g.Server != nil {
+		t.Fatal("a handler gateway has a server of its own")
+	}
+	gatewayURL := srv.URL + "/gateway.do"
+	if !strings.HasPrefix(gatewayURL, "http://127.0.0.1:") {
+		t.Fatalf("test server at %s, want plain http on loopback", gatewayURL)
+	}
+	g.SetStatus(alipaytest.NewSigner(nil).NewTrade("LOOP-1", "12.34"), "TRADE_SUCCESS")
+	v := verifier(t)
+	other, err := alipaytest.NewKeyPair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		opts   reconcile.Options
+		status alipaynotify.TradeStatus
+		code   string // the GatewayError's SubCode or Code when refused
+	}{
+		{"open platform", reconcile.Options{MerchantPrivateKey: merchantKey().PrivateKeyPKCS8PEM()}, alipaynotify.TradeSuccess, ""},
+		{"legacy", reconcile.Options{Protocol: alipaynotify.ProtocolMapi, MD5Key: alipaytest.DefaultMD5Key}, alipaynotify.TradeSuccess, ""},
+		{"open platform, another app key", reconcile.Options{MerchantPrivateKey: other.PrivateKeyPKCS8PEM()}, "", "isv.invalid-signature"},
+		{"legacy, another MD5 key", reconcile.Options{Protocol: alipaynotify.ProtocolMapi, MD5Key: "another-md5-key"}, "", "ILLEGAL_SIGN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.opts
+			o.Verifier, o.GatewayURL = v, gatewayURL
+			c, err := reconcile.New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := c.QueryTrade(context.Background(), "LOOP-1")
+			if tt.code == "" {
+				if err != nil || n.TradeStatus != tt.status || n.TotalAmount.String() != "12.34" || n.Source != alipaynotify.SourceQuery {
+					t.Fatalf("QueryTrade = %v, %v", n, err)
+				}
+				return
+			}
+			var ge *alipaynotify.GatewayError
+			if !errors.As(err, &ge) || (ge.SubCode != tt.code && ge.Code != tt.code) {
+				t.Fatalf("QueryTrade = %v, %v; want a GatewayError %s", n, err, tt.code)
+			}
+		})
+	}
+	reqs := g.Requests()
+	if len(reqs) != len(tests) {
+		t.Fatalf("%d requests recorded, want %d", len(reqs), len(tests))
+	}
+	for i, r := range reqs {
+		if r.OutTradeNo != "LOOP-1" || r.Received.IsZero() || (i < 2) != r.SignatureValid {
+			t.Errorf("request %d: %+v", i, r)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("GatewayURL of a handler gateway did not panic")
+		}
+	}()
+	_ = g.GatewayURL()
 }

@@ -36,6 +36,10 @@ payment notification, send concurrent duplicates, lose acknowledgements,
 deliver statuses out of order, and send hostile inputs that must be refused.
 -speed compresses time (3600: one simulated hour per second).
 
+It can also play Alipay's trade-query gateway (-gateway) and lose every
+notification for a while (-lose-notifies): the merchant's reconciler must find
+the payments by query, and the late notifications are then duplicates.
+
 Usage:
   alipaysim -url URL (-key FILE | -genkey | -md5-key KEY | -wap-key FILE -merchant-pubkey FILE) [traffic flags]
   alipaysim -url URL -key FILE -scenario FILE [run flags]
@@ -45,6 +49,12 @@ Example — configure the merchant with the printed public key, then:
   alipaysim -genkey -key-out alipay.pem -pubkey-out alipay_pub.pem
   alipaysim -url http://127.0.0.1:8080 -key alipay.pem -trades 20 -refunds \
       -dup 3 -race-return -out-of-order -hostile -charset gbk -speed 3600
+
+Example — lost notifications, found by the merchant's reconciler (README,
+"Reconciliation"): the merchant queries http://127.0.0.1:9090/gateway.do,
+signs with the private half of app_public.pem, and reads orders.txt:
+  alipaysim -url http://127.0.0.1:8080 -key alipay.pem -app-pubkey app_public.pem \
+      -gateway 127.0.0.1:9090 -orders-file orders.txt -lose-notifies 30m -trades 5 -speed 600
 
 Flags:
 `
@@ -71,7 +81,8 @@ full_refund; legacy escrow, MD5 only: escrow_finished, escrow_refunded,
 dual_instant), out_trade_no, amount, subject, refunds, charset (utf-8, gbk,
 gb2312), sign_type (RSA2, RSA, MD5; mobile web, paid and finished stories in
 utf-8: WAP_MD5, WAP_0001), start, interval (between story steps, default
-30m), duplicates, race_return, out_of_order, lost_acks, repeat.
+30m), duplicates, race_return, out_of_order, lost_acks, repeat, lose_notifies
+(a duration). The scenario's "gateway" field is the -gateway address.
 Hostile kinds: forged_signature, tampered_amount, garbage_body,
 oversized_body, wrong_method (as a string, or {"kind", "at", "sign_type",
 "charset"}).
@@ -85,13 +96,26 @@ WAP_0001 events are signed with Alipay's WAP key (-wap-key) and their
 notify_data is encrypted to the merchant's public key (-merchant-pubkey),
 which the merchant decrypts with its private key.
 
+Gateway and lost notifications: with -gateway, alipaysim answers the
+merchant's trade queries as Alipay would at that simulated time, signed with
+-key (open platform; requests checked with -app-pubkey) or -md5-key (legacy
+single_trade_query). -lose-notifies D drops every try of each notification
+due within D of the trade's start (no return visit); the first try after that
+is delivered. The report says, per lost notification, whether a query
+answered its status first ("found by query"); with -gateway a payment not
+found so fails the run. -orders-file appends "out_trade_no amount" lines
+(amount in yuan) to the merchant's order book before each trade starts.
+Make the merchant's app key pair with -genkey too:
+  alipaysim -genkey -key-out app_private.pem -pubkey-out app_public.pem
+
 Every request carries the header Alipaysim-Delivery: e<event>.t<try>.c<copy>,
 matching the report. Progress: a live line when stdout is a terminal, else a
 line on stderr every -progress.
 
 Exit status: 0 when every genuine notification was acknowledged within the
-schedule, every return visit got a page (status < 400) and every hostile
-input was refused; 1 otherwise (or when interrupted); 2 for usage errors.
+schedule, every return visit got a page (status < 400), every hostile
+input was refused and, with -gateway, every lost payment was found by query
+first; 1 otherwise (or when interrupted); 2 for usage errors.
 `
 
 // options are the parsed flags.
@@ -109,6 +133,7 @@ type options struct {
 	raceReturn    bool
 	outOfOrder    bool
 	lostAcks      int
+	loseNotifies  time.Duration
 	hostile       bool
 	charset       string
 	signType      string
@@ -125,6 +150,7 @@ type options struct {
 
 	keyFile, appID, partner, sellerID, md5Key string
 	wapKeyFile, merchantPubkeyFile            string
+	gateway, appPubkeyFile, ordersFile        string
 	genkey                                    bool
 	keyOut, pubkeyOut                         string
 
@@ -136,7 +162,7 @@ type options struct {
 // trafficFlags are the flags that build a scenario; they conflict with
 // -scenario.
 var trafficFlags = []string{"trades", "story", "amount", "subject", "refunds", "refund-amounts", "dup", "race-return",
-	"out-of-order", "lost-acks", "hostile", "charset", "sign-type", "interval", "stagger"}
+	"out-of-order", "lost-acks", "lose-notifies", "hostile", "charset", "sign-type", "interval", "stagger"}
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("alipaysim", flag.ContinueOnError)
@@ -161,6 +187,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.raceReturn, "race-return", false, "send the buyer's return_url visit racing each payment notification")
 	fs.BoolVar(&o.outOfOrder, "out-of-order", false, "deliver each trade's statuses latest first (turns -story paid into finished)")
 	fs.IntVar(&o.lostAcks, "lost-acks", 0, "ignore the first `n` \"success\" answers of each notification, so Alipay retries")
+	fs.DurationVar(&o.loseNotifies, "lose-notifies", 0, "lose every notification of each trade in transit for this simulated `duration` (no return visit either), then deliver Alipay's late retries: the merchant must find the payments by querying -gateway first")
 	fs.BoolVar(&o.hostile, "hostile", false, "also send each hostile input once (forged signature, tampered amount, garbage, oversized body, wrong method)")
 	fs.StringVar(&o.charset, "charset", "utf-8", "`charset` of the signed bytes: utf-8, gbk, gb2312")
 	fs.StringVar(&o.signType, "sign-type", "RSA2", "sign `type`: RSA2, RSA (need -key or -genkey), MD5, WAP_MD5 (need -md5-key) or WAP_0001 (needs -wap-key and -merchant-pubkey)")
@@ -182,6 +209,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.md5Key, "md5-key", "", "the partner's MD5 `key` for MD5 and WAP_MD5 callbacks")
 	fs.StringVar(&o.wapKeyFile, "wap-key", "", "Alipay's mobile web private key `file` (PEM or base64) for WAP_0001")
 	fs.StringVar(&o.merchantPubkeyFile, "merchant-pubkey", "", "the merchant's public key `file` (PEM or base64) that WAP_0001 notify_data is encrypted to")
+	fs.StringVar(&o.gateway, "gateway", "", "serve a fake Alipay trade-query gateway (alipay.trade.query, single_trade_query) over plain HTTP on this `address`, e.g. 127.0.0.1:9090; the merchant queries http://ADDRESS/gateway.do (default: the scenario's gateway field, else none)")
+	fs.StringVar(&o.appPubkeyFile, "app-pubkey", "", "the merchant's app public key `file` (应用公钥, PEM or base64) that checks its open-platform queries to -gateway")
+	fs.StringVar(&o.ordersFile, "orders-file", "", "append each trade's order to this order book `file` before the trade starts: one \"out_trade_no amount\" line (amount in yuan)")
 	fs.BoolVar(&o.genkey, "genkey", false, "generate an RSA-2048 key pair and print the public key PEM; without -url, exit after that")
 	fs.StringVar(&o.keyOut, "key-out", "", "with -genkey: write the private key (PKCS#8 PEM) to `file`, to reuse with -key")
 	fs.StringVar(&o.pubkeyOut, "pubkey-out", "", "with -genkey: write the public key PEM to `file`")
@@ -238,7 +268,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stderr io.Writer) (int, error) {
+func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stderr io.Writer) (code int, err error) {
 	var key *alipaytest.KeyPair
 	switch {
 	case o.genkey && o.keyFile != "":
@@ -279,6 +309,16 @@ func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stder
 		}
 		if merchantPub, err = alipaynotify.ParsePublicKey(string(data)); err != nil {
 			return 0, usagef("-merchant-pubkey %s: not an RSA public key (want PEM or base64)", o.merchantPubkeyFile)
+		}
+	}
+	var appPub *rsa.PublicKey
+	if o.appPubkeyFile != "" {
+		data, err := os.ReadFile(o.appPubkeyFile)
+		if err != nil {
+			return 0, usagef("-app-pubkey: %v", err)
+		}
+		if appPub, err = alipaynotify.ParsePublicKey(string(data)); err != nil {
+			return 0, usagef("-app-pubkey %s: not an RSA public key (want PEM or base64)", o.appPubkeyFile)
 		}
 	}
 	notifyURL, returnURL, err := urls(o)
@@ -326,6 +366,15 @@ func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stder
 		}
 	}
 
+	if o.gateway == "" {
+		o.gateway = sc.Gateway
+	}
+	switch {
+	case o.gateway == "" && o.appPubkeyFile != "":
+		return 0, usagef("-app-pubkey goes with -gateway")
+	case o.gateway != "" && o.appPubkeyFile == "" && (o.keyFile != "" || o.genkey):
+		return 0, usagef("-gateway needs -app-pubkey FILE, the merchant's app public key, to check its open-platform queries")
+	}
 	if o.genkey {
 		if key, err = generateKey(o, stdout, stderr); err != nil {
 			return 0, err
@@ -342,6 +391,9 @@ func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stder
 		WAPKey:    wapKey,
 		// Alipay holds the merchant's public key only.
 		MerchantPublicKey: merchantPub,
+		QueryGateway:      o.gateway,
+		AppPublicKey:      appPub,
+		OrdersFile:        o.ordersFile,
 		Speed:             o.speed,
 		Schedule:          schedule,
 		Timeout:           o.timeout,
@@ -364,19 +416,35 @@ func runWith(ctx context.Context, o *options, set map[string]bool, stdout, stder
 		cfg.OnProgress = simulator.NewProgressPrinter(nil, stderr, o.progress).Update
 		cfg.ProgressEvery = min(o.progress, time.Second)
 	}
+	if o.ordersFile != "" {
+		// Fail now, not at the first checkout, if the book cannot be written.
+		fh, err := os.OpenFile(o.ordersFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return 0, usagef("-orders-file: %v", err)
+		}
+		fh.Close()
+	}
 	sim, err := simulator.New(cfg)
 	if err != nil {
 		return 0, usagef("%v", strings.TrimPrefix(err.Error(), "simulator: "))
 	}
+	defer sim.Close()
 	if err := sim.CheckScenario(sc); err != nil {
 		return 0, keyHint(err)
+	}
+	if u := sim.GatewayURL(); u != "" {
+		fmt.Fprintf(stderr, "alipaysim: trade-query gateway at %s (point the merchant's ALIPAY_GATEWAY_URL there)\n", u)
 	}
 	rep, err := sim.Run(ctx, sc)
 	if rep == nil {
 		return 0, err
 	}
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
 		fmt.Fprintf(stderr, "alipaysim: interrupted (%v); the report covers what was sent\n", err)
+	case err != nil:
+		fmt.Fprintf(stderr, "alipaysim: %v\n", err)
+		defer func() { code = exitFail }()
 	}
 	if o.json {
 		if err := rep.WriteJSON(stdout); err != nil {
@@ -464,15 +532,16 @@ func scenarioFromFlags(o *options) (*simulator.Scenario, error) {
 	sc := &simulator.Scenario{}
 	for i := range o.trades {
 		t := simulator.Trade{
-			Story:      stories[i%len(stories)],
-			Amount:     o.amount,
-			Subject:    o.subject,
-			Charset:    o.charset,
-			SignType:   o.signType,
-			Start:      simulator.Duration(time.Duration(i) * o.stagger),
-			Interval:   simulator.Duration(o.interval),
-			Duplicates: o.dup,
-			LostAcks:   o.lostAcks,
+			Story:        stories[i%len(stories)],
+			Amount:       o.amount,
+			Subject:      o.subject,
+			Charset:      o.charset,
+			SignType:     o.signType,
+			Start:        simulator.Duration(time.Duration(i) * o.stagger),
+			Interval:     simulator.Duration(o.interval),
+			Duplicates:   o.dup,
+			LostAcks:     o.lostAcks,
+			LoseNotifies: simulator.Duration(o.loseNotifies),
 		}
 		if o.refunds {
 			switch t.Story {
@@ -497,6 +566,9 @@ func scenarioFromFlags(o *options) (*simulator.Scenario, error) {
 			t.OutOfOrder = t.Story != simulator.StoryClosedUnpaid
 		}
 		t.RaceReturn = o.raceReturn && t.Story != simulator.StoryClosedUnpaid
+		if o.loseNotifies != 0 && o.raceReturn {
+			return nil, usagef("-lose-notifies and -race-return exclude each other: the buyer of a lost payment never returns")
+		}
 		sc.Trades = append(sc.Trades, t)
 	}
 	if o.hostile {
@@ -535,7 +607,7 @@ func flagHint(se *simulator.ScenarioError) string {
 	flagName := map[string]string{
 		"story": "-story", "amount": "-amount", "refunds": "-refund-amounts", "charset": "-charset",
 		"sign_type": "-sign-type", "subject": "-subject", "duplicates": "-dup", "lost_acks": "-lost-acks",
-		"interval": "-interval", "start": "-stagger", "kind": "-hostile",
+		"interval": "-interval", "start": "-stagger", "kind": "-hostile", "lose_notifies": "-lose-notifies",
 	}[field]
 	if flagName == "" {
 		return se.Err.Error()

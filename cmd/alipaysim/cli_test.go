@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,11 +15,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alipaynotify/alipaynotify"
 	"github.com/alipaynotify/alipaynotify/alipaytest"
 	"github.com/alipaynotify/alipaynotify/dedupe"
 	"github.com/alipaynotify/alipaynotify/middleware"
+	"github.com/alipaynotify/alipaynotify/reconcile"
 )
 
 const md5Key = "cli-test-md5-key-0000000000000000"
@@ -259,6 +262,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-url", "http://127.0.0.1:1", "-md5-key", "k", "-story", "escrow_refunded", "-refunds"}, "-refunds does not go with -story escrow_refunded"},
 		{[]string{"-url", "http://127.0.0.1:1", "-story", "dual_instant"}, "MD5 needs the partner's MD5 key: pass -md5-key"},
 		{[]string{"-url", "http://127.0.0.1:1", "-wap-key", scenario}, "-wap-key " + scenario + ": not an RSA private key"},
+		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-gateway", "127.0.0.1:0"}, "-gateway needs -app-pubkey FILE"},
+		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-app-pubkey", key}, "-app-pubkey " + key + ": not an RSA public key"},
+		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-app-pubkey", pubFile(t)}, "-app-pubkey goes with -gateway"},
+		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-app-pubkey", scenario + ".missing"}, "-app-pubkey: open"},
+		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-lose-notifies", "30m", "-race-return"}, "-lose-notifies and -race-return exclude each other"},
+		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-lose-notifies", "-1m"}, "-lose-notifies: must not be negative"},
+		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-lose-notifies", "30h"}, "lose_notifies: 30h0m0s is longer than the schedule's last try"},
+		{[]string{"-url", "http://127.0.0.1:1", "-key", key, "-orders-file", filepath.Join(scenario, "x")}, "-orders-file: open"},
 	} {
 		code, out, errOut := runCLI(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) || out != "" {
@@ -325,4 +336,96 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestLoseNotifiesWithGateway: with -gateway, -lose-notifies and
+// -orders-file, a merchant whose Reconciler asks the gateway about the
+// orders of the book finds every payment by query; the late notifications
+// come back "success" and the handler ran once per event, by query. A run
+// without a reconciling merchant fails.
+func TestLoseNotifiesWithGateway(t *testing.T) {
+	dir := t.TempDir()
+	appPub := filepath.Join(dir, "app_public.pem")
+	orders := filepath.Join(dir, "orders.txt")
+	os.WriteFile(appPub, []byte(alipaytest.SecondTestKey().PublicKeyPEM()), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	v, _ := alipaynotify.NewVerifier(alipaynotify.Options{AppID: alipaytest.DefaultAppID, AlipayPublicKeys: []string{alipaytest.TestKey().PublicKeyPEM()}})
+	mw, _ := middleware.New(middleware.Options{Verifier: v, Logger: slog.New(slog.DiscardHandler)})
+	var mu sync.Mutex
+	sources := map[string][]string{}
+	business := middleware.HandlerFunc(func(_ context.Context, n *alipaynotify.Notification) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sources[n.OutTradeNo] = append(sources[n.OutTradeNo], string(n.Source))
+		return nil
+	})
+	srv := httptest.NewServer(mw.Notify(business))
+	defer srv.Close()
+	client, err := reconcile.New(reconcile.Options{Verifier: v, MerchantPrivateKey: alipaytest.SecondTestKey().PrivateKeyPKCS8PEM(),
+		GatewayURL: "http://" + addr + "/gateway.do"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := reconcile.NewReconciler(reconcile.ReconcilerOptions{Middleware: mw, Business: business, Querier: client,
+		Pending: func(context.Context) ([]string, error) {
+			b, err := os.ReadFile(orders)
+			var out []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if no, _, ok := strings.Cut(l, " "); ok {
+					out = append(out, no)
+				}
+			}
+			return out, err
+		},
+		Interval: 30 * time.Millisecond, Rate: 1000, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rec.Run(ctx); close(done) }()
+	code, out, errOut := runCLI(t, "-url", srv.URL, "-notify-path", "/", "-return-path", "", "-key", keyFile(t), "-app-pubkey", appPub,
+		"-gateway", addr, "-orders-file", orders, "-lose-notifies", "30m", "-trades", "3", "-speed", "3600", "-seed", "5", "-table", "all")
+	stop()
+	<-done
+	if code != exitOK || !strings.Contains(errOut, "trade-query gateway at http://"+addr+"/gateway.do") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Count(out, "4 tries lost, found by query at") != 3 || !strings.Contains(out, "3/3 found by query first") {
+		t.Errorf("report:\n%s", out)
+	}
+	book, _ := os.ReadFile(orders)
+	mu.Lock()
+	if len(sources) != 3 || strings.Count(string(book), " 88.88\n") != 3 {
+		t.Errorf("handled %v; order book:\n%s", sources, book)
+	}
+	for order, s := range sources {
+		if len(s) != 1 || s[0] != "query" || !strings.Contains(string(book), order+" 88.88\n") {
+			t.Errorf("%s handled by %v", order, s)
+		}
+	}
+	mu.Unlock()
+
+	// Nobody asks: the late notifications are handled, but the run fails.
+	code, out, errOut = runCLI(t, "-url", srv.URL, "-notify-path", "/", "-return-path", "", "-key", keyFile(t), "-app-pubkey", appPub,
+		"-gateway", addr, "-lose-notifies", "30m", "-speed", "3600", "-seed", "6")
+	if code != exitFail || !strings.Contains(out, "NOT FOUND BY QUERY") || !strings.Contains(out, "0/1 found by query first") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// pubFile writes the second test key's public half as a PEM file.
+func pubFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "app_public.pem")
+	if err := os.WriteFile(path, []byte(alipaytest.SecondTestKey().PublicKeyPEM()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/alipaynotify/alipaynotify/dedupe/redisstore"
 	"github.com/alipaynotify/alipaynotify/internal/simulator"
 	"github.com/alipaynotify/alipaynotify/middleware"
+	"github.com/alipaynotify/alipaynotify/reconcile"
 )
 
 // config tunes the demo.
@@ -57,13 +59,32 @@ const (
 	orderEscrow  = "1007" // legacy escrow (担保交易): four status changes, each re-sent
 	orderWAP     = "1008" // legacy mobile web (alipay.wap.*), return racing
 	orderGivenUp = "1009" // the handler fails on all 8 tries: a dead letter, replayed
+	orderLost    = "1010" // every notification lost for 30m, no return: found by query
+)
+
+// The lost order: its notifications are lost in transit for lostFor after
+// it starts (Alipay's tries 1 to 4), and the merchant's Reconciler asks
+// Alipay about orders still unpaid reconcileAfter after checkout.
+const (
+	lostStart      = 2 * time.Minute
+	lostFor        = 30 * time.Minute
+	reconcileAfter = 20 * time.Minute
+	// reconcileTick is the Reconciler's interval in simulated time; its
+	// wall-clock interval is reconcileTick/Speed, at least
+	// minReconcileInterval, so above maxReconcileSpeed the ticks cannot
+	// keep up with the story and the lost order is left out.
+	reconcileTick        = 3 * time.Minute
+	minReconcileInterval = 10 * time.Millisecond
+	maxReconcileSpeed    = float64(reconcileTick / minReconcileInterval)
 )
 
 // scenario is 100 minutes of realistic Alipay traffic: every kind of
 // delivery a merchant meets in a day, compressed.
-func scenario(prefix string) *simulator.Scenario {
+//
+// With lost, one more payment loses all its notifications for a while.
+func scenario(prefix string, lost bool) *simulator.Scenario {
 	at := func(d time.Duration) simulator.Duration { return simulator.Duration(d) }
-	return &simulator.Scenario{
+	sc := &simulator.Scenario{
 		Name: "100 minutes of Alipay traffic",
 		Trades: []simulator.Trade{
 			{OutTradeNo: prefix + orderFlaky, Story: simulator.StoryPaid, Amount: "59.00", Subject: "Coffee beans 1kg"},
@@ -87,6 +108,11 @@ func scenario(prefix string) *simulator.Scenario {
 			{Kind: simulator.HostileTamperedAmount, At: at(30 * time.Minute)},
 		},
 	}
+	if lost {
+		sc.Trades = append(sc.Trades, simulator.Trade{OutTradeNo: prefix + orderLost, Story: simulator.StoryPaid, Amount: "66.00",
+			Subject: "Bluetooth speaker", LoseNotifies: at(lostFor), Start: at(lostStart)})
+	}
+	return sc
 }
 
 // errDatabaseBusy is what the flaky order's handler fails with.
@@ -109,8 +135,9 @@ type shop struct {
 	failFirst map[string]int // out_trade_no → runs to fail
 
 	mu         sync.Mutex
-	failed     map[string]int // out_trade_no → runs failed so far
-	handled    map[string]int // event → successful runs
+	failed     map[string]int  // out_trade_no → runs failed so far
+	handled    map[string]int  // event → successful runs
+	heard      map[string]bool // out_trade_no → the handler ran for it, failing or not
 	notes      map[string]*note
 	failedRuns int
 	duplicates int
@@ -118,7 +145,7 @@ type shop struct {
 }
 
 func newShop(failFirst map[string]int) *shop {
-	return &shop{failFirst: failFirst, failed: map[string]int{}, handled: map[string]int{}, notes: map[string]*note{}}
+	return &shop{failFirst: failFirst, failed: map[string]int{}, handled: map[string]int{}, heard: map[string]bool{}, notes: map[string]*note{}}
 }
 
 // track gives every request a note, found again by the simulator's delivery
@@ -146,6 +173,7 @@ func (s *shop) markPaid(ctx context.Context, n *alipaynotify.Notification) error
 	d, _ := middleware.DeliveryFromContext(ctx)
 	s.mu.Lock()
 	fail := s.failed[n.OutTradeNo] < s.failFirst[n.OutTradeNo]
+	s.heard[n.OutTradeNo] = true
 	if fail {
 		s.failed[n.OutTradeNo]++
 		s.failedRuns++
@@ -203,6 +231,7 @@ func returnPage(w http.ResponseWriter, r *http.Request) {
 type summary struct {
 	deliveries, events, handlerRuns, failedRuns, duplicates, stale int
 	notifications, acknowledged, hostile, refused, notifyVerify    int
+	lost, foundByQuery, queries                                    int
 	simulated, wall                                                time.Duration
 }
 
@@ -263,30 +292,56 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	fmt.Fprintf(w, "Merchant on %s: alipaynotify verifier + middleware, %s dedupe store.\n", base, storeName)
 	fmt.Fprintf(w, "Alipay: a fresh RSA-2048 key (app %s) and a legacy partner %s with an MD5 key and notify_verify.\n",
 		alipaytest.DefaultAppID, alipaytest.DefaultPID)
-	fmt.Fprintf(w, "Playing 100 minutes of Alipay traffic at ×%g (Alipay's 2-minute retry takes %s)...\n\n",
-		cfg.Speed, (time.Duration(float64(2*time.Minute) / cfg.Speed)).Round(time.Millisecond))
 
-	// Alipay's side, played by the simulator.
+	// Alipay's side, played by the simulator, with Alipay's trade-query
+	// gateway on loopback.
 	var mu sync.Mutex
 	var rows []row
+	var started atomic.Pointer[time.Time] // simulated time 0
 	sim, err := simulator.New(simulator.Config{
-		NotifyURL: base + "/alipay/notify",
-		ReturnURL: base + "/alipay/return",
-		Key:       key,
-		MD5Key:    md5Key,
-		Gateway:   gateway,
-		Speed:     cfg.Speed,
-		Seed:      cfg.Seed,
+		NotifyURL:    base + "/alipay/notify",
+		ReturnURL:    base + "/alipay/return",
+		Key:          key,
+		MD5Key:       md5Key,
+		Gateway:      gateway,
+		QueryGateway: "127.0.0.1:0",
+		AppPublicKey: appKey.PublicKey(),
+		Speed:        cfg.Speed,
+		Seed:         cfg.Seed,
+		OnStart:      func(t time.Time) { started.Store(&t) },
 		OnDelivery: func(ev simulator.Event, a simulator.Answer) {
 			mu.Lock()
-			rows = append(rows, row{ev, a})
+			rows = append(rows, row{ev: ev, a: a})
 			mu.Unlock()
 		},
 	})
 	if err != nil {
 		return err
 	}
-	rep, err := sim.Run(ctx, scenario(prefix))
+	defer sim.Close()
+	reconciling := cfg.Speed <= maxReconcileSpeed
+	if reconciling {
+		fmt.Fprintf(w, "Alipay's query gateway on %s; the merchant's Reconciler asks it about orders not heard of %s after checkout.\n",
+			sim.GatewayURL(), reconcileAfter)
+	} else {
+		fmt.Fprintf(w, "At ×%g the Reconciler's ticks cannot keep up (above ×%g): the lost payment is left out.\n", cfg.Speed, maxReconcileSpeed)
+	}
+	fmt.Fprintf(w, "Playing 100 minutes of Alipay traffic at ×%g (Alipay's 2-minute retry takes %s)...\n\n",
+		cfg.Speed, (time.Duration(float64(2*time.Minute) / cfg.Speed)).Round(time.Millisecond))
+	sc := scenario(prefix, reconciling)
+	stopReconciler := func() {}
+	if reconciling {
+		stopReconciler, err = startReconciler(mw, business, verifier, sim.GatewayURL(), sh, sc, cfg.Speed, &started, func(q row) {
+			mu.Lock()
+			rows = append(rows, q)
+			mu.Unlock()
+		})
+		if err != nil {
+			return err
+		}
+	}
+	rep, err := sim.Run(ctx, sc)
+	stopReconciler()
 	if err != nil {
 		return err
 	}
@@ -294,6 +349,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	sm := summary{
 		deliveries: rep.Totals.Deliveries, notifications: rep.Totals.Notifications, acknowledged: rep.Totals.Acknowledged,
 		hostile: rep.Totals.Hostile, refused: rep.Totals.Refused, notifyVerify: len(gateway.Requests()),
+		lost: rep.Totals.QueryVisible, foundByQuery: rep.Totals.FoundByQuery, queries: rep.Totals.Queries,
 		simulated: rep.Simulated, wall: rep.Wall,
 	}
 	sh.mu.Lock()
@@ -332,7 +388,12 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		fmt.Fprintf(w, "\nFAIL\n  %s\n", strings.Join(problems, "\n  "))
 		return fmt.Errorf("the merchant misbehaved: %s", strings.Join(problems, "; "))
 	}
-	fmt.Fprintln(w, "\nOK: every event handled exactly once, every notification acknowledged, forged callbacks refused, the dead letter recovered.")
+	lostNote := ""
+	if reconciling {
+		lostNote = "the lost payment found by query, "
+	}
+	fmt.Fprintln(w, "\nOK: every event handled exactly once, every notification acknowledged, forged callbacks refused, "+
+		lostNote+"the dead letter recovered.")
 	return nil
 }
 
@@ -369,21 +430,44 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// row is one delivery of the timeline.
+// row is one delivery of the timeline, or one query of the merchant's
+// Reconciler (q set).
 type row struct {
 	ev simulator.Event
 	a  simulator.Answer
+	q  *queryRow
+}
+
+// queryRow is a query the Reconciler sent and what came of it.
+type queryRow struct {
+	at    time.Duration // simulated
+	order string
+	res   reconcile.Result
+	err   error
+}
+
+// at is the row's simulated time.
+func (r row) at() time.Duration {
+	if r.q != nil {
+		return r.q.at
+	}
+	return r.a.Scheduled
 }
 
 // writeTimeline prints the deliveries in simulated-time order with the
 // merchant's side of each.
 func writeTimeline(w io.Writer, rows []row, notes map[string]*note) {
 	slices.SortStableFunc(rows, func(x, y row) int {
-		return cmp.Or(cmp.Compare(x.a.Scheduled, y.a.Scheduled), cmp.Compare(x.ev.Index, y.ev.Index), cmp.Compare(x.a.Copy, y.a.Copy))
+		return cmp.Or(cmp.Compare(x.at(), y.at()), cmp.Compare(x.ev.Index, y.ev.Index), cmp.Compare(x.a.Copy, y.a.Copy))
 	})
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tFROM\tREQUEST\tANSWER\tMERCHANT")
 	for _, r := range rows {
+		if r.q != nil {
+			fmt.Fprintf(tw, "%s\tmerchant\t%s\t%s\t%s\n", simulator.FormatSim(r.q.at), "POST gateway alipay.trade.query "+r.q.order,
+				queryAnswer(r.q), querySide(r.q))
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n",
 			simulator.FormatSim(r.a.Scheduled), from(r.ev), request(r.ev, r.a), answer(r.ev, r.a), merchantSide(r.a, notes[r.a.DeliveryID]))
 	}
@@ -394,7 +478,9 @@ func writeTimeline(w io.Writer, rows []row, notes map[string]*note) {
 // timelineLegend is printed under the timeline: rows sent at the same moment
 // race, and the two kinds of copies differ by their notify_id.
 const timelineLegend = "Rows follow the schedule, but copies sent at once race: whichever arrives first runs the handler. " +
-	"(duplicate): the same notify_id again; (re-sent): the same status under a new notify_id."
+	"(duplicate): the same notify_id again; (re-sent): the same status under a new notify_id. " +
+	"(tries 1-4 lost): every notification of the order was lost in transit and the buyer never came back; " +
+	"the merchant's Reconciler found the payment by asking Alipay (alipay.trade.query), so Alipay's late retry is a duplicate."
 
 func from(ev simulator.Event) string {
 	switch ev.Kind {
@@ -433,11 +519,93 @@ func request(ev simulator.Event, a simulator.Answer) string {
 		s += " (duplicate)"
 	case a.Copy > 0:
 		s += " (re-sent)"
+	case ev.LoseUntil > 0 && a.Attempt > 1:
+		s += fmt.Sprintf(" (try %d; tries 1-%d lost)", a.Attempt, a.Attempt-1)
 	case a.Attempt > 1:
 		s += fmt.Sprintf(" (try %d)", a.Attempt)
 	}
 	return s
 }
+
+// queryAnswer is what the gateway said.
+func queryAnswer(q *queryRow) string {
+	switch {
+	case q.err != nil:
+		return "error: " + q.err.Error()
+	case q.res.Notification != nil:
+		return string(q.res.Notification.TradeStatus)
+	}
+	return q.res.State.String()
+}
+
+// querySide is what the merchant did with the answer.
+func querySide(q *queryRow) string {
+	switch {
+	case q.res.Delivery == nil:
+		return "nothing to deliver"
+	case q.res.Delivery.Outcome == middleware.OutcomeHandled:
+		return "handler ran ✓ (recovered by query: every notification was lost)"
+	case q.res.Delivery.Outcome == middleware.OutcomeDuplicate:
+		return "duplicate: handler skipped"
+	}
+	return q.res.Delivery.Outcome.String()
+}
+
+// startReconciler runs the merchant's Reconciler until the returned
+// function is called: every tick (three simulated minutes) it asks the
+// gateway about the open-platform orders of the scenario that nothing was
+// heard of reconcileAfter after their checkout (a payment whose handler
+// failed is Alipay's to retry), and reports each query to add.
+func startReconciler(mw *middleware.Middleware, business http.Handler, v *alipaynotify.Verifier, gatewayURL string, sh *shop,
+	sc *simulator.Scenario, speed float64, started *atomic.Pointer[time.Time], add func(row)) (func(), error) {
+	client, err := reconcile.New(reconcile.Options{Verifier: v, MerchantPrivateKey: appKey.PrivateKeyPKCS8PEM(), GatewayURL: gatewayURL})
+	if err != nil {
+		return nil, err
+	}
+	simNow := func() time.Duration {
+		t0 := started.Load()
+		if t0 == nil {
+			return -1 // the simulation has not started
+		}
+		return time.Duration(float64(time.Since(*t0)) * speed)
+	}
+	rec, err := reconcile.NewReconciler(reconcile.ReconcilerOptions{
+		Middleware: mw, Business: business, Querier: client,
+		Pending: func(context.Context) ([]string, error) {
+			now := simNow()
+			sh.mu.Lock()
+			defer sh.mu.Unlock()
+			var out []string
+			for _, t := range sc.Trades {
+				if (t.SignType == "" || t.SignType == "RSA2") && time.Duration(t.Start)+reconcileAfter <= now && !sh.heard[t.OutTradeNo] {
+					out = append(out, t.OutTradeNo)
+				}
+			}
+			return out, nil
+		},
+		Interval: max(time.Duration(float64(reconcileTick)/speed), minReconcileInterval),
+		Rate:     1000,
+		Logger:   slog.New(slog.DiscardHandler),
+		Hooks: reconcile.Hooks{Queried: func(_ context.Context, r reconcile.Result, err error) {
+			add(row{q: &queryRow{at: simNow().Round(time.Second), order: r.OutTradeNo, res: r, err: err}})
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = rec.Run(ctx)
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// appKey is the merchant's app key pair (应用私钥 and 应用公钥): its private
+// half signs the Reconciler's queries, and Alipay's gateway checks them
+// with the public half.
+var appKey = alipaytest.SecondTestKey()
 
 func answer(ev simulator.Event, a simulator.Answer) string {
 	if a.Err != "" {
@@ -493,6 +661,7 @@ func writeSummary(w io.Writer, s summary) {
 	line("duplicates absorbed", s.duplicates, "answered \"success\" without running the handler")
 	line("stale deliveries", s.stale, "delivered once, flagged: a later status came first")
 	line("notify_verify checks", s.notifyVerify, "legacy notifications confirmed with Alipay")
+	line("found by query", s.foundByQuery, fmt.Sprintf("of %d payments whose notifications were all lost (gateway queries: %d)", s.lost, s.queries))
 	line("refused", s.refused, fmt.Sprintf("of %d forged callbacks", s.hostile))
 }
 

@@ -46,18 +46,21 @@ func summaryNumbers(t *testing.T, out string) map[string]int {
 //	1006 paid (MD5, notify_verify)      1 delivery,   1 run
 //	1007 escrow: 4 statuses, re-sent    8 deliveries, 4 runs, 4 duplicates
 //	1008 mobile web paid + return       2 deliveries, 1 run,  1 duplicate
+//	1010 paid, tries 1-4 lost           1 delivery (try 5), 1 duplicate: the
+//	                                    run was the Reconciler's query
 //	forged signature, tampered amount   2 deliveries, refused
 //
 // notify_verify: 1006 once, each of 1007's 8 deliveries (a re-send has a
 // notify_id of its own), 1008's notification once.
 var wantSummary = map[string]int{
-	"deliveries":           29,
-	"notifications":        14,
-	"events handled":       14,
-	"handler runs":         16,
-	"duplicates absorbed":  11,
+	"deliveries":           30,
+	"notifications":        15,
+	"events handled":       15,
+	"handler runs":         17,
+	"duplicates absorbed":  12,
 	"stale deliveries":     1,
 	"notify_verify checks": 10,
+	"found by query":       1,
 	"refused":              2,
 }
 
@@ -70,7 +73,9 @@ func checkSummary(t *testing.T, out string) {
 		}
 	}
 	for _, s := range []string{
-		"14 acknowledged",
+		"15 acknowledged",
+		"of 1 payments whose notifications were all lost",
+		"the lost payment found by query",
 		"of 2 forged callbacks",
 		`subject "西湖龙井茶 250克" decoded from gbk`,
 		"(try 3)  ",
@@ -90,6 +95,10 @@ func checkSummary(t *testing.T, out string) {
 		// The re-send races the original: either of the two runs the handler.
 		`ORDER-(\w+-)?1007 WAIT_BUYER_CONFIRM_GOODS \[MD5\] \(re-sent\) +200 success +(duplicate|handler ran)`,
 		`ORDER-(\w+-)?1008 TRADE_SUCCESS \[mobile web\]`,
+		// The lost payment: found by the Reconciler's query between the
+		// checkout's +20m and Alipay's late retry, which is a duplicate.
+		`(?m)^\+00:(2\d|[3-9]\d):\d\d +merchant +POST gateway alipay.trade.query ORDER-(\w+-)?1010 +TRADE_SUCCESS +handler ran ✓ \(recovered by query`,
+		`(?m)^\+01:24:00 +alipay +POST notify_url ORDER-(\w+-)?1010 TRADE_SUCCESS \(try 5; tries 1-4 lost\) +200 success +duplicate: handler skipped`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output lacks %s", re)

@@ -12,17 +12,20 @@
 // retries them; a status delivered late, after a later one; a legacy MD5
 // payment checked with notify_verify; a legacy escrow trade whose four
 // status changes Alipay each re-sends; a mobile web (alipay.wap.*) payment
-// racing its return; and forged callbacks. Then one more payment whose
-// handler fails on all 8 of Alipay's tries becomes a dead letter, and is
-// recovered: replayed once, as the ops page does, with Alipay's late copy
-// answered as a duplicate.
+// racing its return; forged callbacks; and a payment whose notifications
+// are all lost for 30 minutes (the buyer never returns either), which the
+// merchant's Reconciler finds by asking the simulator's query gateway
+// (alipay.trade.query), so that Alipay's late retry is a duplicate. Then
+// one more payment whose handler fails on all 8 of Alipay's tries becomes a
+// dead letter, and is recovered: replayed once, as the ops page does, with
+// Alipay's late copy answered as a duplicate.
 //
 // With REDIS_URL set (redis://localhost:6379/0) the dedupe state lives in
 // Redis (dedupe/redisstore) instead of memory.
 //
 // It exits 0 when the merchant behaved: every event handled exactly once,
-// every notification acknowledged, forged callbacks refused, the dead letter
-// recovered.
+// every notification acknowledged, forged callbacks refused, the lost
+// payment found by query, the dead letter recovered.
 package main
 
 import (

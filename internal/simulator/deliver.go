@@ -33,7 +33,14 @@ func newClient(workers int, timeout time.Duration) *http.Client {
 
 // deliver sends one job and schedules what follows from the answer.
 func (r *run) deliver(ctx context.Context, j *job) {
+	if j.action != nil {
+		j.action()
+		return
+	}
 	ev := j.ev
+	if ev.checkout != nil {
+		r.orders.add(ev.checkout) // the order exists before its callbacks
+	}
 	a := Answer{
 		DeliveryID: fmt.Sprintf("e%d.t%d.c%d", ev.info.Index, j.attempt, j.copy),
 		Attempt:    j.attempt,

@@ -96,7 +96,9 @@
 // (utf-8, gbk, gb2312; default utf-8), sign_type (RSA2, RSA, MD5, WAP_MD5,
 // WAP_0001; default RSA2, MD5 for escrow stories), start (simulated time of the first notification; default 0),
 // interval (between story steps; default 30m), duplicates (0-100), race_return,
-// out_of_order, lost_acks, repeat (default 1). Hostile entries are a kind
+// out_of_order, lost_acks, repeat (default 1), lose_notifies (a duration:
+// see "Lost notifications and the gateway" below). The scenario's optional
+// gateway field is the address alipaysim serves the fake gateway on. Hostile entries are a kind
 // (forged_signature, tampered_amount, garbage_body, oversized_body,
 // wrong_method) or an object with kind, at, sign_type and charset.
 //
@@ -105,4 +107,32 @@
 // events with Config.WAPKey and their notify_data encrypted to
 // Config.MerchantPublicKey. Legacy mapi callbacks name no charset: a
 // merchant receiving gbk MD5 callbacks must be configured for it.
+//
+// # Lost notifications and the gateway
+//
+// With Config.QueryGateway the simulator serves Alipay's trade-query
+// gateway (alipaytest.NewGatewayHandler) over plain HTTP on that address,
+// at GatewayURL: it answers alipay.trade.query (signed with Config.Key,
+// requests checked with Config.AppPublicKey) and, for MD5 and mobile web
+// trades, single_trade_query (Config.MD5Key). It is told each trade's
+// status as the story happens in simulated time (step i of a story at
+// start + i × interval, whatever the delivery order), so a query sees
+// what Alipay would know then; a trade not started yet does not exist.
+//
+// A trade with lose_notifies loses its notifications in transit for that
+// long and the buyer never returns: the merchant can learn of the payment
+// only by asking the gateway, and the notifications delivered after the
+// window, Alipay's late retries, must then be duplicates. For each such
+// notification whose status a query reports (payments and closings, not
+// refunds nor WAIT_BUYER_PAY), Result.FoundByQuery says whether a query
+// answered that status before the late notification was sent; with a
+// gateway, a lost notification not found so is a failure. The simulator
+// sees the merchant from outside only: that the late notification, answered
+// "success", did not run the business handler again is for the merchant's
+// own records to show (the examples print one line per handler run).
+//
+// With Config.OrdersFile, each trade's order is appended to the shop's
+// order book before the trade starts (the buyer's checkout), one line
+// "out_trade_no amount" (amount in yuan, "88.88"), so the merchant can check
+// callbacks against it and list the orders to reconcile.
 package simulator

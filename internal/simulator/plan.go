@@ -56,6 +56,7 @@ type tradePlan struct {
 	order     string
 	base      int // index of its first event
 	returnOff time.Duration
+	checkout  *checkout // nil without Config.OrdersFile
 }
 
 // plan builds every event. Trades are signed in parallel (RSA signing is
@@ -69,6 +70,9 @@ func (p *planner) plan(sc *Scenario) ([]*event, error) {
 		t := &sc.Trades[ti]
 		for k := 1; k <= t.repeat(); k++ {
 			tp := tradePlan{t: t, order: p.orderNo(t, k), base: n}
+			if p.sim.cfg.OrdersFile != "" {
+				tp.checkout = &checkout{order: tp.order, amount: t.amount(), at: time.Duration(t.Start)}
+			}
 			n += len(t.steps())
 			if t.RaceReturn {
 				w := p.sim.cfg.RaceWindow
@@ -158,6 +162,29 @@ type tradeBuilder struct {
 	slot     int    // where the next event goes in p.evs
 	cs       string // charset
 	signType string // as the scenario names it
+	// gwTrade is the trade as the query gateway answers it (nil without
+	// one); step counts the story's notifications added so far.
+	gwTrade *alipaytest.Trade
+	step    int
+}
+
+// gateway sets the trade the query gateway answers about, when there is
+// one: build makes it.
+func (b *tradeBuilder) gateway(build func() *alipaytest.Trade) {
+	if b.p.sim.gw != nil {
+		b.gwTrade = build()
+	}
+}
+
+// queryVisible reports whether a trade query reports the step, so that a
+// Reconciler can find it: payments and closings, not refunds (a query
+// reports trade statuses only) nor WAIT_BUYER_PAY (not delivered).
+func queryVisible(stp step) bool {
+	switch stp.kind {
+	case stepPaid, stepFinished, stepClosed, stepShipped, stepInstantFinished:
+		return true
+	}
+	return false
 }
 
 func (b *tradeBuilder) add(ev *event) {
@@ -201,7 +228,17 @@ func (b *tradeBuilder) notify(stp step, id string, at time.Duration, m *alipayte
 		},
 		msg:      m,
 		lostAcks: t.LostAcks,
+		checkout: b.tp.checkout,
+		visible:  queryVisible(stp),
 	}
+	if t.LoseNotifies > 0 {
+		ev.info.LoseUntil = time.Duration(t.Start) + time.Duration(t.LoseNotifies)
+	}
+	if b.gwTrade != nil {
+		ev.gwStep = &gatewayStep{trade: b.gwTrade, index: b.step, status: stp.status,
+			at: time.Duration(t.Start) + time.Duration(b.step)*t.interval()}
+	}
+	b.step++
 	for c := 1; c <= t.Duplicates; c++ {
 		if c%2 == 0 {
 			ev.copies = append(ev.copies, m)
@@ -243,7 +280,8 @@ func (b *tradeBuilder) raceReturn(paidAt time.Duration, setClock func(time.Durat
 			Subject:    subject,
 			Start:      at,
 		},
-		msg: rm,
+		msg:      rm,
+		checkout: b.tp.checkout,
 	})
 	return nil
 }

@@ -66,6 +66,9 @@ type Event struct {
 	Copies int `json:"copies,omitempty"`
 	// LostAcks is the number of "success" answers the simulator ignores.
 	LostAcks int `json:"lost_acks,omitempty"`
+	// LoseUntil is, for a trade with Trade.LoseNotifies, the simulated time
+	// until which its notifications are lost in transit.
+	LoseUntil time.Duration `json:"lose_until_ns,omitempty"`
 }
 
 // Answer is one delivery and the merchant's answer to it.
@@ -145,6 +148,25 @@ type Result struct {
 	OK bool `json:"ok"`
 	// Done is set once nothing more will be sent for the event.
 	Done bool `json:"done"`
+
+	// LostTries is the number of tries lost in transit (Trade.LoseNotifies):
+	// scheduled, never sent. The first try sent is try LostTries+1.
+	LostTries int `json:"lost_tries,omitempty"`
+	// QueryVisible is set on a lost notification whose status a trade query
+	// reports (a payment or a closing; not a refund nor WAIT_BUYER_PAY),
+	// when the simulator runs the query gateway: the merchant should find
+	// it by query before the late notification.
+	QueryVisible bool `json:"query_visible,omitempty"`
+	// Queries counts the merchant's queries about the order (with a valid
+	// signature) that the gateway answered before the first late try of a
+	// lost notification was sent.
+	Queries int `json:"queries,omitempty"`
+	// FoundByQuery is set when one of them answered the notification's
+	// trade status: the merchant's Reconciler found the payment before the
+	// late notification, which was then a duplicate to the merchant.
+	FoundByQuery bool `json:"found_by_query,omitempty"`
+	// FoundAt is the simulated time of the first such query.
+	FoundAt time.Duration `json:"found_at_ns,omitempty"`
 }
 
 // Outcome summarizes the result in a word or two.
@@ -162,6 +184,10 @@ func (r *Result) Outcome() string {
 		return "page shown"
 	case r.Kind == KindReturn:
 		return "PAGE FAILED"
+	case r.QueryVisible && !r.FoundByQuery:
+		return "NOT FOUND BY QUERY"
+	case r.Acknowledged && r.FoundByQuery:
+		return "found by query; late notify acknowledged"
 	case r.Acknowledged:
 		return "acknowledged"
 	}
@@ -197,6 +223,20 @@ type Totals struct {
 	// Late is the number of deliveries sent late (Answer.Late);
 	// Report.Lateness says why.
 	Late int `json:"late"`
+	// Lost is the number of notifications lost in transit for a while
+	// (Trade.LoseNotifies); LostTries the tries never sent.
+	Lost int `json:"lost,omitempty"`
+	// LostTries: see Lost.
+	LostTries int `json:"lost_tries,omitempty"`
+	// QueryVisible is how many lost notifications a query could find;
+	// FoundByQuery how many the merchant found so before the late
+	// notification.
+	QueryVisible int `json:"query_visible,omitempty"`
+	// FoundByQuery: see QueryVisible.
+	FoundByQuery int `json:"found_by_query,omitempty"`
+	// Queries counts the queries with a valid signature the gateway
+	// answered during the run.
+	Queries int `json:"queries,omitempty"`
 }
 
 // Report is the outcome of a run.
@@ -246,6 +286,16 @@ func (r *Report) total() {
 		switch res.Kind {
 		case KindNotify:
 			t.Notifications++
+			if res.LostTries > 0 {
+				t.Lost++
+				t.LostTries += res.LostTries
+			}
+			if res.QueryVisible {
+				t.QueryVisible++
+				if res.FoundByQuery {
+					t.FoundByQuery++
+				}
+			}
 			if res.Acknowledged {
 				t.Acknowledged++
 				if res.AckAttempt == 1 {
@@ -281,6 +331,7 @@ func (r *Report) total() {
 			}
 		}
 	}
+	t.Queries = r.Totals.Queries // counted by the run
 	r.Totals = t
 	r.Passed = r.OK()
 }
@@ -322,7 +373,7 @@ func (r *Report) WriteTable(w io.Writer, failuresOnly bool) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n",
 				res.ID, res.Kind, or(sign, "-"), FormatSim(res.Start), res.Attempts, len(res.Answers)-res.Attempts,
-				ack, res.Outcome(), answersSummary(res.Answers))
+				ack, res.Outcome(), lostSummary(res)+answersSummary(res.Answers))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -348,6 +399,13 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	} else if t.Late > 0 {
 		interrupted += fmt.Sprintf("; %d deliveries sent late", t.Late)
 	}
+	if t.Lost > 0 {
+		lost := fmt.Sprintf("; lost notifications %d (%d tries never sent)", t.Lost, t.LostTries)
+		if t.QueryVisible > 0 {
+			lost += fmt.Sprintf(", %d/%d found by query first (%d gateway queries)", t.FoundByQuery, t.QueryVisible, t.Queries)
+		}
+		interrupted = lost + interrupted
+	}
 	if r.Interrupted {
 		interrupted += " (interrupted)"
 	}
@@ -357,6 +415,22 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		t.Deliveries, t.Retries, t.Copies, t.LostAcks, t.Errors,
 		FormatSim(r.Simulated), r.Wall.Round(time.Millisecond), r.Speed, interrupted)
 	return err
+}
+
+// lostSummary says what happened before the first try sent of a lost
+// notification: `4 tries lost, found by query at +00:03:10; `.
+func lostSummary(res *Result) string {
+	if res.LostTries == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("%d tries lost", res.LostTries)
+	switch {
+	case res.FoundByQuery:
+		s += fmt.Sprintf(", found by query at %s", FormatSim(res.FoundAt))
+	case res.QueryVisible:
+		s += fmt.Sprintf(", %d queries, none found it", res.Queries)
+	}
+	return s + "; "
 }
 
 // answersSummary lists answers compactly, merging runs of equal ones:

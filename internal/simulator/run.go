@@ -57,6 +57,9 @@ type event struct {
 	copies   []*alipaytest.Message // duplicates of the first try
 	raw      func(ctx context.Context, url string) (*http.Request, error)
 	lostAcks int
+	checkout *checkout    // the trade's order, written before any delivery
+	gwStep   *gatewayStep // what the query gateway learns at this step
+	visible  bool         // a trade query reports this step's status
 
 	mu  sync.Mutex
 	res Result
@@ -76,6 +79,7 @@ type run struct {
 	refused     atomic.Int64
 	notifyCount int
 	hostile     int
+	orders      *ordersFile // nil without Config.OrdersFile
 }
 
 // Run plays sc and returns the report. It returns early, with the report so
@@ -105,6 +109,9 @@ func (s *Simulator) Run(ctx context.Context, sc *Scenario) (*Report, error) {
 	}
 
 	r := &run{sim: s, evs: evs}
+	if s.cfg.OrdersFile != "" {
+		r.orders = &ordersFile{path: s.cfg.OrdersFile}
+	}
 	for _, ev := range evs {
 		switch ev.info.Kind {
 		case KindNotify:
@@ -114,12 +121,39 @@ func (s *Simulator) Run(ctx context.Context, sc *Scenario) (*Report, error) {
 		}
 	}
 	r.clock = clock{start: time.Now(), speed: s.cfg.Speed}
+	if s.cfg.OnStart != nil {
+		s.cfg.OnStart(r.clock.start)
+	}
 	r.q = newQueue(r.clock)
+	// What happens at Alipay and at the shop, off the wire: the buyer's
+	// checkout (the order book) and each story step (the gateway).
+	checkouts := map[*checkout]bool{}
+	for _, ev := range evs {
+		if c := ev.checkout; c != nil && !checkouts[c] {
+			checkouts[c] = true
+			r.q.push(&job{action: func() { r.orders.add(c) }, due: c.at})
+		}
+		if g := ev.gwStep; g != nil {
+			r.q.push(&job{action: func() { s.gw.learn(g.trade, g.index, g.status) }, due: g.at})
+		}
+	}
 	for _, ev := range evs {
 		ev.res.Event = ev.info
-		r.q.push(&job{ev: ev, attempt: 1, due: ev.info.Start})
+		attempt, due := 1, ev.info.Start
+		if ev.info.Kind == KindNotify && ev.info.LoseUntil > 0 {
+			// The tries due in the window are lost in transit; the first
+			// one after it is sent (CheckScenario makes sure there is one).
+			k := 0
+			for k < len(s.offsets)-1 && ev.info.Start+s.offsets[k] < ev.info.LoseUntil {
+				k++
+			}
+			ev.res.LostTries = k
+			ev.res.QueryVisible = ev.visible && s.gw != nil && k > 0
+			attempt, due = k+1, ev.info.Start+s.offsets[k]
+		}
+		r.q.push(&job{ev: ev, attempt: attempt, due: due})
 		for c := range ev.copies {
-			r.q.push(&job{ev: ev, attempt: 1, copy: c + 1, due: ev.info.Start})
+			r.q.push(&job{ev: ev, attempt: attempt, copy: c + 1, due: due})
 		}
 	}
 
@@ -144,7 +178,34 @@ func (s *Simulator) Run(ctx context.Context, sc *Scenario) (*Report, error) {
 	if err := ctx.Err(); err != nil && rep.Interrupted {
 		return rep, err
 	}
+	if r.orders != nil {
+		if err := r.orders.failed(); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
+}
+
+// foundByQuery looks, among the queries, for those about res's order
+// before its first late try was sent, and for one that answered its
+// status.
+func foundByQuery(res *Result, queries []query) {
+	if len(res.Answers) == 0 {
+		return
+	}
+	firstSent := res.Answers[0].Sent
+	for _, a := range res.Answers {
+		firstSent = min(firstSent, a.Sent)
+	}
+	for _, q := range queries {
+		if q.outTradeNo != res.OutTradeNo || q.at >= firstSent {
+			continue
+		}
+		res.Queries++
+		if q.status == res.TradeStatus && (!res.FoundByQuery || q.at < res.FoundAt) {
+			res.FoundByQuery, res.FoundAt = true, q.at
+		}
+	}
 }
 
 func (r *run) progressLoop() func() {
@@ -199,6 +260,11 @@ func (r *run) report(name string) *Report {
 		Wall:      time.Since(r.clock.start),
 		Simulated: r.clock.now(),
 	}
+	var queries []query
+	if r.sim.gw != nil {
+		queries = r.sim.gw.queries(r.clock)
+		rep.Totals.Queries = len(queries)
+	}
 	for _, ev := range r.evs {
 		ev.mu.Lock()
 		res := ev.res
@@ -209,6 +275,10 @@ func (r *run) report(name string) *Report {
 		})
 		if !res.Done {
 			rep.Interrupted = true
+		}
+		if res.QueryVisible {
+			foundByQuery(&res, queries)
+			res.OK = res.OK && res.FoundByQuery
 		}
 		rep.Results = append(rep.Results, res)
 	}

@@ -171,6 +171,15 @@ type Trade struct {
 	// Repeat plays this trade Repeat times with distinct order numbers.
 	// Default: 1.
 	Repeat int `json:"repeat,omitempty"`
+	// LoseNotifies loses every notification of the trade in transit until
+	// this much simulated time after Start: the tries Alipay's schedule
+	// puts in that window are not sent (Result.LostTries), and the first
+	// try after it is delivered as Alipay's late retry. The buyer never
+	// returns (it excludes RaceReturn). The merchant is expected to find
+	// the payment first by querying the gateway (Config.QueryGateway), so
+	// that the late notification is a duplicate. It must not exceed the
+	// schedule's last try (24h22m with Alipay's). Default: 0, nothing lost.
+	LoseNotifies Duration `json:"lose_notifies,omitempty"`
 }
 
 // Hostile is one hostile input of a Scenario. In JSON it is either the kind
@@ -220,6 +229,11 @@ type Scenario struct {
 	Trades []Trade `json:"trades"`
 	// Hostile are the inputs that must be refused.
 	Hostile []Hostile `json:"hostile,omitempty"`
+	// Gateway is the address (host:port, e.g. "127.0.0.1:9090") on which
+	// alipaysim serves the fake trade-query gateway for this scenario,
+	// unless its -gateway flag says otherwise. The library itself reads
+	// Config.QueryGateway only.
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // ScenarioError is a scenario that cannot be played; Path locates the
@@ -417,6 +431,12 @@ func (t *Trade) validate() *ScenarioError {
 		return bad("out_trade_no", "too long to take a repeat suffix")
 	case len(t.OutTradeNo) > 64:
 		return bad("out_trade_no", "longer than Alipay's 64 characters")
+	}
+	if t.LoseNotifies < 0 {
+		return bad("lose_notifies", "must not be negative")
+	}
+	if t.LoseNotifies > 0 && t.RaceReturn {
+		return bad("race_return", "a trade whose notifications are lost (lose_notifies) has no return visit: the buyer never comes back")
 	}
 	if t.RaceReturn && t.Story == StoryClosedUnpaid {
 		return bad("race_return", "an unpaid trade has no return page to race")

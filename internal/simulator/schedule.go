@@ -83,6 +83,9 @@ func (c clock) now() time.Duration {
 
 // job is one delivery waiting for its time.
 type job struct {
+	// action, when set, is run instead of a delivery: something that
+	// happens off the wire at its time (a checkout, a gateway update).
+	action  func()
 	ev      *event
 	attempt int // 1-based try of the notification chain
 	copy    int // 0: the chain's own delivery; >0: a concurrent duplicate

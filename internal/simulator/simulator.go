@@ -58,6 +58,23 @@ type Config struct {
 	// runs the legacy notify_verify check against it gets "true".
 	Gateway *alipaytest.NotifyVerifyServer
 
+	// QueryGateway, when set, is the address (host:port; port 0 picks one)
+	// on which New starts serving a fake trade-query gateway over plain
+	// HTTP, until Close: see the package documentation, "Lost
+	// notifications and the gateway". Point the merchant's query client at
+	// Simulator.GatewayURL. Use a loopback address: the merchant's
+	// reconcile client accepts plain HTTP there only.
+	QueryGateway string
+	// AppPublicKey is the merchant's app public key (应用公钥), which checks
+	// the signatures of the merchant's open-platform queries, as the key
+	// uploaded to Alipay does. Required with QueryGateway when Key is set.
+	AppPublicKey *rsa.PublicKey
+	// OrdersFile, when set, is the shop's order book: each trade's order
+	// is appended to it before the trade starts, as one line
+	// "out_trade_no amount" (amount in yuan). The file is created if
+	// needed; lines already in it are kept.
+	OrdersFile string
+
 	// Speed compresses time: simulated time runs Speed times faster than
 	// the wall clock (3600: an hour in a second). Default: 1.
 	Speed float64
@@ -87,6 +104,10 @@ type Config struct {
 	// does not). Default: a client with Timeout and no redirects.
 	Client *http.Client
 
+	// OnStart, when set, is called by Run once the plan is built, with the
+	// wall-clock time of simulated time 0, before anything is sent: the
+	// simulated time at wall-clock time t is t.Sub(start) × Speed.
+	OnStart func(start time.Time)
 	// OnDelivery, when set, is called after every delivery, from the worker
 	// that made it (concurrently: it must be safe for that).
 	OnDelivery func(Event, Answer)
@@ -105,6 +126,7 @@ type Simulator struct {
 	offsets   []time.Duration
 	lateAfter time.Duration // a delivery this far behind its time is late
 	client    *http.Client
+	gw        *queryGateway // nil without Config.QueryGateway
 }
 
 // New validates cfg once and returns a Simulator.
@@ -176,7 +198,35 @@ func New(cfg Config) (*Simulator, error) {
 	if s.client == nil {
 		s.client = newClient(cfg.Workers, cfg.Timeout)
 	}
+	if cfg.QueryGateway != "" {
+		if cfg.Key != nil && cfg.AppPublicKey == nil {
+			return nil, errors.New("simulator: the query gateway needs the merchant's app public key to check open-platform queries")
+		}
+		gw, err := startGateway(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.gw = gw
+	}
 	return s, nil
+}
+
+// GatewayURL is the URL of the fake trade-query gateway
+// ("http://127.0.0.1:9090/gateway.do"), or "" without
+// Config.QueryGateway.
+func (s *Simulator) GatewayURL() string {
+	if s.gw == nil {
+		return ""
+	}
+	return s.gw.url
+}
+
+// Close stops the query gateway, if any; it answers nothing after that.
+func (s *Simulator) Close() error {
+	if s.gw == nil {
+		return nil
+	}
+	return s.gw.close()
 }
 
 func checkURL(what, raw string) error {
@@ -208,6 +258,10 @@ func (s *Simulator) CheckScenario(sc *Scenario) error {
 		sg, _ := t.signing()
 		if err := s.checkKey(sg); err != nil {
 			return &ScenarioError{Path: fmt.Sprintf("trades[%d].sign_type", i), Err: err}
+		}
+		if last := s.offsets[len(s.offsets)-1]; time.Duration(t.LoseNotifies) > last {
+			return &ScenarioError{Path: fmt.Sprintf("trades[%d].lose_notifies", i),
+				Err: fmt.Errorf("%s is longer than the schedule's last try (%s after the first): no try would be sent", time.Duration(t.LoseNotifies), last)}
 		}
 		if t.RaceReturn && s.cfg.ReturnURL == "" {
 			return &ScenarioError{Path: fmt.Sprintf("trades[%d].race_return", i), Err: errors.New("needs a return URL")}

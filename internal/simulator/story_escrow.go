@@ -37,6 +37,9 @@ func (b *tradeBuilder) escrow() error {
 	if len(steps) > 4 {
 		tr.RefundedAt = clock(4).Add(-time.Second)
 	}
+	b.gateway(func() *alipaytest.Trade {
+		return &alipaytest.Trade{OutTradeNo: tr.OutTradeNo, TradeNo: tr.TradeNo, TotalAmount: tr.TotalFee(), Created: tr.Created, PaidAt: tr.PaidAt}
+	})
 	story := map[step]func() *alipaytest.Message{
 		escrowWaitBuyerPay:    tr.WaitBuyerPay,
 		escrowPaid:            tr.Paid,

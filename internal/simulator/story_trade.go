@@ -16,6 +16,7 @@ func (b *tradeBuilder) trade(st alipaytest.SignType) error {
 	if t.Subject != "" {
 		tr.Extra = alipaytest.Fields{"subject": t.Subject}
 	}
+	b.gateway(func() *alipaytest.Trade { return tr })
 	steps := t.steps()
 	for i, stp := range steps {
 		at := b.at(i, len(steps))

@@ -32,6 +32,10 @@ func (b *tradeBuilder) wap(st alipaytest.SignType) error {
 	if t.Subject != "" {
 		fields["subject"] = t.Subject
 	}
+	b.gateway(func() *alipaytest.Trade {
+		at := b.p.epoch.Add(time.Duration(t.Start)).Truncate(time.Second)
+		return &alipaytest.Trade{OutTradeNo: b.tp.order, TradeNo: fields["trade_no"], TotalAmount: t.amount(), Created: at, PaidAt: at}
+	})
 	sign := func(p *alipaytest.WireParams) (*alipaytest.Message, error) {
 		return s.SignNotifyData(alipaytest.WAPNotifyXML(p))
 	}

@@ -54,6 +54,33 @@ const DefaultAddr = "127.0.0.1:8080"
 //	REDIS_URL                 redis://host:port/db for the dedupe state
 //	                          (default: in memory, this process only)
 //
+// Reconciliation (掉单: payments whose notifications never come), optional:
+//
+//	ALIPAY_ORDERS_FILE        the shop's order book, one "out_trade_no amount"
+//	                          line per order (amount in yuan, "88.88"; # comments
+//	                          and blank lines ignored), read again when it
+//	                          changes. Turns on the order check (CheckOrder:
+//	                          every callback must be for an order of the book,
+//	                          with its amount) and, with query credentials, the
+//	                          Reconciler, which asks Alipay about the orders of
+//	                          the book the handler has not yet seen reach a
+//	                          final status (TRADE_FINISHED or TRADE_CLOSED)
+//	ALIPAY_APP_PRIVATE_KEY_FILE
+//	                          your app's private key (应用私钥, PEM), which signs
+//	                          open-platform queries (alipay.trade.query); needs
+//	                          ALIPAY_APP_ID. Without it, legacy queries
+//	                          (single_trade_query) are signed with ALIPAY_MD5_KEY
+//	ALIPAY_GATEWAY_URL        the gateway queried (default: Alipay's, for the
+//	                          protocol); http:// only on loopback, e.g. alipaysim's
+//	                          -gateway at http://127.0.0.1:9090/gateway.do
+//	ALIPAY_RECONCILE_INTERVAL time between two rounds of queries, a Go duration
+//	                          such as 30s (default: package reconcile's, 1m)
+//
+// The Reconciler runs in the background from New to Close when
+// ALIPAY_ORDERS_FILE and query credentials (ALIPAY_APP_ID with
+// ALIPAY_APP_PRIVATE_KEY_FILE, or else ALIPAY_PARTNER with ALIPAY_MD5_KEY) are
+// set; the start-up log says whether it runs.
+//
 // The open platform and legacy mapi sets may both be given; at least one must.
 type Config struct {
 	// Addr is the listen address.
@@ -73,10 +100,28 @@ type Config struct {
 	// RedisURL, when set, keeps the dedupe state in Redis.
 	RedisURL string
 	// Orders, when set, is the shop's order book: every callback is then
-	// checked against it (Shop.CheckOrder). FromEnv leaves it nil, because
-	// the example servers are driven by a simulator whose orders this shop
-	// never created; a real shop always sets it.
+	// checked against it (CheckOrder). FromEnv sets it, to a FileOrders,
+	// only when ALIPAY_ORDERS_FILE is set, because the example servers are
+	// usually driven by a simulator whose orders this shop never created; a
+	// real shop always sets it.
 	Orders Orders
+	// OrdersFile is ALIPAY_ORDERS_FILE, the file behind Orders.
+	OrdersFile string
+	// AppPrivateKey (the key file's contents) signs open-platform queries.
+	AppPrivateKey string
+	// GatewayURL is the gateway the Reconciler queries; "" is Alipay's.
+	GatewayURL string
+	// ReconcileInterval is the Reconciler's interval; 0 is reconcile's
+	// default.
+	ReconcileInterval time.Duration
+}
+
+// Pending is an order book that can list its orders, for the Reconciler,
+// which asks about those the Shop has not seen reach a final status.
+// FileOrders is one.
+type Pending interface {
+	// List returns the out_trade_nos of the book.
+	List() ([]string, error)
 }
 
 // Orders is the shop's order book.
@@ -134,6 +179,28 @@ func FromEnv() (Config, error) {
 	}
 	if c.LegacyCharset == "" {
 		c.LegacyCharset = string(alipaynotify.UTF8)
+	}
+	c.OrdersFile = os.Getenv("ALIPAY_ORDERS_FILE")
+	c.GatewayURL = os.Getenv("ALIPAY_GATEWAY_URL")
+	if c.OrdersFile != "" {
+		c.Orders = NewFileOrders(c.OrdersFile)
+	}
+	if v := os.Getenv("ALIPAY_RECONCILE_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("ALIPAY_RECONCILE_INTERVAL: %q is not a positive Go duration such as 30s", v)
+		}
+		c.ReconcileInterval = d
+	}
+	if appKeyFile := os.Getenv("ALIPAY_APP_PRIVATE_KEY_FILE"); appKeyFile != "" {
+		if c.AppID == "" {
+			return c, errors.New("ALIPAY_APP_PRIVATE_KEY_FILE signs open-platform queries: it needs ALIPAY_APP_ID and ALIPAY_PUBLIC_KEY_FILE")
+		}
+		pem, err := os.ReadFile(appKeyFile)
+		if err != nil {
+			return c, fmt.Errorf("ALIPAY_APP_PRIVATE_KEY_FILE: %w", err)
+		}
+		c.AppPrivateKey = strings.TrimSpace(string(pem))
 	}
 	keyFile := os.Getenv("ALIPAY_PUBLIC_KEY_FILE")
 	privFile := os.Getenv("ALIPAY_MERCHANT_PRIVATE_KEY_FILE")
@@ -201,9 +268,12 @@ type Shop struct {
 	Middleware *middleware.Middleware
 
 	logger *slog.Logger
-	mu     sync.Mutex // one line at a time on out
+	mu     sync.Mutex // one line at a time on out; guards final
 	out    io.Writer
 	close  func() error
+	final  map[string]bool // orders Handle saw reach a final status
+
+	stopReconciler func() // stops the Reconciler and waits; nil when off
 }
 
 // New builds the shop: the verifier, the dedupe store (Redis when
@@ -214,7 +284,7 @@ func New(c Config, out io.Writer, logger *slog.Logger) (*Shop, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Shop{logger: logger, out: out}
+	s := &Shop{logger: logger, out: out, final: map[string]bool{}}
 	var store dedupe.Store
 	if c.RedisURL != "" {
 		ropts, err := redis.ParseURL(c.RedisURL)
@@ -250,11 +320,20 @@ func New(c Config, out io.Writer, logger *slog.Logger) (*Shop, error) {
 		s.close()
 		return nil, err
 	}
+	if err := s.startReconciler(c, v); err != nil {
+		s.close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// Close releases the dedupe store.
-func (s *Shop) Close() error { return s.close() }
+// Close stops the Reconciler, if it runs, and releases the dedupe store.
+func (s *Shop) Close() error {
+	if s.stopReconciler != nil {
+		s.stopReconciler()
+	}
+	return s.close()
+}
 
 // LogHooks returns middleware hooks that log every step to logger. (The
 // middleware itself already logs rejections, failures and store errors.)
@@ -333,7 +412,13 @@ func (s *Shop) Handle(ctx context.Context, n *alipaynotify.Notification) error {
 	defer s.mu.Unlock()
 	enc := json.NewEncoder(s.out)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(line) // one Write, ending in a newline
+	if err := enc.Encode(line); err != nil { // one Write, ending in a newline
+		return err
+	}
+	if n.TradeStatus.Terminal() {
+		s.final[n.OutTradeNo] = true // a real shop: UPDATE orders SET state = ...
+	}
+	return nil
 }
 
 func has(n *alipaynotify.Notification, keys ...string) bool {
