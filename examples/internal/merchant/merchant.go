@@ -63,8 +63,8 @@ const DefaultAddr = "127.0.0.1:8080"
 //	                          every callback must be for an order of the book,
 //	                          with its amount) and, with query credentials, the
 //	                          Reconciler, which asks Alipay about the orders of
-//	                          the book the handler has not yet seen reach a
-//	                          final status (TRADE_FINISHED or TRADE_CLOSED)
+//	                          the book the handler has not yet seen paid or
+//	                          closed (the 掉单 it exists for)
 //	ALIPAY_APP_PRIVATE_KEY_FILE
 //	                          your app's private key (应用私钥, PEM), which signs
 //	                          open-platform queries (alipay.trade.query); needs
@@ -117,7 +117,7 @@ type Config struct {
 }
 
 // Pending is an order book that can list its orders, for the Reconciler,
-// which asks about those the Shop has not seen reach a final status.
+// which asks about those the Shop has not seen paid or closed.
 // FileOrders is one.
 type Pending interface {
 	// List returns the out_trade_nos of the book.
@@ -267,11 +267,11 @@ type Shop struct {
 	// Middleware verifies callbacks and runs Handle once per business event.
 	Middleware *middleware.Middleware
 
-	logger *slog.Logger
-	mu     sync.Mutex // one line at a time on out; guards final
-	out    io.Writer
-	close  func() error
-	final  map[string]bool // orders Handle saw reach a final status
+	logger  *slog.Logger
+	mu      sync.Mutex // one line at a time on out; guards settled
+	out     io.Writer
+	close   func() error
+	settled map[string]bool // orders Handle saw paid or closed
 
 	stopReconciler func() // stops the Reconciler and waits; nil when off
 }
@@ -284,7 +284,7 @@ func New(c Config, out io.Writer, logger *slog.Logger) (*Shop, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Shop{logger: logger, out: out, final: map[string]bool{}}
+	s := &Shop{logger: logger, out: out, settled: map[string]bool{}}
 	var store dedupe.Store
 	if c.RedisURL != "" {
 		ropts, err := redis.ParseURL(c.RedisURL)
@@ -415,8 +415,8 @@ func (s *Shop) Handle(ctx context.Context, n *alipaynotify.Notification) error {
 	if err := enc.Encode(line); err != nil { // one Write, ending in a newline
 		return err
 	}
-	if n.TradeStatus.Terminal() {
-		s.final[n.OutTradeNo] = true // a real shop: UPDATE orders SET state = ...
+	if n.TradeStatus.Paid() || n.TradeStatus == alipaynotify.TradeClosed {
+		s.settled[n.OutTradeNo] = true // a real shop: UPDATE orders SET state = ...
 	}
 	return nil
 }

@@ -74,8 +74,9 @@ func (s *Shop) startReconciler(c Config, v *alipaynotify.Verifier) error {
 	return nil
 }
 
-// pending lists the orders of the book that Handle has not seen reach a
-// final status.
+// pending lists the orders of the book that Handle has not seen paid or
+// closed: a paid order needs no more queries (its later statuses, and its
+// refunds, are the notifications' to deliver).
 func (s *Shop) pending(book Pending) ([]string, error) {
 	all, err := book.List()
 	if err != nil {
@@ -85,7 +86,7 @@ func (s *Shop) pending(book Pending) ([]string, error) {
 	defer s.mu.Unlock()
 	out := all[:0]
 	for _, o := range all {
-		if !s.final[o] {
+		if !s.settled[o] {
 			out = append(out, o)
 		}
 	}
