@@ -1,5 +1,6 @@
-// Package adapters_test checks that the framework adapters stay optional: a
-// merchant on plain net/http never compiles gin or gorilla/mux, and never
+// Package adapters_test checks that the framework adapters and the
+// observability packages stay optional: a merchant on plain net/http never
+// compiles gin, gorilla/mux, Prometheus or OpenTelemetry, and never
 // downloads them.
 package adapters_test
 
@@ -15,6 +16,10 @@ import (
 
 // frameworks are the import path fragments that only adapters may pull in.
 var frameworks = []string{"gin-gonic", "gorilla"}
+
+// observers are the import path fragments that only the packages under
+// observe/ (and the examples that use them) may pull in.
+var observers = []string{"github.com/prometheus/", "go.opentelemetry.io/"}
 
 func deps(t *testing.T, pkgs ...string) []string {
 	t.Helper()
@@ -42,9 +47,29 @@ func TestCoreNeverCompilesFrameworks(t *testing.T) {
 		"github.com/alipaynotify/alipaynotify/cmd/alipaysim",
 		"github.com/alipaynotify/alipaynotify/examples/nethttp",
 	) {
-		for _, f := range frameworks {
+		for _, f := range append(frameworks, observers...) {
 			if strings.Contains(dep, f) {
 				t.Errorf("a net/http user compiles %s", dep)
+			}
+		}
+	}
+}
+
+// TestCoreNeverCompilesObservers: the core, the reconciler and the router
+// adapters never compile a metrics or tracing library; only a merchant who
+// imports a package under observe/ does.
+func TestCoreNeverCompilesObservers(t *testing.T) {
+	for _, dep := range deps(t,
+		"github.com/alipaynotify/alipaynotify/reconcile",
+		"github.com/alipaynotify/alipaynotify/ops",
+		"github.com/alipaynotify/alipaynotify/adapters/gin",
+		"github.com/alipaynotify/alipaynotify/adapters/mux",
+		"github.com/alipaynotify/alipaynotify/examples/gin",
+		"github.com/alipaynotify/alipaynotify/examples/mux",
+	) {
+		for _, f := range observers {
+			if strings.Contains(dep, f) {
+				t.Errorf("a merchant who imports no observe/ package compiles %s", dep)
 			}
 		}
 	}
@@ -56,6 +81,8 @@ func TestAdaptersDoCompileFrameworks(t *testing.T) {
 	for pkg, want := range map[string]string{
 		"github.com/alipaynotify/alipaynotify/adapters/gin": "github.com/gin-gonic/gin",
 		"github.com/alipaynotify/alipaynotify/adapters/mux": "github.com/gorilla/mux",
+		// The same go list sees Prometheus where it belongs.
+		"github.com/alipaynotify/alipaynotify/observe/prometheus": "github.com/prometheus/client_golang/prometheus",
 	} {
 		found := false
 		for _, dep := range deps(t, pkg) {
