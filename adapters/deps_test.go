@@ -96,9 +96,10 @@ func TestAdaptersDoCompileFrameworks(t *testing.T) {
 
 // TestNetHTTPDownloadsNoFrameworks builds examples/nethttp, a plain net/http
 // merchant, on an empty module cache and checks that the go command fetched
-// no gin or gorilla/mux source: the module holds the adapters, but a merchant
-// who does not import them never downloads their frameworks. Building
-// examples/gin the same way does fetch gin, which keeps the check honest. It
+// no gin, gorilla/mux or Prometheus source: the module holds the adapters and
+// observe/prometheus, but a merchant who does not import them never downloads
+// their libraries. Building examples/ginprod the same way does fetch gin and
+// Prometheus, which keeps the check honest. It
 // needs the module proxy, so it is skipped with -short and when the proxy
 // cannot be reached.
 func TestNetHTTPDownloadsNoFrameworks(t *testing.T) {
@@ -169,12 +170,16 @@ func TestNetHTTPDownloadsNoFrameworks(t *testing.T) {
 	if len(fetched(cache, "redis")) == 0 {
 		t.Fatalf("building examples/nethttp downloaded no go-redis source into %s: is GOMODCACHE honoured?", cache)
 	}
-	for _, dir := range []string{"gin-gonic", "gorilla"} {
+	for _, dir := range []string{"gin-gonic", "gorilla", "prometheus"} {
 		if found := fetched(cache, dir); len(found) > 0 {
 			t.Errorf("building a net/http program downloaded %s", strings.Join(found, ", "))
 		}
 	}
-	if len(fetched(build("github.com/alipaynotify/alipaynotify/examples/gin"), "gin-gonic")) == 0 {
-		t.Error("building examples/gin downloaded no gin source: the check above proves nothing")
+	// examples/ginprod uses gin and the Prometheus collector.
+	cache = build("github.com/alipaynotify/alipaynotify/examples/ginprod")
+	for _, dir := range []string{"gin-gonic", "prometheus"} {
+		if len(fetched(cache, dir)) == 0 {
+			t.Errorf("building examples/ginprod downloaded no %s source: the check above proves nothing", dir)
+		}
 	}
 }
