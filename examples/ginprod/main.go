@@ -50,18 +50,23 @@
 //
 // # Running it
 //
-//	redis-server --port 6379 &
-//	echo "ORDER-1 88.88" > orders.txt
+// Play Alipay with the simulator: it makes a key pair (Alipay's, for the
+// test: configure its public half), and pays orders that must be in the book.
+//
+//	go run ./cmd/alipaysim -genkey -key-out alipay_private.pem -pubkey-out alipay_public_key.pem
+//	for i in $(seq 20); do echo "ORDER-$i 88.88"; done > orders.txt
+//	echo '{"trades": [{"story": "paid", "out_trade_no": "ORDER", "amount": "88.88",
+//	  "repeat": 20, "duplicates": 2, "race_return": true}]}' > day.json
+//	redis-server --port 6379 --save '' &
 //	ALIPAY_APP_ID=2021000000000001 ALIPAY_PUBLIC_KEY_FILE=alipay_public_key.pem \
 //	ALIPAY_ORDERS_FILE=orders.txt REDIS_URL=redis://127.0.0.1:6379/0 \
-//	go run ./examples/ginprod
+//	go run ./examples/ginprod &
+//	go run ./cmd/alipaysim -url http://127.0.0.1:8080 -key alipay_private.pem -scenario day.json -speed 3600
+//	curl -s http://127.0.0.1:8080/metrics | grep '^alipaynotify_'
 //
-// Then play Alipay with the simulator, which signs with the private half of
-// the key you configured (alipaysim -genkey writes a pair) and appends its
-// orders to the book:
-//
-//	go run ./cmd/alipaysim -url http://127.0.0.1:8080 -key alipay_private.pem -trades 20 -dup 2 -race-return
-//	curl -s http://127.0.0.1:8080/metrics | grep alipaynotify_
+// (2021000000000001 is the simulator's default -app-id.) An order missing
+// from the book is refused (reason "order" in the logs and the metrics) and
+// Alipay keeps retrying it, so the simulator reports it unacknowledged.
 //
 // Each handled event is printed as one JSON line on standard output (where a
 // real shop marks the order paid); logs go to standard error.
