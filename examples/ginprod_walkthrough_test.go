@@ -107,26 +107,32 @@ func TestGinProdWalkthrough(t *testing.T) {
 		}, extra...)
 	}
 
-	// 2a. A private key where Alipay's public key goes: start-up fails and
-	// says what was pasted, and what belongs there.
+	// 2a. Nothing configured, then a private key where Alipay's public key
+	// goes: start-up fails and says what is missing, or what was pasted and
+	// what belongs there.
+	if err := os.WriteFile(filepath.Join(dir, "empty.pem"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		file string
+		env  []string
 		want []string
 	}{
-		{"app_private_key.pem", []string{"ALIPAY_PUBLIC_KEY_FILE", "private key", "支付宝公钥"}},
-		{"alipay_private_key.pem", []string{"ALIPAY_PUBLIC_KEY_FILE", "private key", "支付宝公钥"}},
+		{nil, []string{"ALIPAY_APP_ID", "ALIPAY_PUBLIC_KEY_FILE", "ALIPAY_ORDERS_FILE", "REDIS_URL"}},
+		{env("empty.pem"), []string{"ALIPAY_PUBLIC_KEY_FILE", "empty"}},
+		{env("app_private_key.pem"), []string{"ALIPAY_PUBLIC_KEY_FILE", "private key", "支付宝公钥"}},
+		{env("alipay_private_key.pem"), []string{"ALIPAY_PUBLIC_KEY_FILE", "private key", "支付宝公钥"}},
 	} {
 		cmd := exec.Command(shopBin)
-		cmd.Env = append(env(c.file), "ADDR=127.0.0.1:0")
+		cmd.Env = append(c.env, "ADDR=127.0.0.1:0")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-			t.Fatalf("%s: exit %v, want status 1\n%s", c.file, err, stderr.String())
+			t.Fatalf("%v: exit %v, want status 1\n%s", c.env, err, stderr.String())
 		}
 		for _, w := range c.want {
 			if !strings.Contains(stderr.String(), w) {
-				t.Errorf("%s: start-up error does not say %q:\n%s", c.file, w, stderr.String())
+				t.Errorf("%v: start-up error does not say %q:\n%s", c.env, w, stderr.String())
 			}
 		}
 	}
@@ -291,8 +297,10 @@ drain:
 		t.Errorf("handled_total = %v after the new order, want %v", got, handled+1)
 	}
 	s.stop(t)
-	if !json.Valid([]byte(firstLine(s.stderr.String()))) {
-		t.Errorf("logs are not JSON lines: %q", firstLine(s.stderr.String()))
+	for _, line := range strings.Split(strings.TrimSpace(s.stderr.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
 	}
 }
 
@@ -443,9 +451,4 @@ func get(t *testing.T, url string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(body)
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
