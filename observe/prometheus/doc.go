@@ -51,8 +51,9 @@
 // Label values:
 //
 //   - source: notify, return, query (a replayed dead letter counts under the
-//     source of the callback it stored). The counters labelled by source alone
-//     start at zero for all three, so that rate() sees their first increment.
+//     source of the callback it stored; a source the library does not define
+//     would count as other). The series labelled by source alone start at
+//     zero for all three, so that rate() sees their first increment.
 //   - reason: a middleware.Reason (signature, malformed, charset, sign_type,
 //     ambiguous, amount, expired, app_id, partner, seller_id, remote_check,
 //     order, trade_no_conflict, body_too_large, not_verified, other).
