@@ -145,8 +145,10 @@ func TestGinProdWalkthrough(t *testing.T) {
 	for i := range 3 {
 		s.notify(t, signer.Paid(fmt.Sprintf("%s-PAID-%d", prefix, i+1), "88.88"), "fail")
 	}
-	if got := s.stderr.String(); !strings.Contains(got, "支付宝公钥") || !strings.Contains(got, "应用公钥") {
-		t.Fatalf("no key hint after 3 signature failures:\n%s", got)
+	// Standard error is copied from a pipe: the hint, logged before the
+	// third answer, may take a moment to arrive.
+	if !s.waitStderr(10*time.Second, "支付宝公钥", "应用公钥") {
+		t.Fatalf("no key hint after 3 signature failures:\n%s", s.stderr.String())
 	}
 	m := scrape(t, s.url+"/metrics") // on ADDR by default
 	if got := m.value("alipaynotify_rejected_total", "source", "notify", "reason", "signature"); got != 3 {
@@ -451,4 +453,24 @@ func get(t *testing.T, url string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(body)
+}
+
+// waitStderr waits until the server's standard error holds every one of
+// want, and reports whether it did within timeout.
+func (s *server) waitStderr(timeout time.Duration, want ...string) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		got, all := s.stderr.String(), true
+		for _, w := range want {
+			all = all && strings.Contains(got, w)
+		}
+		if all {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		// A poll: the pipe's copy is another goroutine's, with no signal.
+		time.Sleep(20 * time.Millisecond)
+	}
 }
