@@ -1,6 +1,7 @@
 package examples_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -140,7 +141,7 @@ func TestGinProdWalkthrough(t *testing.T) {
 	// 2b. The app's own public key (应用公钥): well formed, so the server
 	// starts, but every callback fails its signature, and after a few the
 	// hint names the right key.
-	s := start(t, shopBin, env("app_public_key.pem"))
+	s := startShop(t, shopBin, env("app_public_key.pem"))
 	signer := alipaytest.NewSigner(alipayKey)
 	for i := range 3 {
 		s.notify(t, signer.Paid(fmt.Sprintf("%s-PAID-%d", prefix, i+1), "88.88"), "fail")
@@ -161,8 +162,9 @@ func TestGinProdWalkthrough(t *testing.T) {
 
 	// 2c and 3. The right key, metrics on a listener of their own, and the
 	// simulator playing a day of Alipay at it.
-	metricsAddr := freePort(t)
-	s = start(t, shopBin, env("alipay_public_key.pem", "METRICS_ADDR="+metricsAddr))
+	// Port 0 again: the metrics listener picks a free port and logs it.
+	s = startShop(t, shopBin, env("alipay_public_key.pem", "METRICS_ADDR=127.0.0.1:0"))
+	metricsAddr := s.listening(t, "metrics")
 	if code, _ := get(t, s.url+"/metrics"); code != http.StatusNotFound {
 		t.Errorf("with METRICS_ADDR set, /metrics on ADDR answers %d, want 404", code)
 	}
@@ -473,4 +475,80 @@ func (s *server) waitStderr(timeout time.Duration, want ...string) bool {
 		// A poll: the pipe's copy is another goroutine's, with no signal.
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// listening returns the address the server logged it listens on for what
+// it serves ("metrics"), from its JSON log lines.
+func (s *server) listening(t *testing.T, serves string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, line := range strings.Split(s.stderr.String(), "\n") {
+			var l struct{ Msg, Serves, Addr string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "listening" && l.Serves == serves {
+				return l.Addr
+			}
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("exited (%v) before listening for %s:\n%s", s.err, serves, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"listening\" log line for %s:\n%s", serves, s.stderr.String())
+		}
+		// A poll: the pipe's copy is another goroutine's, with no signal.
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startShop runs the shop with env and ADDR on port 0, and waits until it
+// logs the address it listens on: unlike start's free port, picked before the
+// process binds it, no parallel test can take it meanwhile. The process is
+// killed when the test ends.
+func startShop(t *testing.T, bin string, env []string) *server {
+	t.Helper()
+	s := &server{
+		cmd:    exec.Command(bin),
+		lines:  make(chan string, 100),
+		stderr: &lockedBuffer{},
+		exited: make(chan struct{}),
+		client: &http.Client{Timeout: 15 * time.Second},
+	}
+	s.cmd.Env = append(env, "ADDR=127.0.0.1:0")
+	s.cmd.Stderr = s.stderr
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		defer close(s.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	go func() {
+		<-scanned // Wait closes stdout: read it all first
+		s.err = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.exited:
+		default:
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+		if t.Failed() {
+			t.Logf("%s standard error:\n%s", filepath.Base(bin), s.stderr.String())
+		}
+	})
+	s.url = "http://" + s.listening(t, "callbacks")
+	return s
 }

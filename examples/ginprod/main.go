@@ -27,7 +27,8 @@
 //
 // Environment variables (the names the other examples use, plus a few):
 //
-//	ADDR                    listen address (default 127.0.0.1:8080)
+//	ADDR                    listen address (default 127.0.0.1:8080; port 0 picks
+//	                        a free one, logged as {"msg":"listening","serves":"callbacks"})
 //	ALIPAY_APP_ID           your open-platform app ID (required)
 //	ALIPAY_PUBLIC_KEY_FILE  a file holding Alipay's public key (支付宝公钥), PEM or
 //	                        the console's base64 (required): not your app's public
@@ -184,13 +185,13 @@ func run() error {
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)})
 
-	servers := []*http.Server{newServer(cfg.Addr, r, logger)}
+	servers := []server{{"callbacks", newServer(cfg.Addr, r, logger)}}
 	if cfg.MetricsAddr == "" {
 		r.GET("/metrics", gin.WrapH(metricsHandler))
 	} else {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metricsHandler)
-		servers = append(servers, newServer(cfg.MetricsAddr, mux, logger))
+		servers = append(servers, server{"metrics", newServer(cfg.MetricsAddr, mux, logger)})
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -235,11 +236,18 @@ func newServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
+// server is an http.Server and what it serves, for the logs.
+type server struct {
+	serves string
+	*http.Server
+}
+
 // serve listens on every server's address and serves until ctx ends or a
 // server fails; then it shuts them all down gracefully: no new connections,
 // and the requests in progress (business handlers holding a claim among them)
-// finish for up to timeout.
-func serve(ctx context.Context, servers []*http.Server, timeout time.Duration, logger *slog.Logger) error {
+// finish for up to timeout. It logs the address each one listens on (a port
+// 0 in ADDR or METRICS_ADDR picks a free port).
+func serve(ctx context.Context, servers []server, timeout time.Duration, logger *slog.Logger) error {
 	// Listen on every address first: a port that is taken fails start-up
 	// before anything is served.
 	listeners := make([]net.Listener, 0, len(servers))
@@ -255,7 +263,7 @@ func serve(ctx context.Context, servers []*http.Server, timeout time.Duration, l
 	}
 	failed := make(chan error, len(servers))
 	for i, srv := range servers {
-		logger.Info("listening", "addr", listeners[i].Addr().String())
+		logger.Info("listening", "serves", srv.serves, "addr", listeners[i].Addr().String())
 		go func() {
 			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
 				failed <- err
