@@ -1,5 +1,6 @@
-// Package adapters_test checks that the framework adapters stay optional: a
-// merchant on plain net/http never compiles gin or gorilla/mux, and never
+// Package adapters_test checks that the framework adapters and the
+// observability packages stay optional: a merchant on plain net/http never
+// compiles gin, gorilla/mux, Prometheus or OpenTelemetry, and never
 // downloads them.
 package adapters_test
 
@@ -15,6 +16,10 @@ import (
 
 // frameworks are the import path fragments that only adapters may pull in.
 var frameworks = []string{"gin-gonic", "gorilla"}
+
+// observers are the import path fragments that only the packages under
+// observe/ (and the examples that use them) may pull in.
+var observers = []string{"github.com/prometheus/", "go.opentelemetry.io/"}
 
 func deps(t *testing.T, pkgs ...string) []string {
 	t.Helper()
@@ -42,9 +47,29 @@ func TestCoreNeverCompilesFrameworks(t *testing.T) {
 		"github.com/alipaynotify/alipaynotify/cmd/alipaysim",
 		"github.com/alipaynotify/alipaynotify/examples/nethttp",
 	) {
-		for _, f := range frameworks {
+		for _, f := range append(frameworks, observers...) {
 			if strings.Contains(dep, f) {
 				t.Errorf("a net/http user compiles %s", dep)
+			}
+		}
+	}
+}
+
+// TestCoreNeverCompilesObservers: the core, the reconciler and the router
+// adapters never compile a metrics or tracing library; only a merchant who
+// imports a package under observe/ does.
+func TestCoreNeverCompilesObservers(t *testing.T) {
+	for _, dep := range deps(t,
+		"github.com/alipaynotify/alipaynotify/reconcile",
+		"github.com/alipaynotify/alipaynotify/ops",
+		"github.com/alipaynotify/alipaynotify/adapters/gin",
+		"github.com/alipaynotify/alipaynotify/adapters/mux",
+		"github.com/alipaynotify/alipaynotify/examples/gin",
+		"github.com/alipaynotify/alipaynotify/examples/mux",
+	) {
+		for _, f := range observers {
+			if strings.Contains(dep, f) {
+				t.Errorf("a merchant who imports no observe/ package compiles %s", dep)
 			}
 		}
 	}
@@ -56,6 +81,8 @@ func TestAdaptersDoCompileFrameworks(t *testing.T) {
 	for pkg, want := range map[string]string{
 		"github.com/alipaynotify/alipaynotify/adapters/gin": "github.com/gin-gonic/gin",
 		"github.com/alipaynotify/alipaynotify/adapters/mux": "github.com/gorilla/mux",
+		// The same go list sees Prometheus where it belongs.
+		"github.com/alipaynotify/alipaynotify/observe/prometheus": "github.com/prometheus/client_golang/prometheus",
 	} {
 		found := false
 		for _, dep := range deps(t, pkg) {
@@ -69,9 +96,10 @@ func TestAdaptersDoCompileFrameworks(t *testing.T) {
 
 // TestNetHTTPDownloadsNoFrameworks builds examples/nethttp, a plain net/http
 // merchant, on an empty module cache and checks that the go command fetched
-// no gin or gorilla/mux source: the module holds the adapters, but a merchant
-// who does not import them never downloads their frameworks. Building
-// examples/gin the same way does fetch gin, which keeps the check honest. It
+// no gin, gorilla/mux or Prometheus source: the module holds the adapters and
+// observe/prometheus, but a merchant who does not import them never downloads
+// their libraries. Building examples/ginprod the same way does fetch gin and
+// Prometheus, which keeps the check honest. It
 // needs the module proxy, so it is skipped with -short and when the proxy
 // cannot be reached.
 func TestNetHTTPDownloadsNoFrameworks(t *testing.T) {
@@ -142,12 +170,16 @@ func TestNetHTTPDownloadsNoFrameworks(t *testing.T) {
 	if len(fetched(cache, "redis")) == 0 {
 		t.Fatalf("building examples/nethttp downloaded no go-redis source into %s: is GOMODCACHE honoured?", cache)
 	}
-	for _, dir := range []string{"gin-gonic", "gorilla"} {
+	for _, dir := range []string{"gin-gonic", "gorilla", "prometheus"} {
 		if found := fetched(cache, dir); len(found) > 0 {
 			t.Errorf("building a net/http program downloaded %s", strings.Join(found, ", "))
 		}
 	}
-	if len(fetched(build("github.com/alipaynotify/alipaynotify/examples/gin"), "gin-gonic")) == 0 {
-		t.Error("building examples/gin downloaded no gin source: the check above proves nothing")
+	// examples/ginprod uses gin and the Prometheus collector.
+	cache = build("github.com/alipaynotify/alipaynotify/examples/ginprod")
+	for _, dir := range []string{"gin-gonic", "prometheus"} {
+		if len(fetched(cache, dir)) == 0 {
+			t.Errorf("building examples/ginprod downloaded no %s source: the check above proves nothing", dir)
+		}
 	}
 }
