@@ -81,8 +81,9 @@ func TestAdaptersDoCompileFrameworks(t *testing.T) {
 	for pkg, want := range map[string]string{
 		"github.com/alipaynotify/alipaynotify/adapters/gin": "github.com/gin-gonic/gin",
 		"github.com/alipaynotify/alipaynotify/adapters/mux": "github.com/gorilla/mux",
-		// The same go list sees Prometheus where it belongs.
+		// The same go list sees Prometheus and OpenTelemetry where they belong.
 		"github.com/alipaynotify/alipaynotify/observe/prometheus": "github.com/prometheus/client_golang/prometheus",
+		"github.com/alipaynotify/alipaynotify/observe/otel":       "go.opentelemetry.io/otel/trace",
 	} {
 		found := false
 		for _, dep := range deps(t, pkg) {
