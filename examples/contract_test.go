@@ -113,6 +113,54 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// launch runs bin with env, collecting its standard output line by line
+// and its standard error. The process is killed when the test ends.
+func launch(t *testing.T, bin string, env []string) *server {
+	t.Helper()
+	s := &server{
+		cmd:    exec.Command(bin),
+		lines:  make(chan string, 100),
+		stderr: &lockedBuffer{},
+		exited: make(chan struct{}),
+		client: &http.Client{Timeout: 15 * time.Second},
+	}
+	s.cmd.Env = env
+	s.cmd.Stderr = s.stderr
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		defer close(s.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	go func() {
+		<-scanned // Wait closes stdout: read it all first
+		s.err = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.exited:
+		default:
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+		if t.Failed() {
+			t.Logf("%s standard error:\n%s", filepath.Base(bin), s.stderr.String())
+		}
+	})
+	return s
+}
+
 // start runs bin with env (and ADDR on a free port) and waits until it
 // listens. The process is killed when the test ends.
 func start(t *testing.T, bin string, env []string) *server {
@@ -120,48 +168,8 @@ func start(t *testing.T, bin string, env []string) *server {
 	var lastErr string
 	for attempt := 0; attempt < 3; attempt++ { // the free port may be taken meanwhile
 		addr := freePort(t)
-		s := &server{
-			url:    "http://" + addr,
-			cmd:    exec.Command(bin),
-			lines:  make(chan string, 100),
-			stderr: &lockedBuffer{},
-			exited: make(chan struct{}),
-			client: &http.Client{Timeout: 15 * time.Second},
-		}
-		s.cmd.Env = append([]string{"ADDR=" + addr}, env...)
-		s.cmd.Stderr = s.stderr
-		stdout, err := s.cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		scanned := make(chan struct{})
-		go func() {
-			defer close(scanned)
-			defer close(s.lines)
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				s.lines <- sc.Text()
-			}
-		}()
-		go func() {
-			<-scanned // Wait closes stdout: read it all first
-			s.err = s.cmd.Wait()
-			close(s.exited)
-		}()
-		t.Cleanup(func() {
-			select {
-			case <-s.exited:
-			default:
-				s.cmd.Process.Kill()
-				<-s.exited
-			}
-			if t.Failed() {
-				t.Logf("%s standard error:\n%s", filepath.Base(bin), s.stderr.String())
-			}
-		})
+		s := launch(t, bin, append([]string{"ADDR=" + addr}, env...))
+		s.url = "http://" + addr
 		if s.waitListening(10 * time.Second) {
 			return s
 		}

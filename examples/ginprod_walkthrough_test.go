@@ -1,7 +1,6 @@
 package examples_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -508,47 +507,7 @@ func (s *server) listening(t *testing.T, serves string) string {
 // killed when the test ends.
 func startShop(t *testing.T, bin string, env []string) *server {
 	t.Helper()
-	s := &server{
-		cmd:    exec.Command(bin),
-		lines:  make(chan string, 100),
-		stderr: &lockedBuffer{},
-		exited: make(chan struct{}),
-		client: &http.Client{Timeout: 15 * time.Second},
-	}
-	s.cmd.Env = append(env, "ADDR=127.0.0.1:0")
-	s.cmd.Stderr = s.stderr
-	stdout, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		defer close(s.lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			s.lines <- sc.Text()
-		}
-	}()
-	go func() {
-		<-scanned // Wait closes stdout: read it all first
-		s.err = s.cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			s.cmd.Process.Kill()
-			<-s.exited
-		}
-		if t.Failed() {
-			t.Logf("%s standard error:\n%s", filepath.Base(bin), s.stderr.String())
-		}
-	})
+	s := launch(t, bin, append(env, "ADDR=127.0.0.1:0"))
 	s.url = "http://" + s.listening(t, "callbacks")
 	return s
 }
