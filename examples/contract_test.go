@@ -161,9 +161,36 @@ func launch(t *testing.T, bin string, env []string) *server {
 	return s
 }
 
-// start runs bin with env (and ADDR on a free port) and waits until it
-// listens. The process is killed when the test ends.
+// start runs an example (a merchant.Serve server) with env and ADDR on
+// port 0, and waits until it logs the address it listens on: no other
+// process can take that port between a pick and the bind. The process is
+// killed when the test ends.
 func start(t *testing.T, bin string, env []string) *server {
+	t.Helper()
+	s := launch(t, bin, append([]string{"ADDR=127.0.0.1:0"}, env...))
+	listening := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(s.stderr.String()); m != nil {
+			s.url = "http://" + m[1]
+			return s
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("%s exited (%v) before listening:\n%s", bin, s.err, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not log its address within 10s:\n%s", bin, s.stderr.String())
+		}
+		// A poll: standard error is copied by another goroutine, with no signal.
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startOnFreePort runs bin with env and ADDR on a free port picked first,
+// for a program that does not log its address, and waits until it listens.
+func startOnFreePort(t *testing.T, bin string, env []string) *server {
 	t.Helper()
 	var lastErr string
 	for attempt := 0; attempt < 3; attempt++ { // the free port may be taken meanwhile

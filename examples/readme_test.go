@@ -38,7 +38,7 @@ func readmeBinary(t *testing.T) string {
 func TestReadmeProgram(t *testing.T) {
 	bin := readmeBinary(t)
 	signer := alipaytest.NewSigner(nil)
-	s := start(t, bin, []string{
+	s := startOnFreePort(t, bin, []string{
 		"ALIPAY_APP_ID=" + alipaytest.DefaultAppID,
 		"ALIPAY_PUBLIC_KEY=" + alipaytest.TestKey().PublicKeyPEM(),
 		"REDIS_URL=redis://" + redistest.Addr(t) + "/0",
