@@ -47,88 +47,91 @@ func putForm(f *form) {
 // %XX as one byte. Empty segments are skipped. Keys must be non-empty and
 // unique. The result is sorted by key bytes, the order Alipay signs in.
 //
-// It is one pass over raw: eight bytes are copied at a time until one of
-// them may be '&', '=', '%' or '+' (specialBytes), which is then handled
-// alone. Decoding never
-// lengthens the text, so the output fits in len(raw) bytes and the copy
-// may run ahead of what it keeps.
+// It is one pass over raw, eight bytes at a time: each word is copied to
+// buf whole, and the bytes of it that may be '&', '=', '%' or '+'
+// (specialBytes) are then handled in order. '&' and '=' are kept in buf
+// (a parameter's key and value lie between them) and '+' becomes a space
+// in place, so none of them moves what follows; a run of %XX escapes is
+// decoded on its own, and the copy resumes after it. The last word is
+// padded with an '&' that ends the last segment, then zeros. Decoding
+// never lengthens the text, so the output fits in len(raw)+1 bytes, and
+// buf has a word of room past len(raw) for the last word.
 func (f *form) parse(raw []byte, maxParams int) error {
-	if cap(f.buf) < len(raw) {
-		f.buf = make([]byte, len(raw))
+	if cap(f.buf) < len(raw)+8 {
+		f.buf = make([]byte, len(raw)+8)
 	}
-	buf := f.buf[:len(raw)]
+	buf := f.buf[: len(raw)+8 : len(raw)+8]
 	f.params = f.params[:0]
 	n := 0     // bytes decoded into buf
-	seg := 0   // where the current segment starts in raw
-	start := 0 // where its key starts in buf
-	kEnd := -1 // where its key ends in buf; -1 while still in the key
+	start := 0 // where the current segment's key starts in buf
+	kEnd := -1 // where its key ends in buf ('=' is there); -1 while still in the key
+word:
 	for i := 0; ; {
-		for len(raw)-i >= 8 {
-			x := binary.LittleEndian.Uint64(raw[i:])
-			binary.LittleEndian.PutUint64(buf[n:], x)
-			m := specialBytes(x)
-			if m == 0 {
-				i, n = i+8, n+8
-				continue
-			}
-			k := bits.TrailingZeros64(m) / 8 // the first byte that may be special
-			i, n = i+k, n+k
-			break
+		var x uint64
+		last := len(raw)-i < 8
+		if !last {
+			x = binary.LittleEndian.Uint64(raw[i:])
+		} else {
+			var tail [8]byte
+			tail[copy(tail[:], raw[i:])] = '&' // then zeros, which are not special
+			x = binary.LittleEndian.Uint64(tail[:])
 		}
-		if i == len(raw) || raw[i] == '&' {
-			if i > seg { // empty segments are skipped
-				if len(f.params) == maxParams {
-					return fieldErr(ErrMalformed, "", "too many parameters")
+		binary.LittleEndian.PutUint64(buf[n:], x)
+		for m := specialBytes(x); m != 0; m &= m - 1 {
+			b := bits.TrailingZeros64(m) &^ 7 // bit offset of the byte
+			k := b / 8
+			switch byte(x >> b) {
+			case '&':
+				end := n + k
+				if end > start { // empty segments are skipped (every byte of raw decodes to one)
+					if len(f.params) == maxParams {
+						return fieldErr(ErrMalformed, "", "too many parameters")
+					}
+					vStart := kEnd + 1
+					if kEnd < 0 {
+						kEnd, vStart = end, end // no '=': a key with an empty value
+					}
+					if kEnd == start {
+						return fieldErr(ErrMalformed, "", "empty parameter name")
+					}
+					f.params = append(f.params, rawParam{
+						key: buf[start:kEnd:kEnd], val: buf[vStart:end:end],
+						koff: start, voff: vStart,
+					})
 				}
+				if i+k == len(raw) { // the '&' after the last word
+					f.buf = buf[:n+k]
+					break word
+				}
+				start, kEnd = end+1, -1
+			case '=':
 				if kEnd < 0 {
-					kEnd = n // no '=': a key with an empty value
+					kEnd = n + k
 				}
-				if kEnd == start {
-					return fieldErr(ErrMalformed, "", "empty parameter name")
+			case '+':
+				buf[n+k] = ' '
+			case '%':
+				// Escapes come in runs (UTF-8 text, JSON): decode the run
+				// here, then copy on from the byte after it.
+				i, n = i+k, n+k
+				for {
+					if len(raw)-i < 3 {
+						return f.badEscape(raw[bytes.LastIndexByte(raw[:i], '&')+1:], buf, start, kEnd, maxParams)
+					}
+					hi, lo := hexValues[raw[i+1]], hexValues[raw[i+2]]
+					if hi|lo == 0xff {
+						return f.badEscape(raw[bytes.LastIndexByte(raw[:i], '&')+1:], buf, start, kEnd, maxParams)
+					}
+					buf[n] = hi<<4 | lo
+					n, i = n+1, i+3
+					if i == len(raw) || raw[i] != '%' {
+						continue word
+					}
 				}
-				f.params = append(f.params, rawParam{
-					key: buf[start:kEnd:kEnd], val: buf[kEnd:n:n],
-					koff: start, voff: kEnd,
-				})
 			}
-			if i == len(raw) {
-				break
-			}
-			i++
-			seg, start, kEnd = i, n, -1
-			continue
 		}
-		c := raw[i]
-		switch {
-		case c == '=' && kEnd < 0:
-			kEnd = n
-			i++
-			continue
-		case c == '+':
-			c = ' '
-		case c == '%':
-			// Escapes come in runs (UTF-8 text, JSON): decode the run here.
-			for {
-				if len(raw)-i < 3 {
-					return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
-				}
-				hi, lo := hexValues[raw[i+1]], hexValues[raw[i+2]]
-				if hi|lo == 0xff {
-					return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
-				}
-				buf[n] = hi<<4 | lo
-				n, i = n+1, i+3
-				if i == len(raw) || raw[i] != '%' {
-					break
-				}
-			}
-			continue
-		}
-		buf[n] = c
-		n++
-		i++
+		i, n = i+8, n+8
 	}
-	f.buf = buf[:n]
 	sortParams(f.params)
 	for i := 1; i < len(f.params); i++ {
 		if bytes.Equal(f.params[i].key, f.params[i-1].key) {
