@@ -55,19 +55,21 @@ func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
 		params = make(Params, len(params), len(params)+len(f.params))
 	}
 	if cs == UTF8 {
-		// f.buf is already UTF-8: validate and convert once.
-		if !utf8.Valid(f.buf) {
-			for _, p := range f.params {
-				if !utf8.Valid(p.val) || !utf8.Valid(p.key) {
-					return nil, fieldErr(ErrCharset, safeField(p.key), "value is not valid utf-8")
-				}
-			}
-		}
 		// One string holds every key and value: f.buf without the
 		// signature (a third of a usual callback), which Params leaves out.
 		cut, cutEnd := len(f.buf), len(f.buf)
 		if sign, ok := f.lookup("sign"); ok {
 			cut, cutEnd = sign.voff, sign.voff+len(sign.val)
+		}
+		// f.buf is already UTF-8: validate it once and convert it once. The
+		// signature is left out of the check too: it has been decoded as
+		// base64 or hex, so it is ASCII.
+		if !utf8.Valid(f.buf[:cut]) || !utf8.Valid(f.buf[cutEnd:]) {
+			for _, p := range f.params {
+				if !utf8.Valid(p.val) || !utf8.Valid(p.key) {
+					return nil, fieldErr(ErrCharset, safeField(p.key), "value is not valid utf-8")
+				}
+			}
 		}
 		var sb strings.Builder
 		sb.Grow(len(f.buf) - (cutEnd - cut))

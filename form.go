@@ -284,6 +284,10 @@ func (f *form) appendContent(dst []byte, rule contentRule) []byte {
 			dst = append(dst, '&')
 		}
 		first = false
+		if p.voff == p.koff+len(p.key)+1 { // parsed with '=': "k=v" lies in buf as is
+			dst = append(dst, f.buf[p.koff:p.voff+len(p.val)]...)
+			continue
+		}
 		dst = append(dst, p.key...)
 		dst = append(dst, '=')
 		dst = append(dst, p.val...)

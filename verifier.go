@@ -387,7 +387,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source, at receiv
 		return nil, fieldErr(ErrMalformed, "sign", "missing")
 	}
 	signTypeRaw, _ := f.get("sign_type")
-	signType := SignType(signTypeRaw)
+	signType := signTypeOf(signTypeRaw)
 
 	var proto Protocol
 	var partner string
@@ -471,6 +471,20 @@ func (v *Verifier) finish(ctx context.Context, n *Notification, remote bool) (*N
 		}
 	}
 	return n, nil
+}
+
+// signTypeOf is SignType(b), without a copy for the sign types this package
+// knows.
+func signTypeOf(b []byte) SignType {
+	switch string(b) {
+	case string(SignRSA2):
+		return SignRSA2
+	case string(SignRSA):
+		return SignRSA
+	case string(SignMD5):
+		return SignMD5
+	}
+	return SignType(b)
 }
 
 // checkSignature picks keys and content rules by protocol and sign type.
