@@ -147,10 +147,20 @@ func keyWord(x uint64) bool {
 // '&', '=' and the key alphabet are ASCII, and in GBK and GB18030 every byte
 // below 0x80 that starts a character is that ASCII character, so the
 // byte-level scan is exact in every supported charset.
+//
+// It also records in f.specs the fields entry of every parameter that
+// reaches Params, for fill. A name found there is in the alphabet.
 func checkBoundaries(f *form) error {
+	f.specs = f.specs[:0]
 	for _, p := range f.params {
-		if err := checkKey(p.key); err != nil {
-			return err
+		spec, known := lookupField(p.key)
+		if !known {
+			if err := checkKey(p.key); err != nil {
+				return err
+			}
+		}
+		if !unsigned(p) {
+			f.specs = append(f.specs, spec)
 		}
 		if k, ok := boundaryIn(p.val, p.key); ok {
 			return fieldErr(ErrAmbiguous, safeField(p.key), "value holds \"&"+safeField([]byte(k))+"=\", a parameter boundary the signature does not fix")

@@ -2,7 +2,10 @@ package alipaynotify
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -308,5 +311,52 @@ func TestSortParamsMatchesSortFunc(t *testing.T) {
 				t.Fatalf("sortParams: key %d = %q, want %q", i, ps[i].key, want[i].key)
 			}
 		}
+	}
+}
+
+// TestBoundarySpecsMatchParams checks that checkBoundaries records, for
+// every parameter that reaches Params and in Params' order, the fields
+// entry fill would look up, on every test vector.
+func TestBoundarySpecsMatchParams(t *testing.T) {
+	seeds, _ := filepath.Glob("testdata/*.json")
+	checked := 0
+	for _, s := range seeds {
+		raw, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vec struct {
+			FormBody string `json:"formBody"`
+		}
+		if json.Unmarshal(raw, &vec) != nil || vec.FormBody == "" {
+			continue
+		}
+		f := getForm()
+		if err := f.parse([]byte(vec.FormBody), DefaultMaxParams); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if err := checkBoundaries(f); err != nil {
+			putForm(f)
+			continue
+		}
+		params, err := toUTF8(f, UTF8)
+		if err != nil {
+			putForm(f)
+			continue
+		}
+		if len(f.specs) != len(params) {
+			t.Fatalf("%s: %d specs for %d params", s, len(f.specs), len(params))
+		}
+		for i, p := range params {
+			want, _ := lookupField(p.Key)
+			if f.specs[i] != want {
+				t.Fatalf("%s: spec %d is not the one of %q", s, i, p.Key)
+			}
+		}
+		checked++
+		putForm(f)
+	}
+	if checked < 10 {
+		t.Fatalf("only %d vectors checked", checked)
 	}
 }

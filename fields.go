@@ -156,17 +156,17 @@ type fieldEntry struct {
 	spec fieldSpec
 }
 
-func fieldHash(k string) uint8 {
+func fieldHash[T string | []byte](k T) uint8 {
 	return uint8(len(k)*37) ^ k[0]*7 ^ k[len(k)-1]*3 ^ k[len(k)/2]<<2
 }
 
 // lookupField is fields[k].
-func lookupField(k string) (*fieldSpec, bool) {
-	if k == "" {
+func lookupField[T string | []byte](k T) (*fieldSpec, bool) {
+	if len(k) == 0 {
 		return nil, false
 	}
 	for h := fieldHash(k); fieldTable[h] != nil; h++ {
-		if e := fieldTable[h]; e.name == k {
+		if e := fieldTable[h]; e.name == string(k) {
 			return &e.spec, true
 		}
 	}

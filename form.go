@@ -27,6 +27,10 @@ type form struct {
 	params []rawParam // sorted by key after parse
 	// content is scratch room for the string-to-sign.
 	content []byte
+	// specs holds, for each parameter that reaches Params (in order), its
+	// entry in fields, or nil: checkBoundaries looks every name up, and
+	// fill reads the result instead of looking it up again.
+	specs []*fieldSpec
 }
 
 var formPool = sync.Pool{New: func() any { return new(form) }}
@@ -34,12 +38,14 @@ var formPool = sync.Pool{New: func() any { return new(form) }}
 func getForm() *form { return formPool.Get().(*form) }
 
 func putForm(f *form) {
-	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 || cap(f.content) > 1<<20 {
+	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 || cap(f.content) > 1<<20 || cap(f.specs) > 4096 {
 		return // do not keep huge buffers alive
 	}
 	f.buf = f.buf[:0]
 	f.params = f.params[:0]
 	f.content = f.content[:0]
+	clear(f.specs)
+	f.specs = f.specs[:0]
 	formPool.Put(f)
 }
 

@@ -436,7 +436,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source, at receiv
 		return nil, err
 	}
 	n.Params = params
-	if err := n.fill(); err != nil {
+	if err := n.fillSpecs(f.specs); err != nil {
 		return nil, err
 	}
 	if err := v.checkKind(n, at.now); err != nil {

@@ -379,7 +379,7 @@ func (v *Verifier) verifyWAPReturn(f *form) (*Notification, error) {
 		return nil, err
 	}
 	n.Params = params
-	if err := n.fill(); err != nil {
+	if err := n.fillSpecs(f.specs); err != nil {
 		return nil, err
 	}
 	if n.Params.Get("result") != "success" {
