@@ -149,17 +149,22 @@ func keyWord(x uint64) bool {
 // byte-level scan is exact in every supported charset.
 //
 // It also records in f.specs the fields entry of every parameter that
-// reaches Params, for fill. A name found there is in the alphabet.
+// reaches Params, for fill. A name found in fields (f.entries, which parse
+// filled) is in the alphabet.
 func checkBoundaries(f *form) error {
 	f.specs = f.specs[:0]
-	for _, p := range f.params {
-		spec, known := lookupField(p.key)
-		if !known {
+	for i, p := range f.params {
+		e := f.entries[i]
+		if e == nil {
 			if err := checkKey(p.key); err != nil {
 				return err
 			}
 		}
 		if !unsigned(p) {
+			var spec *fieldSpec
+			if e != nil {
+				spec = &e.spec
+			}
 			f.specs = append(f.specs, spec)
 		}
 		if k, ok := boundaryIn(p.val, p.key); ok {

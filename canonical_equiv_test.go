@@ -360,3 +360,42 @@ func TestBoundarySpecsMatchParams(t *testing.T) {
 		t.Fatalf("only %d vectors checked", checked)
 	}
 }
+
+// TestSlotsMatchLookup checks that every slot name is a field (or the slot
+// would never be filled) and that inSlot finds what lookup finds, on every
+// test vector and on forms that lack or repeat-empty the envelope fields.
+func TestSlotsMatchLookup(t *testing.T) {
+	for s := slot(1); s < numSlots; s++ {
+		if e := lookupEntry(slotNames[s]); e == nil || e.slot != s {
+			t.Fatalf("slot %d (%q) is not recorded in fieldTable", s, slotNames[s])
+		}
+	}
+	bodies := []string{"", "a=1", "sign=&sign_type=&app_id=&charset=", "result=success&request_token=x&sign=abc"}
+	seeds, _ := filepath.Glob("testdata/*.json")
+	for _, s := range seeds {
+		raw, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vec struct {
+			FormBody string `json:"formBody"`
+		}
+		if json.Unmarshal(raw, &vec) == nil && vec.FormBody != "" {
+			bodies = append(bodies, vec.FormBody)
+		}
+	}
+	for _, body := range bodies {
+		f := getForm()
+		if err := f.parse([]byte(body), DefaultMaxParams); err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		for s := slot(1); s < numSlots; s++ {
+			got, gotOK := f.inSlot(s)
+			want, wantOK := f.lookup(slotNames[s])
+			if gotOK != wantOK || !bytes.Equal(got.key, want.key) || !bytes.Equal(got.val, want.val) || got.voff != want.voff {
+				t.Fatalf("%q: slot %q is %q=%q (%v), lookup %q=%q (%v)", body, slotNames[s], got.key, got.val, gotOK, want.key, want.val, wantOK)
+			}
+		}
+		putForm(f)
+	}
+}

@@ -58,7 +58,7 @@ func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
 		// One string holds every key and value: f.buf without the
 		// signature (a third of a usual callback), which Params leaves out.
 		cut, cutEnd := len(f.buf), len(f.buf)
-		if sign, ok := f.lookup("sign"); ok {
+		if sign, ok := f.inSlot(slotSign); ok {
 			cut, cutEnd = sign.voff, sign.voff+len(sign.val)
 		}
 		// f.buf is already UTF-8: validate it once and convert it once. The

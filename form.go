@@ -27,9 +27,15 @@ type form struct {
 	params []rawParam // sorted by key after parse
 	// content is scratch room for the string-to-sign.
 	content []byte
+	// entries holds each parameter's entry in fieldTable, or nil: parse
+	// looks every name up once.
+	entries []*fieldEntry
+	// slots holds where each envelope field is in params, plus one (0:
+	// absent).
+	slots [numSlots]int32
 	// specs holds, for each parameter that reaches Params (in order), its
-	// entry in fields, or nil: checkBoundaries looks every name up, and
-	// fill reads the result instead of looking it up again.
+	// entry in fields, or nil: checkBoundaries records them from entries,
+	// and fill reads them instead of looking the names up again.
 	specs []*fieldSpec
 }
 
@@ -38,7 +44,7 @@ var formPool = sync.Pool{New: func() any { return new(form) }}
 func getForm() *form { return formPool.Get().(*form) }
 
 func putForm(f *form) {
-	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 || cap(f.content) > 1<<20 || cap(f.specs) > 4096 {
+	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 || cap(f.content) > 1<<20 || cap(f.specs) > 4096 || cap(f.entries) > 4096 {
 		return // do not keep huge buffers alive
 	}
 	f.buf = f.buf[:0]
@@ -46,6 +52,9 @@ func putForm(f *form) {
 	f.content = f.content[:0]
 	clear(f.specs)
 	f.specs = f.specs[:0]
+	clear(f.entries)
+	f.entries = f.entries[:0]
+	f.slots = [numSlots]int32{}
 	formPool.Put(f)
 }
 
@@ -144,6 +153,15 @@ word:
 			return fieldErr(ErrMalformed, safeField(f.params[i].key), "duplicate parameter")
 		}
 	}
+	f.slots = [numSlots]int32{}
+	f.entries = f.entries[:0]
+	for i, p := range f.params {
+		e := lookupEntry(p.key)
+		f.entries = append(f.entries, e)
+		if e != nil && e.slot != noSlot {
+			f.slots[e.slot] = int32(i + 1)
+		}
+	}
 	return nil
 }
 
@@ -220,6 +238,28 @@ func keysLess(a, b []byte) bool {
 func (f *form) get(key string) ([]byte, bool) {
 	p, ok := f.lookup(key)
 	return p.val, ok
+}
+
+// inSlot returns the parameter in slot s and whether it is present: what
+// lookup(slotNames[s]) returns, found without a search.
+func (f *form) inSlot(s slot) (rawParam, bool) {
+	i := f.slots[s]
+	if i == 0 {
+		return rawParam{}, false
+	}
+	return f.params[i-1], true
+}
+
+// getSlot is get(slotNames[s]).
+func (f *form) getSlot(s slot) ([]byte, bool) {
+	p, ok := f.inSlot(s)
+	return p.val, ok
+}
+
+// hasSlot is has(slotNames[s]).
+func (f *form) hasSlot(s slot) bool {
+	p, ok := f.inSlot(s)
+	return ok && len(p.val) > 0
 }
 
 // lookup returns the parameter key and whether it is present.

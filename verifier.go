@@ -382,24 +382,24 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, src Source, at receiv
 	if kind := wapKindOf(f); kind != notWAP {
 		return v.verifyWAP(ctx, f, src, kind, at)
 	}
-	sign, ok := f.get("sign")
+	sign, ok := f.getSlot(slotSign)
 	if !ok || len(sign) == 0 {
 		return nil, fieldErr(ErrMalformed, "sign", "missing")
 	}
-	signTypeRaw, _ := f.get("sign_type")
+	signTypeRaw, _ := f.getSlot(slotSignType)
 	signType := signTypeOf(signTypeRaw)
 
 	var proto Protocol
 	var partner string
 	var csRaw []byte
 	var hasCS bool
-	if f.has("app_id") {
+	if f.hasSlot(slotAppID) {
 		proto = ProtocolOpenPlatform
-		csRaw, hasCS = f.get("charset")
+		csRaw, hasCS = f.getSlot(slotCharset)
 	} else {
 		proto = ProtocolMapi
 		partner = v.opts.Legacy.Partner
-		csRaw, hasCS = f.get("_input_charset")
+		csRaw, hasCS = f.getSlot(slotInputCharset)
 	}
 	hasCS = hasCS && len(csRaw) > 0 // an empty parameter is not signed: absent
 	var charset Charset
@@ -502,7 +502,7 @@ func (v *Verifier) checkSignature(f *form, proto Protocol, st SignType, sign []b
 			return fieldErr(ErrSignType, "app_id", "open-platform callbacks are not configured")
 		}
 		var certSN string
-		if sn, ok := f.get("alipay_cert_sn"); ok {
+		if sn, ok := f.getSlot(slotCertSN); ok {
 			certSN = string(sn)
 		}
 		return verifyRSA(f, st, keys, certSN, sign)

@@ -131,10 +131,10 @@ const (
 )
 
 func wapKindOf(f *form) wapKind {
-	if f.has("notify_data") && f.has("sec_id") {
+	if f.hasSlot(slotNotifyData) && f.hasSlot(slotSecID) {
 		return wapNotify
 	}
-	if !f.has("app_id") && f.has("request_token") && f.has("result") {
+	if !f.hasSlot(slotAppID) && f.hasSlot(slotRequestToken) && f.hasSlot(slotResult) {
 		return wapReturn
 	}
 	return notWAP
