@@ -167,6 +167,9 @@ func checkBoundaries(f *form) error {
 			}
 			f.specs = append(f.specs, spec)
 		}
+		if !p.amp { // raw '&' ends a parameter: one in a value was %26
+			continue
+		}
 		if k, ok := boundaryIn(p.val, p.key); ok {
 			return fieldErr(ErrAmbiguous, safeField(p.key), "value holds \"&"+safeField([]byte(k))+"=\", a parameter boundary the signature does not fix")
 		}

@@ -18,6 +18,9 @@ const DefaultMaxParams = 256
 type rawParam struct {
 	key, val   []byte
 	koff, voff int // offsets of key and val in form.buf
+	// amp is set when an escape in the parameter decoded to '&': only then
+	// can its value hold a parameter boundary (checkBoundaries).
+	amp bool
 }
 
 // form is a parsed application/x-www-form-urlencoded body or query, kept as
@@ -25,6 +28,9 @@ type rawParam struct {
 type form struct {
 	buf    []byte
 	params []rawParam // sorted by key after parse
+	// ampIn is one plus where the key of the last parameter in which an
+	// escape decoded to '&' starts in buf (0: none yet), for rawParam.amp.
+	ampIn int
 	// content is scratch room for the string-to-sign.
 	content []byte
 	// entries holds each parameter's entry in fieldTable, or nil: parse
@@ -80,6 +86,7 @@ func (f *form) parse(raw []byte, maxParams int) error {
 	n := 0     // bytes decoded into buf
 	start := 0 // where the current segment's key starts in buf
 	kEnd := -1 // where its key ends in buf ('=' is there); -1 while still in the key
+	f.ampIn = 0
 word:
 	for i := 0; ; {
 		var x uint64
@@ -111,7 +118,7 @@ word:
 					}
 					f.params = append(f.params, rawParam{
 						key: buf[start:kEnd:kEnd], val: buf[vStart:end:end],
-						koff: start, voff: vStart,
+						koff: start, voff: vStart, amp: f.ampIn == start+1,
 					})
 				}
 				if i+k == len(raw) { // the '&' after the last word
@@ -137,7 +144,11 @@ word:
 					if hi|lo == 0xff {
 						return f.badEscape(raw[bytes.LastIndexByte(raw[:i], '&')+1:], buf, start, kEnd, maxParams)
 					}
-					buf[n] = hi<<4 | lo
+					c := hi<<4 | lo
+					buf[n] = c
+					if c == '&' {
+						f.ampIn = start + 1
+					}
 					n, i = n+1, i+3
 					if i == len(raw) || raw[i] != '%' {
 						continue word
