@@ -153,7 +153,8 @@ func keyWord(x uint64) bool {
 // filled) is in the alphabet.
 func checkBoundaries(f *form) error {
 	f.specs = f.specs[:0]
-	for i, p := range f.params {
+	for i := range f.params {
+		p := &f.params[i]
 		e := f.entries[i]
 		if e == nil {
 			if err := checkKey(p.key); err != nil {

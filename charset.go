@@ -82,7 +82,8 @@ func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
 			}
 			return s[off : off+n]
 		}
-		for _, p := range f.params {
+		for i := range f.params {
+			p := &f.params[i]
 			if unsigned(p) {
 				continue
 			}
@@ -94,7 +95,7 @@ func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
 	out := make([]byte, 0, len(f.buf)*3/2)
 	offs := make([]int, 0, 4*len(f.params))
 	for _, p := range f.params {
-		if unsigned(p) {
+		if unsigned(&p) {
 			continue
 		}
 		ks := len(out)
@@ -122,7 +123,7 @@ func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
 // unsigned reports whether a parameter stays out of Params: an empty value
 // (the drop-empty rule does not sign it, so anyone can add one) or the
 // signature.
-func unsigned(p rawParam) bool { return len(p.val) == 0 || string(p.key) == "sign" }
+func unsigned(p *rawParam) bool { return len(p.val) == 0 || string(p.key) == "sign" }
 
 // appendGB decodes GBK/GB18030 bytes, rejecting invalid sequences rather than
 // replacing them with U+FFFD.

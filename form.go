@@ -166,7 +166,8 @@ word:
 	}
 	f.slots = [numSlots]int32{}
 	f.entries = f.entries[:0]
-	for i, p := range f.params {
+	for i := range f.params {
+		p := &f.params[i]
 		e := lookupEntry(p.key)
 		f.entries = append(f.entries, e)
 		if e != nil && e.slot != noSlot {
@@ -299,7 +300,8 @@ func (f *form) has(key string) bool {
 }
 
 func (f *form) hasEmptyValue() bool {
-	for _, p := range f.params {
+	for i := range f.params {
+		p := &f.params[i]
 		if len(p.val) == 0 && string(p.key) != "sign" {
 			return true
 		}
@@ -333,7 +335,8 @@ type contentRule struct {
 // never part of it.
 func (f *form) appendContent(dst []byte, rule contentRule) []byte {
 	first := true
-	for _, p := range f.params {
+	for i := range f.params {
+		p := &f.params[i]
 		if string(p.key) == "sign" || (string(p.key) == "sign_type" && !rule.withSignType) || (!rule.keepEmpty && len(p.val) == 0) {
 			continue
 		}
