@@ -223,7 +223,15 @@ func sortParams(ps []rawParam) {
 		return
 	}
 	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && keysLess(ps[j].key, ps[j-1].key); j-- {
+		for j := i; j > 0; j-- {
+			a, b := ps[j].key, ps[j-1].key
+			if len(a) > 0 && len(b) > 0 && a[0] != b[0] { // keysLess, without a call
+				if a[0] > b[0] {
+					break
+				}
+			} else if bytes.Compare(a, b) >= 0 {
+				break
+			}
 			ps[j], ps[j-1] = ps[j-1], ps[j]
 		}
 	}
