@@ -90,15 +90,14 @@ func (f *form) parse(raw []byte, maxParams int) error {
 word:
 	for i := 0; ; {
 		var x uint64
-		last := len(raw)-i < 8
-		if !last {
-			x = binary.LittleEndian.Uint64(raw[i:])
+		if len(raw)-i >= 8 {
+			x = binary.LittleEndian.Uint64(raw[i : i+8])
 		} else {
 			var tail [8]byte
 			tail[copy(tail[:], raw[i:])] = '&' // then zeros, which are not special
 			x = binary.LittleEndian.Uint64(tail[:])
 		}
-		binary.LittleEndian.PutUint64(buf[n:], x)
+		binary.LittleEndian.PutUint64(buf[n:n+8], x)
 		for m := specialBytes(x); m != 0; m &= m - 1 {
 			b := bits.TrailingZeros64(m) &^ 7 // bit offset of the byte
 			k := b / 8
@@ -140,7 +139,8 @@ word:
 					if len(raw)-i < 3 {
 						return f.badEscape(raw[bytes.LastIndexByte(raw[:i], '&')+1:], buf, start, kEnd, maxParams)
 					}
-					hi, lo := hexValues[raw[i+1]], hexValues[raw[i+2]]
+					e := raw[i : i+3]
+					hi, lo := hexValues[e[1]], hexValues[e[2]]
 					if hi|lo == 0xff {
 						return f.badEscape(raw[bytes.LastIndexByte(raw[:i], '&')+1:], buf, start, kEnd, maxParams)
 					}
