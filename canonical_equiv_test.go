@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // The byte-class tables and the IndexByte scan in canonical.go replaced
@@ -397,5 +398,14 @@ func TestSlotsMatchLookup(t *testing.T) {
 			}
 		}
 		putForm(f)
+	}
+}
+
+// TestNotificationWithParamsSize keeps notificationWithParams within the
+// 1792-byte size class its comment promises: a field added to Notification
+// that pushes it over should shrink the Params room instead.
+func TestNotificationWithParamsSize(t *testing.T) {
+	if size := unsafe.Sizeof(notificationWithParams{}); size > 1792 {
+		t.Fatalf("notificationWithParams is %d bytes, over the 1792-byte size class", size)
 	}
 }
