@@ -409,3 +409,54 @@ func TestNotificationWithParamsSize(t *testing.T) {
 		t.Fatalf("notificationWithParams is %d bytes, over the 1792-byte size class", size)
 	}
 }
+
+// TestAllInWords checks the word-at-a-time digit and alphanumeric tests
+// against the byte-class table: every byte value at every position of ids
+// of 1 to 20 bytes, and random ids.
+func TestAllInWords(t *testing.T) {
+	ref := func(s string, class uint8) bool {
+		if s == "" {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			if byteClasses[s[i]]&class == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	check := func(s []byte) {
+		t.Helper()
+		for _, class := range []uint8{cDigit, cAlnum} {
+			if got, want := allIn(string(s), class), ref(string(s), class); got != want {
+				t.Fatalf("allIn(%q, %d) = %v, want %v", s, class, got, want)
+			}
+		}
+	}
+	for _, bg := range []byte{'0', '9', 'a', 'z', 'A', 'Z'} {
+		for n := 1; n <= 20; n++ {
+			s := bytes.Repeat([]byte{bg}, n)
+			check(s)
+			for pos := range n {
+				for c := range 256 {
+					s[pos] = byte(c)
+					check(s)
+				}
+				s[pos] = bg
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	alphabet := []byte("09azAZ/:@[`{\x00\x7f\x80\xb0\xb9\xff")
+	for range 200000 {
+		s := make([]byte, 1+r.IntN(40))
+		for i := range s {
+			if r.IntN(10) == 0 {
+				s[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				s[i] = "0123456789abcXYZ"[r.IntN(16)]
+			}
+		}
+		check(s)
+	}
+}
