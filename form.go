@@ -225,7 +225,7 @@ func sortParams(ps []rawParam) {
 	for i := 1; i < len(ps); i++ {
 		for j := i; j > 0; j-- {
 			a, b := ps[j].key, ps[j-1].key
-			if len(a) > 0 && len(b) > 0 && a[0] != b[0] { // keysLess, without a call
+			if len(a) > 0 && len(b) > 0 && a[0] != b[0] { // as keyLess
 				if a[0] > b[0] {
 					break
 				}
@@ -244,14 +244,6 @@ func keyLess(a []byte, b string) bool {
 		return a[0] < b[0]
 	}
 	return string(a) < b
-}
-
-// keysLess is keyLess for two names as bytes.
-func keysLess(a, b []byte) bool {
-	if len(a) > 0 && len(b) > 0 && a[0] != b[0] {
-		return a[0] < b[0]
-	}
-	return bytes.Compare(a, b) < 0
 }
 
 // get returns the raw value of key and whether it is present.
