@@ -128,6 +128,31 @@ func keyWord(x uint64) bool {
 	return (lower|digit|under)&^x&highs == highs
 }
 
+// le64 is the eight bytes of s from i as a little-endian word.
+func le64(s string, i int) uint64 {
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// digitWord reports whether all eight bytes of x are ASCII digits, and
+// alnumWord whether they are ASCII letters or digits (as keyWord).
+func digitWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	y := x &^ highs
+	digit := (y + (0x80-'0')*ones) &^ (y + (0x80-'9'-1)*ones)
+	return digit&^x&highs == highs
+}
+
+func alnumWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	y := x &^ highs
+	lower := (y + (0x80-'a')*ones) &^ (y + (0x80-'z'-1)*ones)
+	upper := (y + (0x80-'A')*ones) &^ (y + (0x80-'Z'-1)*ones)
+	digit := (y + (0x80-'0')*ones) &^ (y + (0x80-'9'-1)*ones)
+	return (lower|upper|digit)&^x&highs == highs
+}
+
 // checkBoundaries applies the key alphabet and the boundary rule to every
 // parameter of a parsed form, over the bytes as signed: a value may hold
 // "&k=" only for names k that do not sort after its own name.
@@ -147,10 +172,29 @@ func keyWord(x uint64) bool {
 // '&', '=' and the key alphabet are ASCII, and in GBK and GB18030 every byte
 // below 0x80 that starts a character is that ASCII character, so the
 // byte-level scan is exact in every supported charset.
+//
+// It also records in f.specs the fields entry of every parameter that
+// reaches Params, for fill. A name found in fields (f.entries, which parse
+// filled) is in the alphabet.
 func checkBoundaries(f *form) error {
-	for _, p := range f.params {
-		if err := checkKey(p.key); err != nil {
-			return err
+	f.specs = f.specs[:0]
+	for i := range f.params {
+		p := &f.params[i]
+		e := f.entries[i]
+		if e == nil {
+			if err := checkKey(p.key); err != nil {
+				return err
+			}
+		}
+		if !unsigned(p) {
+			var spec *fieldSpec
+			if e != nil {
+				spec = &e.spec
+			}
+			f.specs = append(f.specs, spec)
+		}
+		if !p.amp { // raw '&' ends a parameter: one in a value was %26
+			continue
 		}
 		if k, ok := boundaryIn(p.val, p.key); ok {
 			return fieldErr(ErrAmbiguous, safeField(p.key), "value holds \"&"+safeField([]byte(k))+"=\", a parameter boundary the signature does not fix")
@@ -232,9 +276,27 @@ func checkGrammar(g grammar, legacy bool, key, v string) error {
 }
 
 // allIn reports whether s is non-empty and every byte of it is in class.
+// Digits and alphanumerics (ids) of eight bytes or more are tested a word at
+// a time, the last word overlapping the one before.
 func allIn(s string, class uint8) bool {
 	if s == "" {
 		return false
+	}
+	switch {
+	case len(s) >= 8 && class == cDigit:
+		for i := 0; i < len(s)-8; i += 8 {
+			if !digitWord(le64(s, i)) {
+				return false
+			}
+		}
+		return digitWord(le64(s, len(s)-8))
+	case len(s) >= 8 && class == cAlnum:
+		for i := 0; i < len(s)-8; i += 8 {
+			if !alnumWord(le64(s, i)) {
+				return false
+			}
+		}
+		return alnumWord(le64(s, len(s)-8))
 	}
 	for i := 0; i < len(s); i++ {
 		if byteClasses[s[i]]&class == 0 {

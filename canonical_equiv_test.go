@@ -2,11 +2,15 @@ package alipaynotify
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // The byte-class tables and the IndexByte scan in canonical.go replaced
@@ -308,5 +312,151 @@ func TestSortParamsMatchesSortFunc(t *testing.T) {
 				t.Fatalf("sortParams: key %d = %q, want %q", i, ps[i].key, want[i].key)
 			}
 		}
+	}
+}
+
+// TestBoundarySpecsMatchParams checks that checkBoundaries records, for
+// every parameter that reaches Params and in Params' order, the fields
+// entry fill would look up, on every test vector.
+func TestBoundarySpecsMatchParams(t *testing.T) {
+	seeds, _ := filepath.Glob("testdata/*.json")
+	checked := 0
+	for _, s := range seeds {
+		raw, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vec struct {
+			FormBody string `json:"formBody"`
+		}
+		if json.Unmarshal(raw, &vec) != nil || vec.FormBody == "" {
+			continue
+		}
+		f := getForm()
+		if err := f.parse([]byte(vec.FormBody), DefaultMaxParams); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if err := checkBoundaries(f); err != nil {
+			putForm(f)
+			continue
+		}
+		params, err := toUTF8(f, UTF8)
+		if err != nil {
+			putForm(f)
+			continue
+		}
+		if len(f.specs) != len(params) {
+			t.Fatalf("%s: %d specs for %d params", s, len(f.specs), len(params))
+		}
+		for i, p := range params {
+			want, _ := lookupField(p.Key)
+			if f.specs[i] != want {
+				t.Fatalf("%s: spec %d is not the one of %q", s, i, p.Key)
+			}
+		}
+		checked++
+		putForm(f)
+	}
+	if checked < 10 {
+		t.Fatalf("only %d vectors checked", checked)
+	}
+}
+
+// TestSlotsMatchLookup checks that every slot name is a field (or the slot
+// would never be filled) and that inSlot finds what lookup finds, on every
+// test vector and on forms that lack or repeat-empty the envelope fields.
+func TestSlotsMatchLookup(t *testing.T) {
+	for s := slot(1); s < numSlots; s++ {
+		if e := lookupEntry(slotNames[s]); e == nil || e.slot != s {
+			t.Fatalf("slot %d (%q) is not recorded in fieldTable", s, slotNames[s])
+		}
+	}
+	bodies := []string{"", "a=1", "sign=&sign_type=&app_id=&charset=", "result=success&request_token=x&sign=abc"}
+	seeds, _ := filepath.Glob("testdata/*.json")
+	for _, s := range seeds {
+		raw, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vec struct {
+			FormBody string `json:"formBody"`
+		}
+		if json.Unmarshal(raw, &vec) == nil && vec.FormBody != "" {
+			bodies = append(bodies, vec.FormBody)
+		}
+	}
+	for _, body := range bodies {
+		f := getForm()
+		if err := f.parse([]byte(body), DefaultMaxParams); err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		for s := slot(1); s < numSlots; s++ {
+			got, gotOK := f.inSlot(s)
+			want, wantOK := f.lookup(slotNames[s])
+			if gotOK != wantOK || !bytes.Equal(got.key, want.key) || !bytes.Equal(got.val, want.val) || got.voff != want.voff {
+				t.Fatalf("%q: slot %q is %q=%q (%v), lookup %q=%q (%v)", body, slotNames[s], got.key, got.val, gotOK, want.key, want.val, wantOK)
+			}
+		}
+		putForm(f)
+	}
+}
+
+// TestNotificationWithParamsSize keeps notificationWithParams within the
+// 1792-byte size class its comment promises: a field added to Notification
+// that pushes it over should shrink the Params room instead.
+func TestNotificationWithParamsSize(t *testing.T) {
+	if size := unsafe.Sizeof(notificationWithParams{}); size > 1792 {
+		t.Fatalf("notificationWithParams is %d bytes, over the 1792-byte size class", size)
+	}
+}
+
+// TestAllInWords checks the word-at-a-time digit and alphanumeric tests
+// against the byte-class table: every byte value at every position of ids
+// of 1 to 20 bytes, and random ids.
+func TestAllInWords(t *testing.T) {
+	ref := func(s string, class uint8) bool {
+		if s == "" {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			if byteClasses[s[i]]&class == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	check := func(s []byte) {
+		t.Helper()
+		for _, class := range []uint8{cDigit, cAlnum} {
+			if got, want := allIn(string(s), class), ref(string(s), class); got != want {
+				t.Fatalf("allIn(%q, %d) = %v, want %v", s, class, got, want)
+			}
+		}
+	}
+	for _, bg := range []byte{'0', '9', 'a', 'z', 'A', 'Z'} {
+		for n := 1; n <= 20; n++ {
+			s := bytes.Repeat([]byte{bg}, n)
+			check(s)
+			for pos := range n {
+				for c := range 256 {
+					s[pos] = byte(c)
+					check(s)
+				}
+				s[pos] = bg
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	alphabet := []byte("09azAZ/:@[`{\x00\x7f\x80\xb0\xb9\xff")
+	for range 200000 {
+		s := make([]byte, 1+r.IntN(40))
+		for i := range s {
+			if r.IntN(10) == 0 {
+				s[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				s[i] = "0123456789abcXYZ"[r.IntN(16)]
+			}
+		}
+		check(s)
 	}
 }

@@ -55,19 +55,21 @@ func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
 		params = make(Params, len(params), len(params)+len(f.params))
 	}
 	if cs == UTF8 {
-		// f.buf is already UTF-8: validate and convert once.
-		if !utf8.Valid(f.buf) {
+		// One string holds every key and value: f.buf without the
+		// signature (a third of a usual callback), which Params leaves out.
+		cut, cutEnd := len(f.buf), len(f.buf)
+		if sign, ok := f.inSlot(slotSign); ok {
+			cut, cutEnd = sign.voff, sign.voff+len(sign.val)
+		}
+		// f.buf is already UTF-8: validate it once and convert it once. The
+		// signature is left out of the check too: it has been decoded as
+		// base64 or hex, so it is ASCII.
+		if !utf8.Valid(f.buf[:cut]) || !utf8.Valid(f.buf[cutEnd:]) {
 			for _, p := range f.params {
 				if !utf8.Valid(p.val) || !utf8.Valid(p.key) {
 					return nil, fieldErr(ErrCharset, safeField(p.key), "value is not valid utf-8")
 				}
 			}
-		}
-		// One string holds every key and value: f.buf without the
-		// signature (a third of a usual callback), which Params leaves out.
-		cut, cutEnd := len(f.buf), len(f.buf)
-		if sign, ok := f.lookup("sign"); ok {
-			cut, cutEnd = sign.voff, sign.voff+len(sign.val)
 		}
 		var sb strings.Builder
 		sb.Grow(len(f.buf) - (cutEnd - cut))
@@ -80,7 +82,8 @@ func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
 			}
 			return s[off : off+n]
 		}
-		for _, p := range f.params {
+		for i := range f.params {
+			p := &f.params[i]
 			if unsigned(p) {
 				continue
 			}
@@ -92,7 +95,7 @@ func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
 	out := make([]byte, 0, len(f.buf)*3/2)
 	offs := make([]int, 0, 4*len(f.params))
 	for _, p := range f.params {
-		if unsigned(p) {
+		if unsigned(&p) {
 			continue
 		}
 		ks := len(out)
@@ -120,7 +123,7 @@ func appendUTF8(params Params, f *form, cs Charset) (Params, error) {
 // unsigned reports whether a parameter stays out of Params: an empty value
 // (the drop-empty rule does not sign it, so anyone can add one) or the
 // signature.
-func unsigned(p rawParam) bool { return len(p.val) == 0 || string(p.key) == "sign" }
+func unsigned(p *rawParam) bool { return len(p.val) == 0 || string(p.key) == "sign" }
 
 // appendGB decodes GBK/GB18030 bytes, rejecting invalid sequences rather than
 // replacing them with U+FFFD.

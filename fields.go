@@ -146,7 +146,13 @@ var fieldTable = func() (t [256]*fieldEntry) {
 		for t[h] != nil {
 			h++
 		}
-		t[h] = &fieldEntry{name, spec}
+		e := &fieldEntry{name: name, spec: spec}
+		for s, n := range slotNames {
+			if n == name && s != 0 {
+				e.slot = slot(s)
+			}
+		}
+		t[h] = e
 	}
 	return t
 }()
@@ -154,23 +160,59 @@ var fieldTable = func() (t [256]*fieldEntry) {
 type fieldEntry struct {
 	name string
 	spec fieldSpec
+	slot slot // its place in form.slots, or noSlot
 }
 
-func fieldHash(k string) uint8 {
+// slot numbers the envelope fields verify reads before the signature is
+// checked: parse records where each is (form.slots), so reading one takes no
+// search.
+type slot uint8
+
+const (
+	noSlot slot = iota
+	slotSign
+	slotSignType
+	slotAppID
+	slotCharset
+	slotInputCharset
+	slotCertSN
+	slotNotifyData
+	slotSecID
+	slotRequestToken
+	slotResult
+	numSlots
+)
+
+// slotNames are the names of the slots.
+var slotNames = [numSlots]string{
+	slotSign: "sign", slotSignType: "sign_type", slotAppID: "app_id", slotCharset: "charset",
+	slotInputCharset: "_input_charset", slotCertSN: "alipay_cert_sn", slotNotifyData: "notify_data",
+	slotSecID: "sec_id", slotRequestToken: "request_token", slotResult: "result",
+}
+
+func fieldHash[T string | []byte](k T) uint8 {
 	return uint8(len(k)*37) ^ k[0]*7 ^ k[len(k)-1]*3 ^ k[len(k)/2]<<2
 }
 
 // lookupField is fields[k].
-func lookupField(k string) (*fieldSpec, bool) {
-	if k == "" {
-		return nil, false
-	}
-	for h := fieldHash(k); fieldTable[h] != nil; h++ {
-		if e := fieldTable[h]; e.name == k {
-			return &e.spec, true
-		}
+func lookupField[T string | []byte](k T) (*fieldSpec, bool) {
+	if e := lookupEntry(k); e != nil {
+		return &e.spec, true
 	}
 	return nil, false
+}
+
+// lookupEntry is fieldTable's entry of k, or nil.
+func lookupEntry[T string | []byte](k T) *fieldEntry {
+	if len(k) == 0 {
+		return nil
+	}
+	for h := fieldHash(k); fieldTable[h] != nil; h++ {
+		if e := fieldTable[h]; e.name == string(k) {
+			return e
+		}
+	}
+	return nil
 }
 
 // text stores a value as is.

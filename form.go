@@ -18,6 +18,9 @@ const DefaultMaxParams = 256
 type rawParam struct {
 	key, val   []byte
 	koff, voff int // offsets of key and val in form.buf
+	// amp is set when an escape in the parameter decoded to '&': only then
+	// can its value hold a parameter boundary (checkBoundaries).
+	amp bool
 }
 
 // form is a parsed application/x-www-form-urlencoded body or query, kept as
@@ -25,8 +28,21 @@ type rawParam struct {
 type form struct {
 	buf    []byte
 	params []rawParam // sorted by key after parse
+	// ampIn is one plus where the key of the last parameter in which an
+	// escape decoded to '&' starts in buf (0: none yet), for rawParam.amp.
+	ampIn int
 	// content is scratch room for the string-to-sign.
 	content []byte
+	// entries holds each parameter's entry in fieldTable, or nil: parse
+	// looks every name up once.
+	entries []*fieldEntry
+	// slots holds where each envelope field is in params, plus one (0:
+	// absent).
+	slots [numSlots]int32
+	// specs holds, for each parameter that reaches Params (in order), its
+	// entry in fields, or nil: checkBoundaries records them from entries,
+	// and fill reads them instead of looking the names up again.
+	specs []*fieldSpec
 }
 
 var formPool = sync.Pool{New: func() any { return new(form) }}
@@ -34,12 +50,17 @@ var formPool = sync.Pool{New: func() any { return new(form) }}
 func getForm() *form { return formPool.Get().(*form) }
 
 func putForm(f *form) {
-	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 || cap(f.content) > 1<<20 {
+	if cap(f.buf) > 1<<20 || cap(f.params) > 4096 || cap(f.content) > 1<<20 || cap(f.specs) > 4096 || cap(f.entries) > 4096 {
 		return // do not keep huge buffers alive
 	}
 	f.buf = f.buf[:0]
 	f.params = f.params[:0]
 	f.content = f.content[:0]
+	clear(f.specs)
+	f.specs = f.specs[:0]
+	clear(f.entries)
+	f.entries = f.entries[:0]
+	f.slots = [numSlots]int32{}
 	formPool.Put(f)
 }
 
@@ -47,92 +68,110 @@ func putForm(f *form) {
 // %XX as one byte. Empty segments are skipped. Keys must be non-empty and
 // unique. The result is sorted by key bytes, the order Alipay signs in.
 //
-// It is one pass over raw: eight bytes are copied at a time until one of
-// them may be '&', '=', '%' or '+' (specialBytes), which is then handled
-// alone. Decoding never
-// lengthens the text, so the output fits in len(raw) bytes and the copy
-// may run ahead of what it keeps.
+// It is one pass over raw, eight bytes at a time: each word is copied to
+// buf whole, and the bytes of it that may be '&', '=', '%' or '+'
+// (specialBytes) are then handled in order. '&' and '=' are kept in buf
+// (a parameter's key and value lie between them) and '+' becomes a space
+// in place, so none of them moves what follows; a run of %XX escapes is
+// decoded on its own, and the copy resumes after it. The last word is
+// padded with an '&' that ends the last segment, then zeros. Decoding
+// never lengthens the text, so the output fits in len(raw)+1 bytes, and
+// buf has a word of room past len(raw) for the last word.
 func (f *form) parse(raw []byte, maxParams int) error {
-	if cap(f.buf) < len(raw) {
-		f.buf = make([]byte, len(raw))
+	if cap(f.buf) < len(raw)+8 {
+		f.buf = make([]byte, len(raw)+8)
 	}
-	buf := f.buf[:len(raw)]
+	buf := f.buf[: len(raw)+8 : len(raw)+8]
 	f.params = f.params[:0]
 	n := 0     // bytes decoded into buf
-	seg := 0   // where the current segment starts in raw
-	start := 0 // where its key starts in buf
-	kEnd := -1 // where its key ends in buf; -1 while still in the key
+	start := 0 // where the current segment's key starts in buf
+	kEnd := -1 // where its key ends in buf ('=' is there); -1 while still in the key
+	f.ampIn = 0
+word:
 	for i := 0; ; {
-		for len(raw)-i >= 8 {
-			x := binary.LittleEndian.Uint64(raw[i:])
-			binary.LittleEndian.PutUint64(buf[n:], x)
-			m := specialBytes(x)
-			if m == 0 {
-				i, n = i+8, n+8
-				continue
-			}
-			k := bits.TrailingZeros64(m) / 8 // the first byte that may be special
-			i, n = i+k, n+k
-			break
+		var x uint64
+		if len(raw)-i >= 8 {
+			x = binary.LittleEndian.Uint64(raw[i : i+8])
+		} else {
+			var tail [8]byte
+			tail[copy(tail[:], raw[i:])] = '&' // then zeros, which are not special
+			x = binary.LittleEndian.Uint64(tail[:])
 		}
-		if i == len(raw) || raw[i] == '&' {
-			if i > seg { // empty segments are skipped
-				if len(f.params) == maxParams {
-					return fieldErr(ErrMalformed, "", "too many parameters")
+		binary.LittleEndian.PutUint64(buf[n:n+8], x)
+		for m := specialBytes(x); m != 0; m &= m - 1 {
+			b := bits.TrailingZeros64(m) &^ 7 // bit offset of the byte
+			k := b / 8
+			switch byte(x >> b) {
+			case '&':
+				end := n + k
+				if end > start { // empty segments are skipped (every byte of raw decodes to one)
+					if len(f.params) == maxParams {
+						return fieldErr(ErrMalformed, "", "too many parameters")
+					}
+					vStart := kEnd + 1
+					if kEnd < 0 {
+						kEnd, vStart = end, end // no '=': a key with an empty value
+					}
+					if kEnd == start {
+						return fieldErr(ErrMalformed, "", "empty parameter name")
+					}
+					f.params = append(f.params, rawParam{
+						key: buf[start:kEnd:kEnd], val: buf[vStart:end:end],
+						koff: start, voff: vStart, amp: f.ampIn == start+1,
+					})
 				}
+				if i+k == len(raw) { // the '&' after the last word
+					f.buf = buf[:n+k]
+					break word
+				}
+				start, kEnd = end+1, -1
+			case '=':
 				if kEnd < 0 {
-					kEnd = n // no '=': a key with an empty value
+					kEnd = n + k
 				}
-				if kEnd == start {
-					return fieldErr(ErrMalformed, "", "empty parameter name")
+			case '+':
+				buf[n+k] = ' '
+			case '%':
+				// Escapes come in runs (UTF-8 text, JSON): decode the run
+				// here, then copy on from the byte after it.
+				i, n = i+k, n+k
+				for {
+					if len(raw)-i < 3 {
+						return f.badEscape(raw[bytes.LastIndexByte(raw[:i], '&')+1:], buf, start, kEnd, maxParams)
+					}
+					e := raw[i : i+3]
+					hi, lo := hexValues[e[1]], hexValues[e[2]]
+					if hi|lo == 0xff {
+						return f.badEscape(raw[bytes.LastIndexByte(raw[:i], '&')+1:], buf, start, kEnd, maxParams)
+					}
+					c := hi<<4 | lo
+					buf[n] = c
+					if c == '&' {
+						f.ampIn = start + 1
+					}
+					n, i = n+1, i+3
+					if i == len(raw) || raw[i] != '%' {
+						continue word
+					}
 				}
-				f.params = append(f.params, rawParam{
-					key: buf[start:kEnd:kEnd], val: buf[kEnd:n:n],
-					koff: start, voff: kEnd,
-				})
 			}
-			if i == len(raw) {
-				break
-			}
-			i++
-			seg, start, kEnd = i, n, -1
-			continue
 		}
-		c := raw[i]
-		switch {
-		case c == '=' && kEnd < 0:
-			kEnd = n
-			i++
-			continue
-		case c == '+':
-			c = ' '
-		case c == '%':
-			// Escapes come in runs (UTF-8 text, JSON): decode the run here.
-			for {
-				if len(raw)-i < 3 {
-					return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
-				}
-				hi, lo := hexValues[raw[i+1]], hexValues[raw[i+2]]
-				if hi|lo == 0xff {
-					return f.badEscape(raw[seg:], buf, start, kEnd, maxParams)
-				}
-				buf[n] = hi<<4 | lo
-				n, i = n+1, i+3
-				if i == len(raw) || raw[i] != '%' {
-					break
-				}
-			}
-			continue
-		}
-		buf[n] = c
-		n++
-		i++
+		i, n = i+8, n+8
 	}
-	f.buf = buf[:n]
 	sortParams(f.params)
 	for i := 1; i < len(f.params); i++ {
 		if bytes.Equal(f.params[i].key, f.params[i-1].key) {
 			return fieldErr(ErrMalformed, safeField(f.params[i].key), "duplicate parameter")
+		}
+	}
+	f.slots = [numSlots]int32{}
+	f.entries = f.entries[:0]
+	for i := range f.params {
+		p := &f.params[i]
+		e := lookupEntry(p.key)
+		f.entries = append(f.entries, e)
+		if e != nil && e.slot != noSlot {
+			f.slots[e.slot] = int32(i + 1)
 		}
 	}
 	return nil
@@ -184,7 +223,15 @@ func sortParams(ps []rawParam) {
 		return
 	}
 	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && keysLess(ps[j].key, ps[j-1].key); j-- {
+		for j := i; j > 0; j-- {
+			a, b := ps[j].key, ps[j-1].key
+			if len(a) > 0 && len(b) > 0 && a[0] != b[0] { // as keyLess
+				if a[0] > b[0] {
+					break
+				}
+			} else if bytes.Compare(a, b) >= 0 {
+				break
+			}
 			ps[j], ps[j-1] = ps[j-1], ps[j]
 		}
 	}
@@ -199,18 +246,32 @@ func keyLess(a []byte, b string) bool {
 	return string(a) < b
 }
 
-// keysLess is keyLess for two names as bytes.
-func keysLess(a, b []byte) bool {
-	if len(a) > 0 && len(b) > 0 && a[0] != b[0] {
-		return a[0] < b[0]
-	}
-	return bytes.Compare(a, b) < 0
-}
-
 // get returns the raw value of key and whether it is present.
 func (f *form) get(key string) ([]byte, bool) {
 	p, ok := f.lookup(key)
 	return p.val, ok
+}
+
+// inSlot returns the parameter in slot s and whether it is present: what
+// lookup(slotNames[s]) returns, found without a search.
+func (f *form) inSlot(s slot) (rawParam, bool) {
+	i := f.slots[s]
+	if i == 0 {
+		return rawParam{}, false
+	}
+	return f.params[i-1], true
+}
+
+// getSlot is get(slotNames[s]).
+func (f *form) getSlot(s slot) ([]byte, bool) {
+	p, ok := f.inSlot(s)
+	return p.val, ok
+}
+
+// hasSlot is has(slotNames[s]).
+func (f *form) hasSlot(s slot) bool {
+	p, ok := f.inSlot(s)
+	return ok && len(p.val) > 0
 }
 
 // lookup returns the parameter key and whether it is present.
@@ -239,7 +300,8 @@ func (f *form) has(key string) bool {
 }
 
 func (f *form) hasEmptyValue() bool {
-	for _, p := range f.params {
+	for i := range f.params {
+		p := &f.params[i]
 		if len(p.val) == 0 && string(p.key) != "sign" {
 			return true
 		}
@@ -273,7 +335,8 @@ type contentRule struct {
 // never part of it.
 func (f *form) appendContent(dst []byte, rule contentRule) []byte {
 	first := true
-	for _, p := range f.params {
+	for i := range f.params {
+		p := &f.params[i]
 		if string(p.key) == "sign" || (string(p.key) == "sign_type" && !rule.withSignType) || (!rule.keepEmpty && len(p.val) == 0) {
 			continue
 		}
@@ -281,6 +344,10 @@ func (f *form) appendContent(dst []byte, rule contentRule) []byte {
 			dst = append(dst, '&')
 		}
 		first = false
+		if p.voff == p.koff+len(p.key)+1 { // parsed with '=': "k=v" lies in buf as is
+			dst = append(dst, f.buf[p.koff:p.voff+len(p.val)]...)
+			continue
+		}
 		dst = append(dst, p.key...)
 		dst = append(dst, '=')
 		dst = append(dst, p.val...)

@@ -116,6 +116,10 @@ func checkParseMatchesReference(t *testing.T, raw []byte, maxParams int) {
 		if !bytes.Equal(f.buf[p.koff:p.koff+len(p.key)], p.key) || !bytes.Equal(f.buf[p.voff:p.voff+len(p.val)], p.val) {
 			t.Fatalf("parse(%q): parameter %d's offsets do not point at it in buf", raw, i)
 		}
+		// A '&' in a parameter can only come from an escape: amp says so.
+		if amp := bytes.IndexByte(p.key, '&') >= 0 || bytes.IndexByte(p.val, '&') >= 0; p.amp != amp {
+			t.Fatalf("parse(%q): parameter %d has amp %v, want %v", raw, i, p.amp, amp)
+		}
 	}
 }
 
@@ -126,6 +130,7 @@ func TestParseMatchesReference(t *testing.T) {
 		"+=+", "a+b=c+d", "k=%E6%B5%8B%E8%AF%95", "=%zz", "a=1&%zz", "a=1&b=%zz",
 		"0123456789abcdef=0123456789abcdef&x=%41%42%43%44%45%46%47%48%49",
 		"sign=abc%2B%2F%3D%3D&sign_type=RSA2&subject=a+%26+b",
+		"a=%26&b=1&c%26=2&d=x%26y%26z&e=%2526", "%26=1&x=2", "a=1%26&&b=2%26",
 	} {
 		for _, maxParams := range []int{0, 1, 2, DefaultMaxParams} {
 			checkParseMatchesReference(t, []byte(raw), maxParams)

@@ -428,12 +428,25 @@ func (e Event) String() string {
 // of another protocol is refused, every known field is checked against its
 // grammar, and only the fields of the notification's own protocol are read
 // (fields.go).
-func (n *Notification) fill() error {
+func (n *Notification) fill() error { return n.fillSpecs(nil) }
+
+// fillSpecs is fill with the fields entry of each parameter looked up
+// already: specs[i] is n.Params[i]'s, or nil for a name fields does not
+// have. With specs nil (or not one per parameter), fill looks them up.
+func (n *Notification) fillSpecs(specs []*fieldSpec) error {
 	legacy := n.Protocol != ProtocolOpenPlatform
 	by := readers(n.Protocol)
-	for _, p := range n.Params {
-		spec, known := lookupField(p.Key)
-		if !known || p.Value == "" {
+	if len(specs) != len(n.Params) {
+		specs = nil
+	}
+	for i, p := range n.Params {
+		var spec *fieldSpec
+		if specs != nil {
+			spec = specs[i]
+		} else {
+			spec, _ = lookupField(p.Key)
+		}
+		if spec == nil || p.Value == "" {
 			continue
 		}
 		if spec.by&by == 0 {

@@ -131,10 +131,10 @@ const (
 )
 
 func wapKindOf(f *form) wapKind {
-	if f.has("notify_data") && f.has("sec_id") {
+	if f.hasSlot(slotNotifyData) && f.hasSlot(slotSecID) {
 		return wapNotify
 	}
-	if !f.has("app_id") && f.has("request_token") && f.has("result") {
+	if !f.hasSlot(slotAppID) && f.hasSlot(slotRequestToken) && f.hasSlot(slotResult) {
 		return wapReturn
 	}
 	return notWAP
@@ -379,7 +379,7 @@ func (v *Verifier) verifyWAPReturn(f *form) (*Notification, error) {
 		return nil, err
 	}
 	n.Params = params
-	if err := n.fill(); err != nil {
+	if err := n.fillSpecs(f.specs); err != nil {
 		return nil, err
 	}
 	if n.Params.Get("result") != "success" {
