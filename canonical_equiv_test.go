@@ -149,19 +149,7 @@ func TestCheckKeyWords(t *testing.T) {
 			t.Fatalf("checkKey(%q) ok = %v, want %v", k, got, want)
 		}
 	}
-	for _, bg := range []byte{'a', 'z', '0', '9', '_'} {
-		for n := 1; n <= 20; n++ {
-			k := bytes.Repeat([]byte{bg}, n)
-			check(k)
-			for pos := range n {
-				for c := range 256 {
-					k[pos] = byte(c)
-					check(k)
-				}
-				k[pos] = bg
-			}
-		}
-	}
+	everyByteEverywhere([]byte("az09_"), check)
 	r := rand.New(rand.NewPCG(3, 4))
 	alphabet := []byte("az09_`{/:^AZ\x00\x7f\x80\xe1\xdf")
 	for range 200000 {
@@ -433,19 +421,7 @@ func TestAllInWords(t *testing.T) {
 			}
 		}
 	}
-	for _, bg := range []byte{'0', '9', 'a', 'z', 'A', 'Z'} {
-		for n := 1; n <= 20; n++ {
-			s := bytes.Repeat([]byte{bg}, n)
-			check(s)
-			for pos := range n {
-				for c := range 256 {
-					s[pos] = byte(c)
-					check(s)
-				}
-				s[pos] = bg
-			}
-		}
-	}
+	everyByteEverywhere([]byte("09azAZ"), check)
 	r := rand.New(rand.NewPCG(21, 22))
 	alphabet := []byte("09azAZ/:@[`{\x00\x7f\x80\xb0\xb9\xff")
 	for range 200000 {
@@ -458,5 +434,25 @@ func TestAllInWords(t *testing.T) {
 			}
 		}
 		check(s)
+	}
+}
+
+// everyByteEverywhere calls check on each run of 1 to 20 copies of a
+// background byte, and on each such run with one position set to each of
+// the 256 byte values: every word alignment and every byte a word check
+// can meet.
+func everyByteEverywhere(backgrounds []byte, check func([]byte)) {
+	for _, bg := range backgrounds {
+		for n := 1; n <= 20; n++ {
+			s := bytes.Repeat([]byte{bg}, n)
+			check(s)
+			for pos := range n {
+				for c := range 256 {
+					s[pos] = byte(c)
+					check(s)
+				}
+				s[pos] = bg
+			}
+		}
 	}
 }
