@@ -52,18 +52,9 @@ func TestFromEnv(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range envVars {
-				t.Setenv(k, tc.env[k])
-			}
-			c, err := merchant.FromEnv()
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one mentioning %s", err, tc.wantErr)
-				}
+			c, ok := fromEnv(t, envVars, tc.env, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.Addr != merchant.DefaultAddr || c.LegacyCharset != "utf-8" {
 				t.Fatalf("defaults: %+v", c)
@@ -192,4 +183,25 @@ func TestCheckOrderRecipe(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &l); err != nil || l.Source != "return" || l.OutTradeNo != "WAP-16" || l.TotalAmount != "" {
 		t.Fatalf("line %+v, %v", l, err)
 	}
+}
+
+// fromEnv sets vars as env gives them (unset ones empty) and runs FromEnv.
+// With wantErr it checks that FromEnv fails with an error mentioning it and
+// reports false; otherwise it checks that FromEnv succeeds.
+func fromEnv(t *testing.T, vars []string, env map[string]string, wantErr string) (merchant.Config, bool) {
+	t.Helper()
+	for _, k := range vars {
+		t.Setenv(k, env[k])
+	}
+	c, err := merchant.FromEnv()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want one mentioning %s", err, wantErr)
+		}
+		return c, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, true
 }

@@ -94,18 +94,9 @@ func TestFromEnvReconcile(t *testing.T) {
 		{"app key without app", map[string]string{"ALIPAY_PARTNER": alipaytest.DefaultPID, "ALIPAY_MD5_KEY": "k", "ALIPAY_APP_PRIVATE_KEY_FILE": appKey}, "needs ALIPAY_APP_ID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range vars {
-				t.Setenv(k, tc.env[k])
-			}
-			c, err := merchant.FromEnv()
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one mentioning %s", err, tc.wantErr)
-				}
+			c, ok := fromEnv(t, vars, tc.env, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if _, ok := c.Orders.(*merchant.FileOrders); !ok || c.OrdersFile == "" || c.AppPrivateKey == "" ||
 				c.GatewayURL != "http://127.0.0.1:9090/gateway.do" || c.ReconcileInterval != 250*time.Millisecond {
